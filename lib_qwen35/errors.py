@@ -1,0 +1,21 @@
+"""The exceptions the library raises. Each message says what was found, what was expected and the fix."""
+
+
+class Qwen35Error(Exception):
+    """Base class: anything the library reports to a user on purpose."""
+
+
+class WeightsFileError(Qwen35Error):
+    """The weights file is missing, unreadable, truncated, of another model, or has bad tensors."""
+
+
+class OutputStageFileError(Qwen35Error):
+    """An alignment or calibration file is missing or malformed (shapes, keys, non-finite, not orthogonal)."""
+
+
+class PromptError(Qwen35Error):
+    """A prompt (or its token ids) cannot be encoded."""
+
+
+class NonFiniteOutputError(Qwen35Error):
+    """The encoder produced NaN/Inf (usually fp16 overflow or corrupt weights)."""
