@@ -1,0 +1,152 @@
+"""Command line: python -m lib_qwen35 {encode,stats,fit} ...
+
+Without --weights, a small deterministic synthetic checkpoint (real layout, random weights) is built and
+used, and every output says so: the numbers then describe random weights, not the real encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import tempfile
+import time
+
+SYNTHETIC_NOTE = ("NOTE: no --weights given: using a small SYNTHETIC checkpoint with random weights "
+                  "(real layout, tiny sizes). The numbers below are synthetic, not Qwen3.5-4B's.")
+# Subcommands that live in other modules; each exposes add_arguments(parser) and main(args) -> int.
+EXTERNAL_COMMANDS = {"fit": "lib_qwen35.fit"}
+
+
+def synthetic_weights_path() -> str:
+    from . import synthetic
+
+    folder = os.path.join(tempfile.gettempdir(), "lib_qwen35_demo")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "qwen35_synthetic_seed0.safetensors")
+    if not os.path.exists(path):
+        tmp = path + f".{os.getpid()}.tmp"
+        synthetic.write_checkpoint(tmp, seed=0)
+        os.replace(tmp, path)
+    return path
+
+
+def _encoder(args):
+    from .encoder import load_encoder
+
+    path = args.weights
+    if path is None:
+        print(SYNTHETIC_NOTE, file=sys.stderr)
+        path = synthetic_weights_path()
+    return load_encoder(path, device=args.device, dtype=args.dtype, kernel=args.kernel), path
+
+
+def _stage(args):
+    from .output_stage import Alignment, Calibration, OutputStage
+
+    return OutputStage(alignment=Alignment.load(args.alignment) if args.alignment else None, strength=args.strength,
+                       calibration=Calibration.load(args.calibration) if args.calibration else None,
+                       output_scale=args.scale)
+
+
+def cmd_encode(args) -> int:
+    from .diagnostics import format_metrics, prompt_metrics
+
+    enc, path = _encoder(args)
+    stage = _stage(args)
+    ids = enc.tokenize(args.prompt)
+    t0 = time.perf_counter()
+    raw = enc.encode_ids(ids)
+    ms = (time.perf_counter() - t0) * 1e3
+    out = stage.apply(raw)
+    print(f"weights   {path}{'  (SYNTHETIC)' if args.weights is None else ''}")
+    print(f"encoder   {enc.config.num_layers} layers, hidden {enc.config.hidden_size}, weights {enc.weights_dtype}, "
+          f"compute {str(enc.dtype).replace('torch.', '')} on {enc.device}, kernel {enc.kernel}, "
+          f"loaded in {enc.load_seconds:.2f} s")
+    print(f"tokens    {len(ids)}   encode {ms:.1f} ms   output {tuple(out.shape)}")
+    print(format_metrics(prompt_metrics([out])))
+    if args.save:
+        from safetensors.torch import save_file
+
+        save_file({"embeddings": out.cpu().contiguous(), "ids": __import__("torch").tensor(ids)}, args.save,
+                  metadata={"prompt": args.prompt, "weights": os.path.basename(path),
+                            "synthetic": str(args.weights is None)})
+        print(f"saved     {args.save}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .diagnostics import format_metrics, prompt_metrics
+
+    enc, path = _encoder(args)
+    stage = _stage(args)
+    with open(args.prompts, encoding="utf-8") as f:
+        prompts = [line.rstrip("\n") for line in f if line.strip()]
+    if not prompts:
+        print(f"error: {args.prompts} holds no prompts", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    outs = [stage.apply(e) for e in enc.encode_batch([enc.tokenize(p) for p in prompts])]
+    secs = time.perf_counter() - t0
+    m = prompt_metrics(outs)
+    m["synthetic"] = args.weights is None
+    print(f"weights   {path}{'  (SYNTHETIC)' if args.weights is None else ''}")
+    print(f"{len(prompts)} prompts encoded in {secs:.2f} s")
+    print(format_metrics(m))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(m, f, indent=2)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", help="qwen35_4b.safetensors (default: a small synthetic checkpoint)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--kernel", default="auto", choices=["auto", "chunk", "recurrent", "fla"],
+                   help="delta-rule kernel (auto: fla on CUDA if installed, else chunked torch)")
+    p.add_argument("--alignment", help="rotation_matrix.safetensors")
+    p.add_argument("--strength", type=float, default=1.0, help="alignment strength a in [0, 1]")
+    p.add_argument("--calibration", help="calibration_params.safetensors")
+    p.add_argument("--scale", type=float, default=1.0, help="uniform output scale")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lib_qwen35", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("encode", help="encode one prompt and print token count and diagnostics")
+    p.add_argument("prompt")
+    _common(p)
+    p.add_argument("--save", help="write the embeddings to this .safetensors file")
+    p.set_defaults(func=cmd_encode)
+    p = sub.add_parser("stats", help="diagnostics over a file of prompts (one per line)")
+    p.add_argument("--prompts", required=True)
+    p.add_argument("--json", help="also write the metrics as JSON")
+    _common(p)
+    p.set_defaults(func=cmd_stats)
+    for name, module in EXTERNAL_COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        p = sub.add_parser(name, help=(mod.__doc__ or name).strip().splitlines()[0])
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.main)
+    return parser
+
+
+def main(argv=None) -> int:
+    from .errors import Qwen35Error
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Qwen35Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

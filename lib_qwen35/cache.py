@@ -1,0 +1,103 @@
+"""Two caches: loaded encoders (a 4B model loads once per session), and raw head outputs per prompt
+(so changing alignment, calibration or scale - e.g. an X/Y/Z sweep - never re-runs the backbone)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import torch
+
+
+class EmbeddingLRU:
+    """(weights identity, token ids) -> head output [T, D] float32 on CPU, bounded by entries and bytes."""
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 256 << 20):
+        self.max_entries, self.max_bytes = int(max_entries), int(max_bytes)
+        self._d: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key) -> torch.Tensor | None:
+        with self._lock:
+            t = self._d.get(key)
+            if t is None:
+                self.misses += 1
+                return None
+            self._d.move_to_end(key)
+            self.hits += 1
+            return t
+
+    def put(self, key, value: torch.Tensor) -> None:
+        value = value.detach().to("cpu", torch.float32)
+        nbytes = value.numel() * 4
+        if self.max_entries <= 0 or nbytes > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._d:
+                self._bytes -= self._d.pop(key).numel() * 4
+            self._d[key] = value
+            self._bytes += nbytes
+            while len(self._d) > self.max_entries or self._bytes > self.max_bytes:
+                _, old = self._d.popitem(last=False)
+                self._bytes -= old.numel() * 4
+
+    def resize(self, max_entries: int | None = None, max_bytes: int | None = None) -> None:
+        with self._lock:
+            if max_entries is not None:
+                self.max_entries = int(max_entries)
+            if max_bytes is not None:
+                self.max_bytes = int(max_bytes)
+            while self._d and (len(self._d) > self.max_entries or self._bytes > self.max_bytes):
+                _, old = self._d.popitem(last=False)
+                self._bytes -= old.numel() * 4
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+# One process-wide embedding cache shared by every encoder (keys include the weights identity).
+EMBEDDINGS = EmbeddingLRU()
+
+_encoders: OrderedDict = OrderedDict()
+_encoders_lock = threading.Lock()
+MAX_ENCODERS = 1   # a 4B encoder is ~4.8 GB: keep one unless asked otherwise
+
+
+def get_encoder(path, device="cpu", dtype=None, **options):
+    """A loaded Encoder for this file, reused while the file (path, size, mtime), dtype and options are the
+    same. A different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
+    from .checkpoint import file_identity, read_header
+    from .encoder import Encoder, resolve_dtype
+
+    read_header(path)   # fail fast with the precise message for a missing/truncated file
+    dtype = resolve_dtype(dtype, device)
+    key = (file_identity(path), str(dtype), tuple(sorted(options.items())))
+    with _encoders_lock:
+        enc = _encoders.get(key)
+        if enc is not None:
+            _encoders.move_to_end(key)
+            if str(enc.device) != str(torch.device(device)):
+                enc.to(device)
+            return enc
+        while len(_encoders) >= MAX_ENCODERS:
+            _encoders.popitem(last=False)
+        enc = Encoder(path, device=device, dtype=dtype, **options)
+        _encoders[key] = enc
+        return enc
+
+
+def clear_encoders() -> None:
+    with _encoders_lock:
+        _encoders.clear()
+
+
+def cached_encoders() -> list:
+    with _encoders_lock:
+        return list(_encoders.values())

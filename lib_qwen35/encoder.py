@@ -1,0 +1,199 @@
+"""The public encoder: a weights file -> prompt -> [T, 1024] embeddings for Anima's LLM adapter.
+
+    text --tokenize--> Qwen3.5 ids --encode_ids--> head output [T,1024] (LRU-cached) --OutputStage--> [T,1024]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+
+from . import cache
+from .checkpoint import file_identity, load_tensors, read_header, short_hash
+from .config import HEAD_KEYS, infer_layout
+from .errors import NonFiniteOutputError, PromptError, WeightsFileError
+from .linear import FP8_DTYPES
+from .ops.delta_rule import pick_kernel
+from .output_stage import Alignment, Calibration, OutputStage
+from .qwen35 import Qwen35Backbone
+
+EMPTY_PROMPT_IDS = [248044]   # "" -> <|endoftext|>, the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
+MAX_TOKENS = 131072           # far beyond any prompt; protects against runaway inputs
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+
+
+def resolve_dtype(dtype, device) -> torch.dtype:
+    """None/'auto' -> bf16 on a CUDA GPU that supports it (else fp16), fp32 on CPU."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")
+    return DTYPES[dtype]
+
+
+def _check_finite(name: str, t: torch.Tensor, path: str) -> None:
+    if t.dtype == torch.float8_e4m3fn:    # E4M3FN has no Inf; NaN is S.1111.111
+        bad = ((t.view(torch.uint8) & 0x7F) == 0x7F).any()
+    elif t.dtype == torch.float8_e5m2:
+        bad = ((t.view(torch.uint8) & 0x7C) == 0x7C).any()
+    else:
+        bad = ~torch.isfinite(t).all()
+    if bool(bad):
+        raise WeightsFileError(f"{path}: tensor {name} contains NaN/Inf values; the file is corrupt. Re-download it.")
+
+
+class Encoder:
+    """A loaded Qwen3.5 encoder. Build with `load_encoder` (cached) rather than directly."""
+
+    def __init__(self, path, device="cpu", dtype=None, kernel: str = "auto", head_norm: str = "exp",
+                 upcast_cache_bytes: int | None = None):
+        self.path = str(path)
+        t0 = time.perf_counter()
+        infos = read_header(self.path)
+        layout = infer_layout(infos, self.path)
+        self.config = layout.config
+        self.identity = file_identity(self.path)
+        self._short_hash = None
+        self.dtype = resolve_dtype(dtype, device)
+        self.device = torch.device(device)
+        # Canonical names: 'layers.3.self_attn.q_proj.weight', 'head.norm.0.weight', ...
+        head_names = {layout.head_prefix + k: "head." + k for k in HEAD_KEYS} if layout.head_prefix is not None else {}
+        rename = {n: head_names.get(n, n[len(layout.prefix):]) for n in layout.expected}
+        tensors = load_tensors(infos, list(rename), device="cpu")
+        for n, t in tensors.items():
+            _check_finite(n, t, self.path)
+        weights = {rename[n]: t for n, t in tensors.items()}
+        self.kernel = pick_kernel(kernel, self.device)
+        self.backbone = Qwen35Backbone(self.config, weights, kernel=self.kernel, head_norm=head_norm).eval()
+        del weights, tensors
+        self.backbone.to(self.device)
+        if upcast_cache_bytes is None:   # CPU: per-call FP8 upcasting costs more than the matmul; GPU: it's cheap
+            upcast_cache_bytes = (2 << 30) if self.device.type == "cpu" else 0
+        self.upcast_cache_bytes = upcast_cache_bytes
+        self.backbone.cache_upcasts(self.dtype, upcast_cache_bytes)
+        self.load_seconds = time.perf_counter() - t0
+        self.stats = {"backbone_runs": 0, "cache_hits": 0, "last_encode_ms": None, "last_tokens": None}
+        self._lock = threading.Lock()
+        self._tok = None
+
+    # -- properties -------------------------------------------------------------------------------
+    @property
+    def short_hash(self) -> str:
+        if self._short_hash is None:
+            self._short_hash = short_hash(self.path)
+        return self._short_hash
+
+    @property
+    def output_size(self) -> int:
+        return self.config.output_size
+
+    @property
+    def weights_dtype(self) -> str:
+        dts = {b.dtype for b in self.backbone.buffers() if b.dim() == 2}
+        return "fp8" if dts & set(FP8_DTYPES) else ",".join(sorted(str(d).replace("torch.", "") for d in dts))
+
+    def to(self, device) -> "Encoder":
+        """Move the weights (FP8 stays FP8). Upcast copies are rebuilt lazily only on CPU."""
+        device = torch.device(device)
+        with self._lock:
+            if device != self.device:
+                self.backbone.to(device)
+                self.device = device
+                if device.type == "cpu" and self.upcast_cache_bytes:
+                    self.backbone.cache_upcasts(self.dtype, self.upcast_cache_bytes)
+                self.kernel = pick_kernel("auto", device) if self.kernel == "fla" or device.type == "cuda" else self.kernel
+                self.backbone.set_kernel(self.kernel)
+        return self
+
+    # -- text -> ids ------------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise PromptError(f"prompt must be a string, got {type(text).__name__}")
+        if self._tok is None:
+            from .tokenizer import load_qwen35_tokenizer
+            self._tok = load_qwen35_tokenizer()
+        ids = self._tok.encode(text)
+        return ids if ids else list(EMPTY_PROMPT_IDS)
+
+    def _check_ids(self, ids) -> list[int]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return list(EMPTY_PROMPT_IDS)
+        if len(ids) > MAX_TOKENS:
+            raise PromptError(f"prompt has {len(ids)} tokens; the limit is {MAX_TOKENS}.")
+        bad = [i for i in ids if not 0 <= i < self.config.vocab_size]
+        if bad:
+            raise PromptError(f"token id(s) {bad[:5]} outside the vocabulary [0, {self.config.vocab_size}).")
+        return ids
+
+    # -- ids -> head output -----------------------------------------------------------------------
+    @torch.inference_mode()
+    def _run(self, batch: list[list[int]]) -> list[torch.Tensor]:
+        """One right-padded forward for several prompts. Causal mixers => outputs at real positions are exact."""
+        T = max(len(x) for x in batch)
+        ids = torch.zeros(len(batch), T, dtype=torch.long)
+        for i, x in enumerate(batch):
+            ids[i, : len(x)] = torch.tensor(x)
+        t0 = time.perf_counter()
+        with self._lock:
+            try:
+                out = self.backbone(ids.to(self.device), self.dtype)
+            except torch.cuda.OutOfMemoryError as e:
+                raise RuntimeError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 encoder. "
+                                   f"Encode on CPU, lower the batch, or free VRAM (unload other models).") from e
+        out = out.float()
+        if not torch.isfinite(out).all():
+            raise NonFiniteOutputError(
+                f"the encoder produced NaN/Inf in {self.dtype} (overflow is common in fp16); use bf16 or fp32.")
+        self.stats["backbone_runs"] += 1
+        self.stats["last_encode_ms"] = (time.perf_counter() - t0) * 1e3
+        self.stats["last_tokens"] = T
+        return [out[i, : len(x)] for i, x in enumerate(batch)]
+
+    def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16) -> list[torch.Tensor]:
+        """Head outputs for several prompts, [T_i, D] float32 each; cached ones are not recomputed."""
+        batch_ids = [self._check_ids(x) for x in batch_ids]
+        out: list = [None] * len(batch_ids)
+        todo = []
+        for i, ids in enumerate(batch_ids):
+            hit = cache.EMBEDDINGS.get((self.identity, str(self.dtype), tuple(ids)))
+            if hit is not None:
+                self.stats["cache_hits"] += 1
+                out[i] = hit.to(self.device)
+            else:
+                todo.append(i)
+        todo.sort(key=lambda i: len(batch_ids[i]))     # similar lengths together: less padding
+        for s in range(0, len(todo), max_batch):
+            group = todo[s: s + max_batch]
+            for i, emb in zip(group, self._run([batch_ids[i] for i in group])):
+                cache.EMBEDDINGS.put((self.identity, str(self.dtype), tuple(batch_ids[i])), emb)
+                out[i] = emb
+        return out
+
+    def encode_ids(self, ids) -> torch.Tensor:
+        """[T, D] head output (before the output stage), float32 on the encoder's device."""
+        return self.encode_batch([list(ids)])[0]
+
+    def encode(self, text: str, alignment: Alignment | str | None = None, calibration: Calibration | str | None = None,
+               output_scale: float = 1.0, strength: float = 1.0) -> torch.Tensor:
+        """Prompt -> [T, D] after the output stage. `alignment`/`calibration` may be objects or file paths."""
+        if isinstance(alignment, str):
+            alignment = Alignment.load(alignment)
+        if isinstance(calibration, str):
+            calibration = Calibration.load(calibration)
+        stage = OutputStage(alignment=alignment, strength=strength, calibration=calibration, output_scale=output_scale)
+        return stage.apply(self.encode_ids(self.tokenize(text)))
+
+
+def load_encoder(path, device="cpu", dtype=None, **options) -> Encoder:
+    """Load (or reuse) the encoder for `path`. Options: kernel ('auto'|'chunk'|'recurrent'|'fla'),
+    head_norm ('exp'|'one_plus'), upcast_cache_bytes."""
+    return cache.get_encoder(path, device=device, dtype=dtype, **options)

@@ -1,0 +1,121 @@
+"""Scaled-down Qwen3.5 checkpoints in the real key layout and dtypes, with random weights.
+
+The real `qwen35_4b.safetensors` (4.78 GB) is not redistributable in tests; these files go through the
+same loader, validation and forward pass. Anima layout: FP8 E4M3 linears, BF16 norms/embedding,
+last layer without MLP, no model.norm, projection head `norm.{0,1,3}` (head output always 1024).
+Official layout: Qwen/Qwen3.5-4B keys (`model.language_model.` prefix, all MLPs, `model.norm`,
+`model.visual.*`/`mtp.*` present and ignored), optionally sharded with an index.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import torch
+
+from .config import Qwen35Config, expected_shapes
+
+# Small but structurally complete: two 4-layer groups, GQA and grouped value heads, partial RoPE.
+SMALL = dict(hidden_size=64, intermediate_size=128, num_layers=8, num_attention_heads=4, num_key_value_heads=2,
+             head_dim=32, linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=16,
+             linear_value_head_dim=16, vocab_size=248320, head_out=1024)
+# The real 4B sizes (for GPU benchmarks with random weights).
+FULL = dict(hidden_size=2560, intermediate_size=9216, num_layers=32, num_attention_heads=16, num_key_value_heads=4,
+            head_dim=256, linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128,
+            linear_value_head_dim=128, vocab_size=248320, head_out=1024)
+
+
+def make_config(layout: str = "anima", **sizes) -> Qwen35Config:
+    s = {**SMALL, **sizes}
+    n = s.pop("num_layers")
+    types = ["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(n)]
+    anima = layout == "anima"
+    return Qwen35Config(layer_types=types, layers_with_mlp=list(range(n - 1 if anima else n)),
+                        has_final_norm=not anima, has_head=anima, **s)
+
+
+def random_weights(cfg: Qwen35Config, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Canonical-name float32 weights with realistic scales (norm offsets, A_log, dt_bias all random)."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = expected_shapes(cfg, "", "head." if cfg.has_head else None)
+    out = {}
+    for name, shape in shapes.items():
+        if name.endswith(("layernorm.weight", "q_norm.weight", "k_norm.weight")) or name == "norm.weight":
+            t = 0.1 * torch.randn(shape, generator=g)                       # zero-centred offsets
+        elif name.endswith("linear_attn.norm.weight"):
+            t = 1.0 + 0.1 * torch.randn(shape, generator=g)                 # plain weight
+        elif name == "head.norm.1.weight":
+            t = -0.003 + 0.001 * torch.randn(shape, generator=g)            # as in the real file
+        elif name.endswith("A_log"):
+            t = torch.empty(shape).uniform_(1.0, 16.0, generator=g).log()
+        elif name.endswith("dt_bias"):
+            t = torch.randn(shape, generator=g)
+        elif name.endswith(".bias"):
+            t = 0.02 * torch.randn(shape, generator=g)
+        elif name.endswith("conv1d.weight"):
+            t = torch.randn(shape, generator=g) / math.sqrt(shape[-1])
+        elif name == "embed_tokens.weight":
+            t = torch.randn(shape, generator=g)
+        else:                                                               # linears [out, in]
+            t = 0.5 * torch.randn(shape, generator=g) / math.sqrt(shape[1])   # keeps activations O(1)
+        out[name] = t
+    return out
+
+
+def storage_dtype(name: str) -> torch.dtype:
+    """The dtype the real Anima file uses for a tensor of this (canonical) name."""
+    if name.endswith(".weight") and not name.endswith(("norm.weight", "conv1d.weight", "embed_tokens.weight",
+                                                       "head.norm.1.weight")):
+        return torch.float8_e4m3fn
+    if name.endswith(("A_log", "dt_bias")):
+        return torch.float32
+    return torch.bfloat16
+
+
+def file_name(canonical: str, layout: str, prefix: str | None = None) -> str:
+    if canonical.startswith("head."):
+        return (prefix or "") + canonical[5:]
+    if prefix is None:
+        prefix = "model.language_model." if layout == "official" else ""
+    return prefix + canonical
+
+
+def write_checkpoint(path, *, seed: int = 0, layout: str = "anima", prefix: str | None = None,
+                     shards: int = 1, weights: dict | None = None, **sizes) -> str:
+    """Write a random checkpoint; returns the path to load (the index for a sharded official file).
+    `weights` (canonical names, float) overrides the random ones; they are cast to the real dtypes."""
+    from safetensors.torch import save_file
+
+    if layout not in ("anima", "official"):
+        raise ValueError("layout must be 'anima' or 'official'")
+    cfg = make_config(layout, **sizes)
+    w = weights if weights is not None else random_weights(cfg, seed)
+    tensors = {file_name(k, layout, prefix): v.to(storage_dtype(k) if layout == "anima" else torch.bfloat16)
+               .contiguous() for k, v in w.items()}
+    if layout == "official":   # multimodal extras that a text encoder must ignore
+        tensors["model.visual.patch_embed.proj.weight"] = torch.zeros(8, 3, 2, 2, dtype=torch.bfloat16)
+        tensors["mtp.fc.weight"] = torch.zeros(8, 8, dtype=torch.bfloat16)
+    path = os.fspath(path)
+    meta = {"format": "pt", "synthetic": "lib_qwen35.synthetic"}
+    if shards <= 1:
+        save_file(tensors, path, metadata=meta)
+        return path
+    os.makedirs(path, exist_ok=True)
+    names = sorted(tensors)
+    weight_map = {}
+    for s in range(shards):
+        shard = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        part = {n: tensors[n] for n in names[s::shards]}
+        save_file(part, os.path.join(path, shard), metadata=meta)
+        weight_map.update({n: shard for n in part})
+    index = os.path.join(path, "model.safetensors.index.json")
+    with open(index, "w", encoding="utf-8") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=1, sort_keys=True)
+    return index
+
+
+def dequantised(weights: dict[str, torch.Tensor], layout: str = "anima") -> dict[str, torch.Tensor]:
+    """What the file holds after its dtype round trip, back in float32 (reference for tests)."""
+    return {k: v.to(storage_dtype(k) if layout == "anima" else torch.bfloat16).float() for k, v in weights.items()}

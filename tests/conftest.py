@@ -1,0 +1,30 @@
+"""Shared fixtures: small synthetic checkpoints written once per test session."""
+
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lib_qwen35 import cache, synthetic  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ckpt_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("ckpt")
+
+
+@pytest.fixture(scope="session")
+def anima_ckpt(ckpt_dir):
+    """Anima layout (FP8 linears, BF16 norms, head), small sizes, seed 0."""
+    return synthetic.write_checkpoint(ckpt_dir / "qwen35_small.safetensors", seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    cache.clear_encoders()
+    cache.EMBEDDINGS.clear()
+    torch.manual_seed(0)
+    yield

@@ -1,0 +1,48 @@
+"""The transformers reference model built from our canonical weights (test-time only)."""
+
+import torch
+
+
+def transformers_model(cfg, weights):
+    """A `Qwen3_5TextModel` in fp32 holding `weights` (canonical names, float32).
+    For the Anima layout (last layer without MLP, no final norm) the missing MLP is zeroed and the
+    final norm replaced by identity, so its last_hidden_state is our pre-head hidden state."""
+    from transformers import Qwen3_5TextConfig, Qwen3_5TextModel
+
+    tcfg = Qwen3_5TextConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads, head_dim=cfg.head_dim,
+        linear_num_key_heads=cfg.linear_num_key_heads, linear_num_value_heads=cfg.linear_num_value_heads,
+        linear_key_head_dim=cfg.linear_key_head_dim, linear_value_head_dim=cfg.linear_value_head_dim,
+        linear_conv_kernel_dim=cfg.linear_conv_kernel, rms_norm_eps=cfg.rms_norm_eps, tie_word_embeddings=False,
+        layer_types=list(cfg.layer_types),
+        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta,
+                         "partial_rotary_factor": cfg.partial_rotary_factor, "mrope_section": [11, 11, 10],
+                         "mrope_interleaved": True})
+    tcfg._attn_implementation = "eager"
+    model = Qwen3_5TextModel(tcfg).float().eval()
+    state = {k: v for k, v in weights.items() if not k.startswith("head.")}
+    for i in range(cfg.num_layers):
+        if i not in cfg.layers_with_mlp:
+            state[f"layers.{i}.post_attention_layernorm.weight"] = torch.zeros(cfg.hidden_size)
+            for n in ("gate_proj", "up_proj"):
+                state[f"layers.{i}.mlp.{n}.weight"] = torch.zeros(cfg.intermediate_size, cfg.hidden_size)
+            state[f"layers.{i}.mlp.down_proj.weight"] = torch.zeros(cfg.hidden_size, cfg.intermediate_size)
+    if not cfg.has_final_norm:
+        model.norm = torch.nn.Identity()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected, unexpected
+    assert not [m for m in missing if "rotary" not in m], missing
+    return model
+
+
+def reference_head(weights, x, parameterisation="exp"):
+    """The projection head written out in float64 from its definition."""
+    x = x.double()
+    h = x @ weights["head.norm.0.weight"].double().T + weights["head.norm.0.bias"].double()
+    w = weights["head.norm.1.weight"].double()
+    scale = {"exp": torch.exp(w), "one_plus": 1 + w, "plain": w}[parameterisation]
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6) * scale
+    h = torch.nn.functional.silu(h)
+    return h @ weights["head.norm.3.weight"].double().T + weights["head.norm.3.bias"].double()
