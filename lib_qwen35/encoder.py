@@ -72,6 +72,9 @@ class Encoder:
             _check_finite(n, t, self.path)
         weights = {rename[n]: t for n, t in tensors.items()}
         self.kernel = pick_kernel(kernel, self.device)
+        self.head_norm = head_norm
+        # everything that changes the numbers: file, compute dtype, head parameterisation
+        self._emb_key = (self.identity, str(self.dtype), head_norm)
         self.backbone = Qwen35Backbone(self.config, weights, kernel=self.kernel, head_norm=head_norm).eval()
         del weights, tensors
         self.backbone.to(self.device)
@@ -164,7 +167,7 @@ class Encoder:
         out: list = [None] * len(batch_ids)
         todo = []
         for i, ids in enumerate(batch_ids):
-            hit = cache.EMBEDDINGS.get((self.identity, str(self.dtype), tuple(ids)))
+            hit = cache.EMBEDDINGS.get((self._emb_key, tuple(ids)))
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 out[i] = hit.to(self.device)
@@ -174,7 +177,7 @@ class Encoder:
         for s in range(0, len(todo), max_batch):
             group = todo[s: s + max_batch]
             for i, emb in zip(group, self._run([batch_ids[i] for i in group])):
-                cache.EMBEDDINGS.put((self.identity, str(self.dtype), tuple(batch_ids[i])), emb)
+                cache.EMBEDDINGS.put((self._emb_key, tuple(batch_ids[i])), emb)
                 out[i] = emb
         return out
 
