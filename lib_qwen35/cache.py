@@ -76,9 +76,13 @@ def get_encoder(path, device="cpu", dtype=None, **options):
     from .checkpoint import file_identity, read_header
     from .encoder import Encoder, resolve_dtype
 
-    read_header(path)   # fail fast with the precise message for a missing/truncated file
+    try:
+        identity = file_identity(path)      # a stat, no read: a cache hit touches no file contents
+    except OSError:
+        read_header(path)                   # raises the precise message (missing, unreadable...)
+        raise
     dtype = resolve_dtype(dtype, device)
-    key = (file_identity(path), str(dtype), tuple(sorted(options.items())))
+    key = (identity, str(dtype), tuple(sorted(options.items())))
     with _encoders_lock:
         enc = _encoders.get(key)
         if enc is not None:

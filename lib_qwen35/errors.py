@@ -19,3 +19,7 @@ class PromptError(Qwen35Error):
 
 class NonFiniteOutputError(Qwen35Error):
     """The encoder produced NaN/Inf (usually fp16 overflow or corrupt weights)."""
+
+
+class TokenizerFileError(Qwen35Error):
+    """A bundled tokenizer file is missing, corrupt or of the wrong model."""

@@ -21,7 +21,7 @@ from typing import Iterable
 
 from tokenizers import Tokenizer
 
-from .errors import Qwen35Error
+from .errors import TokenizerFileError
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "tokenizer"
 
@@ -32,9 +32,6 @@ QWEN3_ENDOFTEXT_ID = 151643
 QWEN3_IM_START_ID = 151644
 QWEN3_IM_END_ID = 151645
 
-
-class TokenizerFileError(Qwen35Error):
-    """A bundled tokenizer file is missing, corrupt or of the wrong model."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,103 @@
+"""Encoder behaviour: prompts in, caches, errors."""
+
+import pytest
+import torch
+
+from lib_qwen35 import Alignment, Calibration, NonFiniteOutputError, PromptError, cache, checkpoint, load_encoder
+from lib_qwen35.encoder import EMPTY_PROMPT_IDS
+
+
+def test_empty_prompt_is_endoftext(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    assert enc.tokenize("") == EMPTY_PROMPT_IDS == [248044]
+    assert enc.encode("").shape == (1, 1024)
+
+
+def test_example_prompt_ids(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    assert enc.tokenize("1girl, from side, looking at viewer, masterpiece") == \
+        [16, 27620, 11, 494, 3008, 11, 3221, 506, 24890, 11, 56744]
+
+
+def test_long_prompt_over_10000_tokens(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    text = "masterpiece, 1girl, silver hair, red eyes, cherry blossoms, " * 900
+    ids = enc.tokenize(text)
+    assert len(ids) > 10000
+    out = enc.encode_ids(ids)
+    assert out.shape == (len(ids), 1024) and torch.isfinite(out).all()
+
+
+def test_bad_prompts(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    with pytest.raises(PromptError, match="must be a string"):
+        enc.tokenize(None)
+    with pytest.raises(PromptError, match="outside the vocabulary"):
+        enc.encode_ids([1, 2, 10 ** 7])
+    with pytest.raises(PromptError, match="limit"):
+        enc.encode_ids([1] * 200000)
+
+
+def test_second_encode_reads_no_file_and_runs_no_backbone(anima_ckpt, monkeypatch):
+    enc = load_encoder(anima_ckpt)
+    first = enc.encode("a cat on a roof")
+    runs = enc.stats["backbone_runs"]
+    reads = []
+    import lib_qwen35.encoder as encoder_module
+    for mod, name in ((checkpoint, "_read_one_header"), (encoder_module, "read_header"),
+                      (encoder_module, "load_tensors")):
+        monkeypatch.setattr(mod, name, lambda *a, **k: reads.append(a))
+    monkeypatch.setattr(type(enc.backbone), "forward", lambda *a, **k: pytest.fail("backbone ran"))
+    again = load_encoder(anima_ckpt)               # same object, no reload
+    assert again is enc
+    assert torch.equal(again.encode("a cat on a roof"), first)
+    assert enc.stats["backbone_runs"] == runs and enc.stats["cache_hits"] >= 1 and not reads
+
+
+def test_output_stage_changes_do_not_rerun_backbone(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    d = 1024
+    al = Alignment(torch.eye(d), torch.zeros(d), torch.ones(d))
+    cal = Calibration(2 * torch.ones(d), torch.zeros(d))
+    raw = enc.encode("sunset over the sea")
+    runs = enc.stats["backbone_runs"]
+    for kw in ({"output_scale": 2.0}, {"alignment": al, "strength": 0.5}, {"calibration": cal}):
+        enc.encode("sunset over the sea", **kw)
+    assert enc.stats["backbone_runs"] == runs
+    assert torch.allclose(enc.encode("sunset over the sea", output_scale=2.0), 2 * raw)
+
+
+def test_changed_file_is_reloaded(tmp_path):
+    from lib_qwen35 import synthetic
+
+    p = synthetic.write_checkpoint(tmp_path / "w.safetensors", seed=1)
+    a = load_encoder(p).encode_ids([1, 2, 3])
+    synthetic.write_checkpoint(p, seed=2)          # same path, new contents (size/mtime change)
+    import os
+    os.utime(p, ns=(1, 1))
+    b = load_encoder(p).encode_ids([1, 2, 3])
+    assert not torch.allclose(a, b)
+
+
+def test_embedding_lru_is_bounded():
+    lru = cache.EmbeddingLRU(max_entries=2, max_bytes=10_000)
+    for i in range(3):
+        lru.put(i, torch.zeros(2, 100))
+    assert len(lru) == 2 and lru.get(0) is None and lru.get(2) is not None
+    lru.put("big", torch.zeros(100, 100))           # larger than the byte budget: not stored
+    assert lru.get("big") is None
+
+
+def test_non_finite_output_is_reported(anima_ckpt, monkeypatch):
+    enc = load_encoder(anima_ckpt)
+    monkeypatch.setattr(enc.backbone, "forward", lambda ids, dtype: torch.full((*ids.shape, 1024), float("nan")))
+    with pytest.raises(NonFiniteOutputError, match="bf16 or fp32"):
+        enc.encode_ids([4, 5, 6])
+
+
+def test_fp16_and_bf16_compute_agree_with_fp32(anima_ckpt):
+    ids = list(range(2000, 2060))
+    ref = load_encoder(anima_ckpt, dtype="fp32").encode_ids(ids)
+    got = load_encoder(anima_ckpt, dtype="bf16").encode_ids(ids)
+    cos = torch.nn.functional.cosine_similarity(ref, got, dim=-1)
+    assert cos.min().item() > 0.99
