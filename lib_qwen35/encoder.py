@@ -71,6 +71,7 @@ class Encoder:
         for n, t in tensors.items():
             _check_finite(n, t, self.path)
         weights = {rename[n]: t for n, t in tensors.items()}
+        self.kernel_request = kernel
         self.kernel = pick_kernel(kernel, self.device)
         self.head_norm = head_norm
         # everything that changes the numbers: file, compute dtype, head parameterisation
@@ -112,7 +113,7 @@ class Encoder:
                 self.device = device
                 if device.type == "cpu" and self.upcast_cache_bytes:
                     self.backbone.cache_upcasts(self.dtype, self.upcast_cache_bytes)
-                self.kernel = pick_kernel("auto", device) if self.kernel == "fla" or device.type == "cuda" else self.kernel
+                self.kernel = pick_kernel(self.kernel_request, device)
                 self.backbone.set_kernel(self.kernel)
         return self
 

@@ -48,3 +48,8 @@ def test_kernel_selection_on_cpu():
     assert pick_kernel("auto", "cpu") == "chunk"
     with pytest.raises(ValueError, match="unknown delta-rule kernel"):
         pick_kernel("mamba2", "cpu")
+
+
+def test_fla_request_falls_back_on_cpu():
+    assert pick_kernel("fla", "cpu") == "chunk"
+    assert pick_kernel("recurrent", "cpu") == "recurrent"

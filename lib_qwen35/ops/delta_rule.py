@@ -93,9 +93,10 @@ KERNELS = {"recurrent": recurrent_gated_delta_rule, "chunk": chunk_gated_delta_r
 
 
 def pick_kernel(name: str, device) -> str:
-    """'auto' -> fla on CUDA when importable, else the chunked torch kernel."""
-    if name == "auto":
-        return "fla" if fla_available(device) else "chunk"
-    if name not in KERNELS:
+    """'auto' -> fla on CUDA when importable, else the chunked torch kernel. An explicit 'fla' where it
+    cannot run (CPU, or fla not installed) also falls back to 'chunk': the status line reports the kernel."""
+    if name not in ("auto", *KERNELS):
         raise ValueError(f"unknown delta-rule kernel {name!r}; choose one of auto, {', '.join(KERNELS)}")
+    if name in ("auto", "fla"):
+        return "fla" if fla_available(device) else "chunk"
     return name
