@@ -54,7 +54,7 @@ class Encoder:
     """A loaded Qwen3.5 encoder. Build with `load_encoder` (cached) rather than directly."""
 
     def __init__(self, path, device="cpu", dtype=None, kernel: str = "auto", head_norm: str = "exp",
-                 upcast_cache_bytes: int | None = None):
+                 upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off"):
         self.path = str(path)
         t0 = time.perf_counter()
         infos = read_header(self.path)
@@ -83,6 +83,8 @@ class Encoder:
             upcast_cache_bytes = (2 << 30) if self.device.type == "cpu" else 0
         self.upcast_cache_bytes = upcast_cache_bytes
         self.backbone.cache_upcasts(self.dtype, upcast_cache_bytes)
+        self.cuda_graphs_requested, self.fp8_requested = bool(cuda_graphs), fp8_matmul
+        self._setup_fast_path()
         self.load_seconds = time.perf_counter() - t0
         self.stats = {"backbone_runs": 0, "cache_hits": 0, "last_encode_ms": None, "last_tokens": None}
         self._lock = threading.Lock()
@@ -115,7 +117,31 @@ class Encoder:
                     self.backbone.cache_upcasts(self.dtype, self.upcast_cache_bytes)
                 self.kernel = pick_kernel(self.kernel_request, device)
                 self.backbone.set_kernel(self.kernel)
+                self._setup_fast_path()      # graphs bake in device, kernel and FP8 mode
         return self
+
+    def _setup_fast_path(self) -> None:
+        """(Re)build the GPU fast path for the current device; every choice keeps a reason for the status line."""
+        from . import fp8_matmul
+        from .cuda_graphs import GraphRunner
+
+        fp8_matmul.disable_fp8_matmul(self.backbone)
+        self.fp8_mode, self.fp8_status = fp8_matmul.choose_mode(self.device, self.dtype, self.fp8_requested)
+        if self.fp8_mode is not None:
+            fp8_matmul.enable_fp8_matmul(self.backbone, self.fp8_mode)
+        if not self.cuda_graphs_requested:
+            self._graphs, self._graphs_off = None, "CUDA graphs off (requested)"
+        elif GraphRunner.available(self.device):
+            self._graphs, self._graphs_off = GraphRunner(self.backbone, self.dtype), None
+        else:
+            self._graphs, self._graphs_off = None, GraphRunner.unavailable_reason(self.device)
+
+    def fast_path_status(self) -> str:
+        """One line: delta-rule kernel; FP8 matmul or upcast (and why); CUDA graphs (captured shapes / why off)."""
+        kernel = {"fla": "fla delta rule", "chunk": "torch chunked delta rule",
+                  "recurrent": "per-token delta rule"}.get(self.kernel, self.kernel)
+        graphs = self._graphs.describe() if self._graphs is not None else self._graphs_off
+        return f"{kernel}; {self.fp8_status}; {graphs}"
 
     # -- text -> ids ------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -149,7 +175,8 @@ class Encoder:
         t0 = time.perf_counter()
         with self._lock:
             try:
-                out = self.backbone(ids.to(self.device), self.dtype)
+                ids = ids.to(self.device)
+                out = self._graphs(ids) if self._graphs is not None else self.backbone(ids, self.dtype)
             except torch.cuda.OutOfMemoryError as e:
                 raise RuntimeError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 encoder. "
                                    f"Encode on CPU, lower the batch, or free VRAM (unload other models).") from e
@@ -160,6 +187,7 @@ class Encoder:
         self.stats["backbone_runs"] += 1
         self.stats["last_encode_ms"] = (time.perf_counter() - t0) * 1e3
         self.stats["last_tokens"] = T
+        self.stats["fast_path"] = self.fast_path_status()
         return [out[i, : len(x)] for i, x in enumerate(batch)]
 
     def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16) -> list[torch.Tensor]:
@@ -199,5 +227,5 @@ class Encoder:
 
 def load_encoder(path, device="cpu", dtype=None, **options) -> Encoder:
     """Load (or reuse) the encoder for `path`. Options: kernel ('auto'|'chunk'|'recurrent'|'fla'),
-    head_norm ('exp'|'one_plus'), upcast_cache_bytes."""
+    head_norm ('exp'|'one_plus'), upcast_cache_bytes, cuda_graphs (True), fp8_matmul ('off'|'auto'|...)."""
     return cache.get_encoder(path, device=device, dtype=dtype, **options)

@@ -53,6 +53,8 @@ class UpcastBudget:
 class StoredLinear(nn.Module):
     """y = x @ W^T (+ b), W kept as stored. Weights are buffers: `.to(device)` moves, never converts."""
 
+    fp8_mode: str | None = None    # per instance, set by fp8_matmul.enable_fp8_matmul ("per_token"/"per_tensor")
+
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("weight", weight, persistent=False)           # [out, in], stored dtype
@@ -76,6 +78,10 @@ class StoredLinear(nn.Module):
         return super()._apply(fn, recurse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fp8_mode is not None:
+            from .fp8_matmul import fp8_linear, wants_fp8
+            if wants_fp8(x):      # bf16/fp16 on CUDA; fp32 or CPU inputs keep the exact path below
+                return fp8_linear(x, self.weight, self.bias, self.fp8_mode)
         w = self._cached if self._cached is not None and self._cached.dtype == x.dtype else upcast(self.weight, x.dtype)
         b = None if self.bias is None else self.bias.to(x.dtype)
         return F.linear(x, w, b)

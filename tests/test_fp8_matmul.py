@@ -1,0 +1,154 @@
+"""FP8 tensor-core matmul: quantisation maths, the _scaled_mm call against its emulation, fallbacks, the
+availability decision, and the end-to-end tolerance we adopt (per-token cosine >= 0.98 vs fp32)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lib_qwen35 import fp8_matmul as f8
+from lib_qwen35 import load_encoder, synthetic
+from lib_qwen35.linear import StoredLinear
+
+# 8 value heads make every fused projection a multiple of 16 rows (in_proj 192+128+8+8 = 336), as in the 4B model.
+FP8_FRIENDLY = dict(linear_num_value_heads=8)
+
+
+def _w(n, k, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (0.5 * torch.randn(n, k, generator=g) / k ** 0.5).to(torch.float8_e4m3fn)
+
+
+def _x(m, k, seed=1, dtype=torch.bfloat16):
+    return torch.randn(m, k, generator=torch.Generator().manual_seed(seed)).to(dtype)
+
+
+def _cpu_scaled_mm_works() -> bool:
+    try:
+        f8.fp8_linear(_x(16, 32), _w(16, 32))
+        return True
+    except Exception:   # noqa: BLE001 - older torch builds have no CPU kernel
+        return False
+
+
+@pytest.fixture()
+def fp8_kernel(monkeypatch):
+    """Use torch's CPU _scaled_mm where it exists, else the emulation (same maths), so the tests run anywhere."""
+    if not _cpu_scaled_mm_works():
+        monkeypatch.setattr(f8, "fp8_linear", f8.emulated_fp8_linear)
+    monkeypatch.setattr(f8, "ALLOW_CPU", True)      # product code keeps switched linears exact off the GPU
+    return f8.fp8_linear
+
+
+def test_quantize_per_token_maths():
+    x = torch.tensor([[1.0, -2.0, 0.5, 448.0 * 3], [0.0, 0.0, 0.0, 0.0], [1e-3, -1e-3, 2e-3, 0.0]])
+    q, s = f8.quantize(x, "per_token")
+    assert q.dtype == torch.float8_e4m3fn and s.shape == (3, 1)
+    assert s[0, 0].item() == pytest.approx(3.0)                 # amax / 448
+    assert torch.isfinite(s).all() and (s > 0).all()            # zero row: tiny scale, not 0/0
+    back = q.float() * s
+    assert torch.equal(back[1], torch.zeros(4))
+    assert back[0, 3].item() == pytest.approx(448.0 * 3)        # the row maximum maps to 448 exactly
+    rel = ((back - x).abs() / x.abs().clamp(min=1e-30))[x != 0]
+    assert rel.max().item() <= 2 ** -4 + 1e-6                    # E4M3: 3 mantissa bits, half-step 2^-4
+
+
+def test_quantize_per_tensor_and_bad_mode():
+    x = _x(8, 32, dtype=torch.float32)
+    q, s = f8.quantize(x, "per_tensor")
+    assert s.dim() == 0 and s.item() == pytest.approx(x.abs().max().item() / 448)
+    with pytest.raises(ValueError):
+        f8.quantize(x, "per_channel")
+
+
+@pytest.mark.parametrize("mode", f8.MODES)
+def test_fp8_linear_equals_its_emulation(mode, fp8_kernel):
+    x, w = _x(37, 64), _w(48, 64)               # M = 37: no multiple-of-16 need on the token dimension
+    bias = torch.randn(48).to(torch.bfloat16)
+    got = f8.fp8_linear(x.reshape(1, 37, 64), w, bias, mode)
+    want = f8.emulated_fp8_linear(x.reshape(1, 37, 64), w, bias, mode)
+    assert got.shape == (1, 37, 48) and got.dtype == torch.bfloat16
+    assert (got.float() - want.float()).abs().max().item() <= 1e-2 * want.float().abs().max().item()
+
+
+@pytest.mark.parametrize("mode", f8.MODES)
+def test_per_linear_error_vs_exact_upcast(mode):
+    """The tolerance behind the mode: ~2.5% relative error per linear from activation rounding (bf16 alone: ~0.2%)."""
+    x, w = _x(300, 256), _w(512, 256)
+    exact = x.float() @ w.float().t()
+    got = f8.emulated_fp8_linear(x, w, mode=mode).float()
+    rel = ((got - exact).norm() / exact.norm()).item()
+    assert 0.005 <= rel <= 0.04, rel            # lower bound: the activation really was quantised
+
+
+def test_shapes_not_multiple_of_16_use_exact_upcast():
+    x, w = _x(5, 64), _w(200, 64)               # 200 rows: _scaled_mm would refuse
+    assert not f8.shapes_ok(64, 200)
+    got = f8.fp8_linear(x, w)
+    assert torch.equal(got, F.linear(x, w.to(torch.bfloat16)))
+
+
+def test_switched_linear_stays_exact_off_the_gpu(fp8_friendly_ckpt):
+    """A backbone moved to CPU after enable_fp8_matmul must not run CPU FP8 GEMMs (slow, and not asked for)."""
+    bb = load_encoder(fp8_friendly_ckpt, dtype="fp32", upcast_cache_bytes=0).backbone
+    ids = torch.randint(0, 248320, (1, 20), generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        want = bb(ids, torch.bfloat16)
+        f8.enable_fp8_matmul(bb, "per_token")
+        got = bb(ids, torch.bfloat16)
+        f8.disable_fp8_matmul(bb)
+    assert torch.equal(got, want)
+
+
+def test_unavailable_on_cpu_with_reasons():
+    ok, why = f8.fp8_matmul_support("cpu")
+    assert ok is False and "CUDA" in why
+    mode, why = f8.choose_mode("cpu", torch.bfloat16, "auto")
+    assert mode is None and "upcast" in why
+    mode, why = f8.choose_mode("cpu", torch.float32, "per_token")
+    assert mode is None and "float32" in why
+    mode, why = f8.choose_mode("cuda", torch.bfloat16, "off")
+    assert mode is None and "off" in why
+    with pytest.raises(ValueError):
+        f8.choose_mode("cpu", torch.bfloat16, "fp4")
+
+
+@pytest.fixture(scope="module")
+def fp8_friendly_ckpt(tmp_path_factory):
+    return synthetic.write_checkpoint(tmp_path_factory.mktemp("fp8") / "m.safetensors", seed=5, **FP8_FRIENDLY)
+
+
+def test_backbone_tolerance_and_switching(fp8_friendly_ckpt, fp8_kernel):
+    enc = load_encoder(fp8_friendly_ckpt, dtype="fp32", upcast_cache_bytes=0)
+    bb = enc.backbone
+    ids = torch.randint(0, 248320, (2, 80), generator=torch.Generator().manual_seed(7))
+    eligible = sum(1 for m in bb.modules() if isinstance(m, StoredLinear) and m.weight.dtype == torch.float8_e4m3fn)
+    with torch.inference_mode():
+        ref = bb(ids, torch.float32)
+        upcast_bf16 = bb(ids, torch.bfloat16).float()
+        assert f8.enable_fp8_matmul(bb, "per_token") == eligible == f8.fp8_enabled_count(bb)
+        assert torch.equal(bb(ids, torch.float32), ref)          # fp32 compute keeps the exact path
+        fp8 = bb(ids, torch.bfloat16).float()
+        f8.disable_fp8_matmul(bb)
+        assert f8.fp8_enabled_count(bb) == 0
+        assert torch.equal(bb(ids, torch.bfloat16).float(), upcast_bf16)   # switched back exactly
+    cos_bf16 = F.cosine_similarity(upcast_bf16, ref, dim=-1).min().item()
+    cos_fp8 = F.cosine_similarity(fp8, ref, dim=-1).min().item()
+    assert cos_bf16 >= 0.999, cos_bf16           # bf16 tolerance: per-token cosine >= 0.999 vs fp32
+    assert cos_fp8 >= 0.98, cos_fp8              # fp8 tolerance: per-token cosine >= 0.98 vs fp32
+    assert cos_fp8 < cos_bf16                    # the FP8 path really ran
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fp8_linear_on_gpu_matches_emulation():
+    ok, why = f8.fp8_matmul_support("cuda")
+    if not ok:
+        pytest.skip(why)
+    x, w = _x(300, 2560).cuda(), _w(1024, 2560).cuda()
+    for mode in f8.MODES:
+        if f8.probe("cuda", mode) is not None:
+            continue
+        got = f8.fp8_linear(x, w, mode=mode).float()
+        want = f8.emulated_fp8_linear(x, w, mode=mode).float()
+        assert ((got - want).norm() / want.norm()).item() <= 1e-2
+    mode, why = f8.choose_mode("cuda", torch.bfloat16, "auto")
+    assert mode in f8.MODES, why
