@@ -1,4 +1,4 @@
-"""Command line: python -m lib_qwen35 {encode,stats,fit} ...
+"""Command line: python -m lib_qwen35 {encode,stats,fit,corpus} ...
 
 Without --weights, a small deterministic synthetic checkpoint (real layout, random weights) is built and
 used, and every output says so: the numbers then describe random weights, not the real encoder.
@@ -17,7 +17,7 @@ import time
 SYNTHETIC_NOTE = ("NOTE: no --weights given: using a small SYNTHETIC checkpoint with random weights "
                   "(real layout, tiny sizes). The numbers below are synthetic, not Qwen3.5-4B's.")
 # Subcommands that live in other modules; each exposes add_arguments(parser) and main(args) -> int.
-EXTERNAL_COMMANDS = {"fit": "lib_qwen35.fit"}
+EXTERNAL_COMMANDS = {"fit": "lib_qwen35.fit", "corpus": "lib_qwen35.corpus"}
 
 
 def synthetic_weights_path() -> str:

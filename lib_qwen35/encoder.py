@@ -190,13 +190,14 @@ class Encoder:
         self.stats["fast_path"] = self.fast_path_status()
         return [out[i, : len(x)] for i, x in enumerate(batch)]
 
-    def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16) -> list[torch.Tensor]:
-        """Head outputs for several prompts, [T_i, D] float32 each; cached ones are not recomputed."""
+    def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16, use_cache: bool = True) -> list[torch.Tensor]:
+        """Head outputs for several prompts, [T_i, D] float32 each; cached ones are not recomputed.
+        use_cache=False (bulk work such as the alignment fit) neither reads nor fills the embedding LRU."""
         batch_ids = [self._check_ids(x) for x in batch_ids]
         out: list = [None] * len(batch_ids)
         todo = []
         for i, ids in enumerate(batch_ids):
-            hit = cache.EMBEDDINGS.get((self._emb_key, tuple(ids)))
+            hit = cache.EMBEDDINGS.get((self._emb_key, tuple(ids))) if use_cache else None
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 out[i] = hit.to(self.device)
@@ -206,7 +207,8 @@ class Encoder:
         for s in range(0, len(todo), max_batch):
             group = todo[s: s + max_batch]
             for i, emb in zip(group, self._run([batch_ids[i] for i in group])):
-                cache.EMBEDDINGS.put((self._emb_key, tuple(batch_ids[i])), emb)
+                if use_cache:
+                    cache.EMBEDDINGS.put((self._emb_key, tuple(batch_ids[i])), emb)
                 out[i] = emb
         return out
 

@@ -1,0 +1,286 @@
+"""The stock Anima text encoder: plain Qwen3 (Qwen3-0.6B-Base), read from `qwen_3_06b_base.safetensors`.
+
+Used as the *target* space when fitting the 4B -> 0.6B alignment, and by `compare_with_stock`.
+Output = last decoder layer after the final RMSNorm, exactly what Forge Neo / ComfyUI feed Anima.
+
+Math (transformers `Qwen3Model`, checked in tests/test_qwen3.py):
+  RMSNorm with a PLAIN weight: y = w * (x / sqrt(mean(x^2) + eps))   (not zero-centred like Qwen3.5)
+  layer: h = x + attn(norm1(x)); out = h + mlp(norm2(h))
+  attn: q/k RMSNorm per head (over head_dim) before RoPE; RoPE over the full head_dim, theta 1e6;
+        GQA (kv heads repeated), causal, scale 1/sqrt(head_dim); no biases
+  mlp: down(silu(gate(x)) * up(x)); embedding unscaled.
+Sizes (hidden, layers, heads, ...) are inferred from tensor shapes, so scaled-down synthetic checkpoints
+run through the same code as the real 0.6B file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import detect_prefix, file_identity, load_tensors, read_header, short_hash
+from .errors import NonFiniteOutputError, PromptError, WeightsFileError
+
+ANCHOR_SUFFIX = "layers.0.self_attn.q_norm.weight"   # present in every Qwen3 checkpoint, absent in Qwen3.5
+QWEN3_ENDOFTEXT_ID = 151643                          # Forge inserts it for an empty prompt
+ROPE_THETA = 1e6                                     # not stored in the file: Qwen3 config constant
+RMS_EPS = 1e-6
+_FLOAT_DTYPES = {"BF16", "F16", "F32"}
+_ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
+_MLP = ("gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class Qwen3Config:
+    vocab_size: int = 151936
+    hidden_size: int = 1024
+    intermediate_size: int = 3072
+    num_layers: int = 28
+    num_attention_heads: int = 16
+    num_key_value_heads: int = 8
+    head_dim: int = 128
+    rope_theta: float = ROPE_THETA
+    rms_norm_eps: float = RMS_EPS
+
+
+def infer_config(infos: dict, prefix: str, path: str = "") -> Qwen3Config:
+    """Sizes from tensor shapes; raises WeightsFileError naming the first missing/mis-shaped tensor."""
+    def shape(name):
+        info = infos.get(prefix + name)
+        if info is None:
+            raise WeightsFileError(f"{path}: tensor {prefix + name!r} is missing; this is not a complete "
+                                   f"Qwen3 checkpoint (expected qwen_3_06b_base.safetensors).")
+        return tuple(info.shape)
+
+    vocab, hidden = shape("embed_tokens.weight")
+    (head_dim,) = shape("layers.0.self_attn.q_norm.weight")
+    q_out, _ = shape("layers.0.self_attn.q_proj.weight")
+    k_out, _ = shape("layers.0.self_attn.k_proj.weight")
+    inter, _ = shape("layers.0.mlp.gate_proj.weight")
+    layer_ids = {int(m.group(1)) for n in infos
+                 if (m := re.match(re.escape(prefix) + r"layers\.(\d+)\.", n))}
+    num_layers = max(layer_ids) + 1
+    if sorted(layer_ids) != list(range(num_layers)):
+        missing = sorted(set(range(num_layers)) - layer_ids)
+        raise WeightsFileError(f"{path}: layers {missing} are missing (found up to layer {num_layers - 1}); "
+                               f"the file is incomplete.")
+    if q_out % head_dim or k_out % head_dim:
+        raise WeightsFileError(f"{path}: q_proj/k_proj rows ({q_out}/{k_out}) are not multiples of "
+                               f"head_dim {head_dim}; not a Qwen3 attention layout.")
+    cfg = Qwen3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=inter, num_layers=num_layers,
+                      num_attention_heads=q_out // head_dim, num_key_value_heads=k_out // head_dim,
+                      head_dim=head_dim)
+    if cfg.num_attention_heads % cfg.num_key_value_heads:
+        raise WeightsFileError(f"{path}: {cfg.num_attention_heads} query heads are not a multiple of "
+                               f"{cfg.num_key_value_heads} key/value heads.")
+    return cfg
+
+
+def expected_shapes(cfg: Qwen3Config) -> dict[str, tuple]:
+    """Every tensor the encoder needs (names without prefix) -> shape."""
+    h, hd, i = cfg.hidden_size, cfg.head_dim, cfg.intermediate_size
+    q, kv = cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd
+    out = {"embed_tokens.weight": (cfg.vocab_size, h), "norm.weight": (h,)}
+    for li in range(cfg.num_layers):
+        p = f"layers.{li}."
+        out.update({
+            p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (q, h), p + "self_attn.k_proj.weight": (kv, h),
+            p + "self_attn.v_proj.weight": (kv, h), p + "self_attn.o_proj.weight": (h, q),
+            p + "self_attn.q_norm.weight": (hd,), p + "self_attn.k_norm.weight": (hd,),
+            p + "mlp.gate_proj.weight": (i, h), p + "mlp.up_proj.weight": (i, h),
+            p + "mlp.down_proj.weight": (h, i),
+        })
+    return out
+
+
+def validate(infos: dict, path: str = "") -> tuple[str, Qwen3Config]:
+    """Find the key prefix, infer sizes, check every tensor's presence, shape and dtype."""
+    prefix = detect_prefix(infos.keys(), ANCHOR_SUFFIX)
+    if prefix is None:
+        if any(n.endswith("linear_attn.in_proj_qkv.weight") for n in infos):
+            raise WeightsFileError(f"{path}: this is a Qwen3.5 checkpoint; the stock encoder needs the "
+                                   f"Qwen3-0.6B file (qwen_3_06b_base.safetensors).")
+        sample = ", ".join(sorted(infos)[:3]) or "no tensors"
+        raise WeightsFileError(f"{path}: no tensor ending in {ANCHOR_SUFFIX!r} (found {sample}); not a Qwen3 "
+                               f"checkpoint. Expected qwen_3_06b_base.safetensors.")
+    cfg = infer_config(infos, prefix, path)
+    for name, want in expected_shapes(cfg).items():
+        info = infos.get(prefix + name)
+        if info is None:
+            raise WeightsFileError(f"{path}: tensor {prefix + name!r} is missing; the file is incomplete.")
+        if tuple(info.shape) != want:
+            raise WeightsFileError(f"{path}: tensor {prefix + name!r} has shape {list(info.shape)}, expected "
+                                   f"{list(want)} for hidden {cfg.hidden_size}; the file is corrupt or of "
+                                   f"another model.")
+        if info.dtype not in _FLOAT_DTYPES:
+            raise WeightsFileError(f"{path}: tensor {prefix + name!r} is stored as {info.dtype}; the stock "
+                                   f"encoder reads BF16, F16 or F32 weights.")
+    return prefix, cfg
+
+
+def rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    """Qwen3RMSNorm: normalise in fp32, cast back, then multiply by the plain weight."""
+    x32 = x.float()
+    y = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
+    return w * y.to(x.dtype)
+
+
+def rope_cos_sin(t: int, head_dim: int, theta: float, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin [T, head_dim] for positions 0..T-1 (rotate-half layout, computed in fp32)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64, device=device).float()
+                                / head_dim))
+    freqs = torch.arange(t, device=device).float()[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat((-b, a), dim=-1)
+
+
+class Qwen3Encoder:
+    """Qwen3 text backbone -> hidden states after the final norm [T, hidden] (float32).
+
+    Same surface as the 4B `Encoder`: tokenize, encode_ids, encode_batch, to, identity, short_hash.
+    Weights are held in `dtype` (default: float32 on CPU, bfloat16 on CUDA); the embedding table stays in
+    its stored dtype and only the looked-up rows are cast (saves ~600 MB at fp32).
+    """
+
+    def __init__(self, path: str, device="cpu", dtype: torch.dtype | None = None, tokenizer=None):
+        self.path = str(path)
+        infos = read_header(self.path)
+        prefix, self.config = validate(infos, self.path)
+        self.prefix = prefix
+        self.identity = file_identity(self.path)
+        self._short_hash = None
+        self._tokenizer = tokenizer
+        names = [prefix + n for n in expected_shapes(self.config)]
+        raw = load_tensors(infos, names, device="cpu")
+        self._w = {n[len(prefix):]: t for n, t in raw.items()}
+        self.device = torch.device("cpu")
+        self.dtype = dtype
+        self.to(device, dtype)
+        self.stats = {"backbone_runs": 0}
+
+    # --- housekeeping -------------------------------------------------------------------------------
+    @property
+    def short_hash(self) -> str:
+        if self._short_hash is None:
+            self._short_hash = short_hash(self.path)
+        return self._short_hash
+
+    def to(self, device=None, dtype: torch.dtype | None = None) -> "Qwen3Encoder":
+        device = torch.device(device) if device is not None else self.device
+        if dtype is None:
+            dtype = self.dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        for n, t in self._w.items():
+            keep = t.dtype if n == "embed_tokens.weight" else dtype
+            self._w[n] = t.to(device=device, dtype=keep)
+        self.device, self.dtype = device, dtype
+        return self
+
+    def tokenize(self, text: str) -> list[int]:
+        """Qwen3 ids, no BOS/EOS (as Forge); an empty prompt becomes [<|endoftext|>] (as Forge)."""
+        if self._tokenizer is None:
+            from .tokenizer import load_qwen3_tokenizer
+            self._tokenizer = load_qwen3_tokenizer()
+        ids = list(self._tokenizer.encode(text)) if text else []
+        return ids or [getattr(self._tokenizer, "endoftext_id", QWEN3_ENDOFTEXT_ID)]
+
+    # --- forward --------------------------------------------------------------------------------------
+    def _check_ids(self, ids) -> list[int]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            raise PromptError("empty token id list: tokenize('') gives [<|endoftext|>], use that.")
+        bad = [i for i in ids if i < 0 or i >= self.config.vocab_size]
+        if bad:
+            raise PromptError(f"token ids {bad[:5]} are outside this checkpoint's vocabulary "
+                              f"(0..{self.config.vocab_size - 1}).")
+        return ids
+
+    @torch.inference_mode()
+    def _forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids [B, T] (right-padded) -> hidden [B, T, hidden] in self.dtype. Causal, so valid positions
+        never see padding and need no mask."""
+        cfg, w = self.config, self._w
+        b, t = ids.shape
+        hd, nh, nkv = cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads
+        x = F.embedding(ids, w["embed_tokens.weight"]).to(self.dtype)          # [B, T, H]
+        cos, sin = rope_cos_sin(t, hd, cfg.rope_theta, self.device, self.dtype)  # [T, hd]
+        eps = cfg.rms_norm_eps
+        for li in range(cfg.num_layers):
+            p = f"layers.{li}."
+            h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
+            q = F.linear(h, w[p + "self_attn.q_proj.weight"]).view(b, t, nh, hd)
+            k = F.linear(h, w[p + "self_attn.k_proj.weight"]).view(b, t, nkv, hd)
+            v = F.linear(h, w[p + "self_attn.v_proj.weight"]).view(b, t, nkv, hd)
+            q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps).transpose(1, 2)   # [B, nh, T, hd]
+            k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps).transpose(1, 2)   # [B, nkv, T, hd]
+            v = v.transpose(1, 2)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            if nkv != nh:  # GQA: query head j uses kv head j // (nh / nkv)
+                k = k.repeat_interleave(nh // nkv, dim=1)
+                v = v.repeat_interleave(nh // nkv, dim=1)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=hd ** -0.5)
+            a = a.transpose(1, 2).reshape(b, t, nh * hd)
+            x = x + F.linear(a, w[p + "self_attn.o_proj.weight"])
+            h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
+            g = F.silu(F.linear(h, w[p + "mlp.gate_proj.weight"])) * F.linear(h, w[p + "mlp.up_proj.weight"])
+            x = x + F.linear(g, w[p + "mlp.down_proj.weight"])
+        return rms_norm(x, w["norm.weight"], eps)
+
+    def encode_ids(self, ids) -> torch.Tensor:
+        """Token ids -> Tensor[T, hidden] float32 on self.device."""
+        return self.encode_batch([ids])[0]
+
+    def encode_batch(self, batch) -> list[torch.Tensor]:
+        """List of id lists -> list of Tensor[T_i, hidden] float32. Right padding: exact for a causal model."""
+        batch = [self._check_ids(ids) for ids in batch]
+        if not batch:
+            return []
+        t = max(len(ids) for ids in batch)
+        padded = torch.zeros(len(batch), t, dtype=torch.long)
+        for row, ids in enumerate(batch):
+            padded[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        hidden = self._forward(padded.to(self.device)).float()
+        self.stats["backbone_runs"] += 1
+        out = [hidden[row, : len(ids)] for row, ids in enumerate(batch)]
+        if torch.isfinite(hidden).all():      # one check for the batch; per-row only to name the culprit
+            return out
+        for row, o in enumerate(out):
+            if not torch.isfinite(o).all():
+                raise NonFiniteOutputError(
+                    f"the Qwen3 encoder produced NaN/Inf for prompt {row} of the batch (dtype {self.dtype}); "
+                    f"use float32 or bfloat16 instead of float16, or check the weights file.")
+        return out
+
+    def encode(self, text: str) -> torch.Tensor:
+        return self.encode_ids(self.tokenize(text))
+
+
+_CACHE: dict[tuple, Qwen3Encoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_qwen3_encoder(path: str, device="cpu", dtype: torch.dtype | None = None) -> Qwen3Encoder:
+    """Cached per (file identity, device, dtype): loading the 0.6B file takes seconds."""
+    key = (file_identity(path) if os.path.exists(path) else str(path), str(torch.device(device)), str(dtype))
+    with _CACHE_LOCK:
+        enc = _CACHE.get(key)
+        if enc is None:
+            enc = _CACHE[key] = Qwen3Encoder(path, device=device, dtype=dtype)
+        return enc
+
+
+def clear_qwen3_encoders() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+

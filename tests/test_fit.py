@@ -1,0 +1,334 @@
+"""Alignment fitting: the math recovers known answers, the pipeline resumes exactly, bad inputs are named,
+and an end-to-end fit between synthetic 4B and 0.6B checkpoints writes files the output stage accepts."""
+
+import io
+import json
+import math
+import os
+import threading
+
+import pytest
+import torch
+
+from lib_qwen35.corpus import Prompt, generate_corpus
+from lib_qwen35.errors import NonFiniteOutputError
+from lib_qwen35.fit import (
+    CALIBRATION_FILE, ROTATION_FILE, FitCancelled, FitInputError, FitProgress, StderrProgress, apply_alignment,
+    compare_with_stock, embed_prompts, fit_calibration, fit_from_embeddings, heldout_mask, procrustes, run_fit,
+)
+from lib_qwen35.output_stage import Alignment, Calibration, OutputStage
+
+
+def _random_orthogonal(d, gen):
+    q, r = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+def _pairs(n=3000, d=24, noise=1e-3, seed=0):
+    """x: anisotropic 4B-like cloud; y = R_true (x - m) + shift + noise."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 3.0, d, dtype=torch.float64)
+    x = x + 5 * torch.randn(d, generator=g, dtype=torch.float64)
+    r_true = _random_orthogonal(d, g)
+    shift = 3 * torch.randn(d, generator=g, dtype=torch.float64)
+    y = (x - x.mean(0)) @ r_true.T + shift + noise * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return x, y, r_true, shift
+
+
+# --- the math ---------------------------------------------------------------------------------------------
+def test_procrustes_recovers_known_rotation_and_means():
+    x, y, r_true, shift = _pairs()
+    r, mx, my = procrustes(x, y)
+    assert (r - r_true).abs().max().item() < 1e-4
+    assert (r @ r.T - torch.eye(24, dtype=torch.float64)).abs().max().item() < 1e-10
+    assert (mx - x.mean(0)).abs().max().item() < 1e-12
+    assert (my - shift).abs().max().item() < 1e-3      # noise 1e-3 / sqrt(3000) per dim, plus rounding
+
+
+def test_calibration_recovers_known_affine():
+    g = torch.Generator().manual_seed(1)
+    x = 2 + 3 * torch.randn(20000, 16, generator=g, dtype=torch.float64)
+    scale_true = torch.linspace(0.2, 4.0, 16, dtype=torch.float64)
+    bias_true = torch.linspace(-3, 3, 16, dtype=torch.float64)
+    y = x * scale_true + bias_true + 1e-3 * torch.randn(20000, 16, generator=g, dtype=torch.float64)
+    scale, bias = fit_calibration(x, y)
+    assert (scale - scale_true).abs().max().item() < 1e-4
+    assert (bias - bias_true).abs().max().item() < 1e-3
+
+
+def test_calibration_keeps_flat_dimensions_finite():
+    x = torch.randn(100, 4, dtype=torch.float64)
+    x[:, 2] = 1.0
+    scale, bias = fit_calibration(x, torch.randn(100, 4, dtype=torch.float64))
+    assert torch.isfinite(scale).all() and scale[2] == 1.0
+
+
+def test_formula_matches_output_stage():
+    g = torch.Generator().manual_seed(2)
+    d = 8
+    r = _random_orthogonal(d, g).float()
+    m4, m6, x = torch.randn(d, generator=g), torch.randn(d, generator=g), torch.randn(5, 3, d, generator=g)
+    stage = Alignment(r, m4, m6)
+    for a in (0.0, 0.5, 1.0):
+        assert torch.allclose(stage.apply(x, a), apply_alignment(x, r, m4, m6, a), atol=1e-5)
+
+
+def test_fit_from_embeddings_report_and_recovery():
+    x, y, r_true, _ = _pairs(n=2000, d=24, noise=1e-2)
+    cats = [("spatial", "pose", "meta")[i % 3] for i in range(2000)]
+    prompts = [Prompt(f"p{i}", c, "tags") for i, c in enumerate(cats)]
+    held = heldout_mask(prompts)
+    alignment, calibration, rep = fit_from_embeddings(x, y, cats, held)
+    assert rep["counts"] == {"prompts": 2000, "train": 1800, "heldout": 200, "dim": 24}
+    assert set(rep["heldout"]["categories"]) == {"spatial", "pose", "meta"}
+    o = rep["heldout"]["overall"]
+    assert o["strength_1.0"]["mean"] > 0.999 and o["strength_1.0"]["min"] > 0.99
+    assert o["before"]["mean"] < 0.5
+    assert (alignment["rotation"].double() - r_true).abs().max().item() < 1e-3
+    assert calibration["scale"].shape == (24,) and calibration["bias"].shape == (24,)
+
+
+# --- bad inputs ---------------------------------------------------------------------------------------------
+def test_mismatched_sizes():
+    with pytest.raises(FitInputError, match="embedding sizes differ.*4B encoder outputs 32.*0.6B encoder 16"):
+        procrustes(torch.randn(100, 32), torch.randn(100, 16))
+    with pytest.raises(FitInputError, match="100 prompts but the 0.6B side has 90"):
+        procrustes(torch.randn(100, 8), torch.randn(90, 8))
+
+
+def test_too_few_prompts_for_dimension():
+    x, y = torch.randn(40, 64), torch.randn(40, 64)
+    with pytest.raises(FitInputError, match="too few prompts for the dimension: 40 training prompts for 64-dim"):
+        procrustes(x, y)
+    r, _, _ = procrustes(x, y, allow_underdetermined=True)       # explicit opt-in still gives an orthogonal R
+    assert (r @ r.T - torch.eye(64, dtype=torch.float64)).abs().max().item() < 1e-10
+
+
+def test_non_finite_embeddings_named():
+    x, y = torch.randn(50, 4), torch.randn(50, 4)
+    y[17, 2] = float("nan")
+    with pytest.raises(NonFiniteOutputError, match=r"1 0.6B embeddings contain NaN/Inf \(prompts \[17\]\)"):
+        procrustes(x, y)
+
+
+def test_heldout_split_deterministic_and_order_free():
+    prompts = generate_corpus(500)
+    m = heldout_mask(prompts)
+    assert int(m.sum()) == 50
+    rev = heldout_mask(prompts[::-1])
+    assert {p.text for p, h in zip(prompts, m) if h} == {p.text for p, h in zip(prompts[::-1], rev) if h}
+
+
+# --- the pipeline with fast fake encoders -------------------------------------------------------------------
+class FakeEncoder:
+    """Deterministic toy encoder: char-code embedding table + a fixed linear map; 0.6B = rotated 4B + shift."""
+
+    def __init__(self, d=16, seed=0, identity="fake", rotate=None, nan_on=None, width=None):
+        g = torch.Generator().manual_seed(seed)
+        self.table = torch.randn(128, d, generator=g)
+        self.rotate, self.nan_on = rotate, nan_on
+        self.identity, self.dtype, self.device = identity, torch.float32, torch.device("cpu")
+        self.width = width
+        self.calls = 0
+
+    def tokenize(self, text):
+        return [ord(c) % 128 for c in text] or [0]
+
+    def encode_batch(self, batch):
+        self.calls += 1
+        outs = []
+        for ids in batch:
+            e = torch.cumsum(self.table[ids], 0) / torch.arange(1, len(ids) + 1)[:, None]
+            if self.rotate is not None:
+                e = e @ self.rotate.T + 1.0
+            if self.nan_on is not None and ids == self.tokenize(self.nan_on):
+                e = e * float("nan")
+            outs.append(e[:, : self.width] if self.width else e)
+        return outs
+
+
+def _fakes():
+    rot = _random_orthogonal(16, torch.Generator().manual_seed(5)).float()
+    return FakeEncoder(identity="fake4b"), FakeEncoder(identity="fake06b", rotate=rot)
+
+
+def test_run_fit_with_fakes_writes_loadable_files(tmp_path):
+    e4, e6 = _fakes()
+    seen = []
+    res = run_fit(e4, e6, str(tmp_path / "out"), limit=300, batch_size=16, chunk_size=64, progress=seen.append)
+    a = Alignment.load(res.rotation_path)
+    c = Calibration.load(res.calibration_path)
+    assert a.rotation.shape == (16, 16) and c.scale.shape == (16,)
+    assert a.metadata["prompt_count"] == "300" and a.metadata["corpus_version"] == "anima-align-corpus-v1"
+    assert res.report["heldout"]["overall"]["strength_1.0"]["mean"] > 0.9999    # exact linear relation
+    assert seen[-1].stage == "done" and seen[-1].fraction == 1.0
+    assert any(p.eta_s is not None and p.stage == "embed 4B" for p in seen)
+    md = open(res.report_md).read()
+    assert "| **overall** | 30 |" in md and "strength 1.0 + calibration" in md
+    assert json.load(open(res.report_json))["counts"]["heldout"] == 30
+
+
+def test_cancel_and_resume_is_bit_identical(tmp_path):
+    e4, e6 = _fakes()
+    clean = run_fit(e4, e6, str(tmp_path / "clean"), limit=300, batch_size=16, chunk_size=64)
+
+    calls = {"n": 0}
+
+    def cancel_after_some():
+        calls["n"] += 1
+        return calls["n"] > 7          # stops inside the second chunk of the 4B pass
+
+    with pytest.raises(FitCancelled, match="will be reused"):
+        run_fit(e4, e6, str(tmp_path / "resumed"), limit=300, batch_size=16, chunk_size=64,
+                cancel=cancel_after_some)
+    chunks = os.listdir(tmp_path / "resumed" / "embedding_cache")
+    assert len(chunks) == 1 and chunks[0].startswith("4b-")
+    before = e4.calls
+    resumed = run_fit(e4, e6, str(tmp_path / "resumed"), limit=300, batch_size=16, chunk_size=64)
+    # only the unfinished 4B chunks were recomputed: 1 probe + chunks of 64, 64, 64, 44 in batches of 16
+    assert e4.calls - before == 1 + 4 + 4 + 4 + 3
+    for name in (ROTATION_FILE, CALIBRATION_FILE):
+        from safetensors.torch import load_file
+        a, b = load_file(os.path.join(clean.out_dir, name)), load_file(os.path.join(resumed.out_dir, name))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert clean.report["heldout"] == resumed.report["heldout"]
+
+
+def test_threading_event_cancels(tmp_path):
+    e4, e6 = _fakes()
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(FitCancelled):
+        run_fit(e4, e6, str(tmp_path), limit=100, cancel=ev)
+
+
+def test_corrupt_or_stale_chunk_is_recomputed(tmp_path):
+    e4, e6 = _fakes()
+    prompts = generate_corpus(100)
+    ref = embed_prompts(e4, prompts, role="4b", cache_dir=str(tmp_path), chunk_size=50)
+    folder = tmp_path / os.listdir(tmp_path)[0]
+    first = folder / "chunk-00000.safetensors"
+    first.write_bytes(first.read_bytes()[:100])                    # truncated by a kill
+    again = embed_prompts(e4, prompts, role="4b", cache_dir=str(tmp_path), chunk_size=50)
+    assert torch.equal(ref, again)
+    other = embed_prompts(e4, generate_corpus(200)[100:], role="4b", cache_dir=str(tmp_path), chunk_size=50)
+    assert not torch.equal(other, ref)                              # different prompts: cache not reused
+
+
+def test_pipeline_bad_inputs(tmp_path):
+    e4, _ = _fakes()
+    narrow = FakeEncoder(identity="narrow", width=8)
+    with pytest.raises(FitInputError, match="embedding sizes differ"):
+        run_fit(e4, narrow, str(tmp_path / "a"), limit=300)
+    with pytest.raises(FitInputError, match="too few prompts for the dimension"):
+        run_fit(e4, FakeEncoder(identity="b"), str(tmp_path / "b"), limit=15)
+    bad = generate_corpus(60)[42].text
+    with pytest.raises(NonFiniteOutputError, match="0.6B|06b"):
+        run_fit(e4, FakeEncoder(identity="nan", nan_on=bad), str(tmp_path / "c"), limit=60)
+
+
+def test_user_prompt_file(tmp_path):
+    e4, e6 = _fakes()
+    path = tmp_path / "mine.jsonl"
+    with open(path, "w") as f:
+        for p in generate_corpus(200):
+            f.write(json.dumps({"prompt": p.text, "category": "my_" + p.category}) + "\n")
+    res = run_fit(e4, e6, str(tmp_path / "out"), prompt_file=str(path))
+    assert res.metadata["corpus_id"].startswith("file:mine.jsonl:")
+    assert res.metadata["corpus_version"] == "user" and res.metadata["prompt_count"] == 200
+    cats = res.report["heldout"]["categories"]
+    assert len(cats) >= 4 and all(c.startswith("my_") for c in cats)
+    assert sum(b["n"] for b in cats.values()) == 20
+
+
+def test_stderr_progress_lines():
+    buf = io.StringIO()
+    bar = StderrProgress(buf)
+    for done in range(0, 101, 10):
+        bar(FitProgress("embed 4B", done, 100, 1.0 + done, None if done == 0 else 5.0))
+    bar(FitProgress("done", 100, 100, 200.0, 0.0))
+    lines = buf.getvalue().splitlines()
+    assert lines[0].startswith("[") and "ETA ?" in lines[0]
+    assert "ETA 0m05s" in lines[1] and lines[-1].split()[2] == "done"
+
+
+# --- end to end between two synthetic checkpoints -----------------------------------------------------------
+N_E2E = 200
+SYN_06B = dict(vocab_size=2048, hidden_size=1024, intermediate_size=128, num_layers=1,
+               num_attention_heads=8, num_key_value_heads=4, head_dim=64)
+
+
+@pytest.fixture(scope="module")
+def synthetic_pair(tmp_path_factory):
+    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic_qwen3 import write_checkpoint
+
+    folder = tmp_path_factory.mktemp("fitpair")
+    p4 = synthetic.write_checkpoint(folder / "qwen35_4b.safetensors", seed=11, num_layers=4)  # 3 DeltaNet + 1 attn
+    p6 = write_checkpoint(folder / "qwen_3_06b_base.safetensors", seed=12, **SYN_06B)
+    return p4, p6
+
+
+def _encoders(pair):
+    from lib_qwen35.encoder import load_encoder
+    from lib_qwen35.qwen3 import Qwen3Encoder
+    from lib_qwen35.synthetic_qwen3 import SmallVocabTokenizer
+    from lib_qwen35.tokenizer import load_qwen3_tokenizer
+
+    e4 = load_encoder(pair[0])
+    e6 = Qwen3Encoder(pair[1], tokenizer=SmallVocabTokenizer(load_qwen3_tokenizer(), SYN_06B["vocab_size"]))
+    return e4, e6
+
+
+def test_end_to_end_synthetic_checkpoints(tmp_path, synthetic_pair):
+    e4, e6 = _encoders(synthetic_pair)
+    assert e4.output_size == 1024 and e6.config.hidden_size == 1024
+    # a few hundred prompts (CI time): fewer training rows than the 1024 dims, hence the explicit opt-in;
+    # the determined default path is exercised with the fake encoders above
+    res = run_fit(e4, e6, str(tmp_path), limit=N_E2E, batch_size=64, allow_underdetermined=True, synthetic=True)
+    # the published file format, read back by the output stage
+    a, c = Alignment.load(res.rotation_path), Calibration.load(res.calibration_path)
+    assert a.rotation.shape == (1024, 1024) and c.scale.shape == (1024,)
+    for key in ("encoder_4b_hash", "encoder_06b_hash", "prompt_count", "corpus_version", "date"):
+        assert a.metadata[key] and c.metadata[key]
+    assert a.metadata["encoder_4b_hash"] == e4.short_hash and a.metadata["encoder_06b_hash"] == e6.short_hash
+    assert a.metadata["prompt_count"] == str(N_E2E) and a.metadata["synthetic"] == "yes"
+    assert res.report["underdetermined"]
+    # recompute the held-out numbers through the output stage itself: the report measures what ships
+    prompts = generate_corpus(N_E2E)
+    held = [p for p, h in zip(prompts, heldout_mask(prompts)) if h]
+    stage = OutputStage(alignment=a, strength=1.0, calibration=c)
+    cos_before, cos_after = [], []
+    xs = e4.encode_batch([e4.tokenize(p.text) for p in held])
+    ys = e6.encode_batch([e6.tokenize(p.text) for p in held])
+    for x, y in zip(xs, ys):
+        y = y.mean(0)
+        cos_before.append(torch.cosine_similarity(x.mean(0), y, dim=0).item())
+        cos_after.append(torch.cosine_similarity(stage.apply(x).mean(0), y, dim=0).item())
+    o = res.report["heldout"]["overall"]
+    assert math.isclose(o["before"]["mean"], sum(cos_before) / len(held), abs_tol=1e-4)
+    assert math.isclose(o["calibrated"]["mean"], sum(cos_after) / len(held), abs_tol=1e-4)
+    assert o["strength_1.0"]["mean"] > o["before"]["mean"] + 0.3       # alignment raises held-out cosine
+    assert o["calibrated"]["mean"] > o["before"]["mean"] + 0.3
+    # compare_with_stock gives the same per-prompt number
+    assert math.isclose(compare_with_stock(held[0].text, e4, e6, stage), cos_after[0], abs_tol=1e-4)
+    assert math.isclose(compare_with_stock(held[0].text, e4, e6), cos_before[0], abs_tol=1e-4)
+    assert "SYNTHETIC" in open(res.report_md).read()
+
+
+def test_cli_demo_mode(tmp_path, capsys):
+    """No weights: the CLI fits between synthetic checkpoints and says so loudly."""
+    import argparse
+
+    from lib_qwen35 import fit
+
+    parser = argparse.ArgumentParser()
+    fit.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path), "--limit", "60", "--batch-size", "60",
+                              "--allow-underdetermined", "--device", "cpu"])
+    assert fit.main(args) == 0
+    out, err = capsys.readouterr()
+    assert "DEMO MODE" in err and "synthetic" in out
+    assert os.path.exists(tmp_path / ROTATION_FILE) and os.path.exists(tmp_path / CALIBRATION_FILE)
+    args = parser.parse_args(["--out", str(tmp_path), "--weights-4b", "x.safetensors"])
+    assert fit.main(args) == 2
