@@ -136,6 +136,14 @@ class Encoder:
         else:
             self._graphs, self._graphs_off = None, GraphRunner.unavailable_reason(self.device)
 
+    def set_cuda_graphs(self, enabled: bool) -> None:
+        """Graphs pay off only while the weights stay on the GPU (each move to a device recaptures them),
+        so a host that moves the encoder in and out per generation turns them off."""
+        if bool(enabled) != self.cuda_graphs_requested:
+            with self._lock:
+                self.cuda_graphs_requested = bool(enabled)
+                self._setup_fast_path()
+
     def fast_path_status(self) -> str:
         """One line: delta-rule kernel; FP8 matmul or upcast (and why); CUDA graphs (captured shapes / why off)."""
         kernel = {"fla": "fla delta rule", "chunk": "torch chunked delta rule",

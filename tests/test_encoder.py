@@ -101,3 +101,11 @@ def test_fp16_and_bf16_compute_agree_with_fp32(anima_ckpt):
     got = load_encoder(anima_ckpt, dtype="bf16").encode_ids(ids)
     cos = torch.nn.functional.cosine_similarity(ref, got, dim=-1)
     assert cos.min().item() > 0.99
+
+
+def test_cuda_graphs_can_be_switched_off_without_reload(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    assert "CUDA graphs off" in enc.fast_path_status()          # CPU: never on
+    enc.set_cuda_graphs(False)
+    assert "off (requested)" in enc.fast_path_status()
+    assert load_encoder(anima_ckpt) is enc

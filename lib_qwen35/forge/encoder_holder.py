@@ -1,0 +1,120 @@
+"""Encoders and output-stage files, loaded once and reused across generations.
+
+Encoders are keyed by (file identity, compute dtype) and kept in RAM (the library memory-maps the file;
+FP8 stays FP8), at most `encoder_cache_size` of them; an evicted one is moved off the GPU first.
+Alignment / calibration files are small and kept per file identity.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+
+import torch
+
+from . import placement as placement_mod
+
+
+def file_identity(path: str) -> str:
+    """path|size|mtime: cheap, changes when the file is replaced (the library's own key, when present)."""
+    try:
+        from lib_qwen35.checkpoint import file_identity as lib_identity
+
+        return lib_identity(path)
+    except ImportError:
+        stat = os.stat(path)
+        return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def short_hash(path: str) -> str:
+    try:
+        from lib_qwen35.checkpoint import short_hash as lib_short_hash
+
+        return lib_short_hash(path)
+    except ImportError:  # pragma: no cover - the library always has it
+        import hashlib
+
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read(1 << 20)).hexdigest()[:10]
+
+
+def _default_encoder_loader(path: str, dtype: torch.dtype, computes_on_cpu: bool = True):
+    from lib_qwen35 import load_encoder
+
+    # Weights are stored in RAM; upcast copies only help when the CPU also computes (on a GPU they
+    # would be dropped by the first move anyway, after costing RAM).
+    options = {} if computes_on_cpu else {"upcast_cache_bytes": 0}
+    return load_encoder(path, device="cpu", dtype=dtype, **options)
+
+
+class EncoderHolder:
+    def __init__(self, encoder_loader=None):
+        self._load_encoder = encoder_loader or _default_encoder_loader
+        self._encoders: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
+        self._stage_files: dict[tuple, object] = {}
+        self._lock = threading.RLock()
+        self.loads = 0  # encoder files actually loaded (tests check reuse)
+
+    def encoder(self, path: str, dtype: torch.dtype, computes_on_cpu: bool = True, max_entries: int = 1,
+                embedding_cache_size: int | None = None):
+        key = (file_identity(path), dtype, computes_on_cpu)
+        if embedding_cache_size is not None:
+            _resize_embedding_cache(embedding_cache_size)
+        with self._lock:
+            if key in self._encoders:
+                self._encoders.move_to_end(key)
+                return self._encoders[key]
+            _set_library_encoder_cache_size(max_entries)
+            encoder = self._load_encoder(path, dtype, computes_on_cpu)
+            self.loads += 1
+            self._encoders[key] = encoder
+            while len(self._encoders) > max(1, max_entries):
+                _, evicted = self._encoders.popitem(last=False)
+                placement_mod.release(evicted)
+            return encoder
+
+    def loaded(self) -> list:
+        return list(self._encoders.values())
+
+    def release_resident(self, keep=None) -> None:
+        """Move every encoder except `keep` back to RAM."""
+        for encoder in self.loaded():
+            if encoder is not keep:
+                placement_mod.release(encoder)
+
+    def clear(self) -> None:
+        with self._lock:
+            for encoder in self._encoders.values():
+                placement_mod.release(encoder)
+            self._encoders.clear()
+            self._stage_files.clear()
+
+    def stage_file(self, kind: str, path: str):
+        """A loaded Alignment ('alignment') or Calibration ('calibration'), cached per file identity."""
+        key = (kind, file_identity(path))
+        with self._lock:
+            if key not in self._stage_files:
+                from lib_qwen35 import output_stage
+
+                cls = output_stage.Alignment if kind == "alignment" else output_stage.Calibration
+                self._stage_files[key] = cls.load(path)
+            return self._stage_files[key]
+
+
+def _resize_embedding_cache(size: int) -> None:
+    """The library keeps one process-wide raw-embedding LRU (keys include the weights identity)."""
+    try:
+        from lib_qwen35 import cache
+    except ImportError:  # pragma: no cover
+        return
+    if cache.EMBEDDINGS.max_entries != size:
+        cache.EMBEDDINGS.resize(max_entries=size)
+
+
+def _set_library_encoder_cache_size(size: int) -> None:
+    try:
+        from lib_qwen35 import cache
+    except ImportError:  # pragma: no cover
+        return
+    cache.MAX_ENCODERS = max(1, int(size))

@@ -1,0 +1,131 @@
+"""PNG infotext: the keys we write, and the functions that restore the accordion from them.
+
+Keys are namespaced "Qwen35 TE ..." (Forge's infotext regex allows letters, digits, spaces, '-' and '/').
+Nothing is written when the extension is off, so stock infotexts stay byte-identical; an infotext
+without "Qwen35 TE" pastes as "off".
+
+    Qwen35 TE: on
+    Qwen35 TE file: qwen35_4b.safetensors        Qwen35 TE hash: 0123456789
+    Qwen35 TE alignment: 1.0 | off               Qwen35 TE alignment file: rotation_matrix.safetensors
+    Qwen35 TE calibration: <file name> | off     Qwen35 TE scale: 1.0
+"""
+
+from __future__ import annotations
+
+import os
+
+from .params import AUTOMATIC
+
+KEY_ENABLED = "Qwen35 TE"
+KEY_FILE = "Qwen35 TE file"
+KEY_HASH = "Qwen35 TE hash"
+KEY_ALIGNMENT = "Qwen35 TE alignment"
+KEY_ALIGNMENT_FILE = "Qwen35 TE alignment file"
+KEY_CALIBRATION = "Qwen35 TE calibration"
+KEY_SCALE = "Qwen35 TE scale"
+ALL_KEYS = (KEY_ENABLED, KEY_FILE, KEY_HASH, KEY_ALIGNMENT, KEY_ALIGNMENT_FILE, KEY_CALIBRATION, KEY_SCALE)
+OFF = "off"
+
+
+def entries(run) -> dict:
+    """What one generation records (run: replacement.EncodeRun)."""
+    out = {
+        KEY_ENABLED: "on",
+        KEY_FILE: run.weights_name,
+        KEY_HASH: run.weights_hash,
+        KEY_ALIGNMENT: f"{run.alignment_strength:g}" if run.alignment_path else OFF,
+    }
+    if run.alignment_path:
+        out[KEY_ALIGNMENT_FILE] = os.path.basename(run.alignment_path)
+    out[KEY_CALIBRATION] = os.path.basename(run.calibration_path) if run.calibration_path else OFF
+    out[KEY_SCALE] = f"{run.output_scale:g}"
+    return out
+
+
+def write(p, run) -> None:
+    remove(p)
+    p.extra_generation_params.update(entries(run))
+
+
+def remove(p) -> None:
+    """XYZ cells share one extra_generation_params dict (shallow copies of p): clear ours per cell."""
+    params = getattr(p, "extra_generation_params", None)
+    if isinstance(params, dict):
+        for key in ALL_KEYS:
+            params.pop(key, None)
+
+
+# ---- paste: each returns the value for one accordion control, or None to leave it unchanged --------
+
+
+def paste_enabled(params: dict):
+    return str(params.get(KEY_ENABLED, OFF)).strip().lower() == "on"
+
+
+def paste_encoder_file(params: dict):
+    return params.get(KEY_FILE) if paste_enabled(params) else None
+
+
+def paste_use_alignment(params: dict):
+    if not paste_enabled(params):
+        return None
+    return str(params.get(KEY_ALIGNMENT, OFF)).strip().lower() != OFF
+
+
+def paste_alignment_strength(params: dict):
+    value = params.get(KEY_ALIGNMENT)
+    if not paste_enabled(params) or value is None or str(value).strip().lower() == OFF:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def paste_alignment_file(params: dict):
+    return params.get(KEY_ALIGNMENT_FILE) if paste_use_alignment(params) else None
+
+
+def paste_use_calibration(params: dict):
+    if not paste_enabled(params):
+        return None
+    return str(params.get(KEY_CALIBRATION, OFF)).strip().lower() != OFF
+
+
+def paste_calibration_file(params: dict):
+    return params.get(KEY_CALIBRATION) if paste_use_calibration(params) else None
+
+
+def paste_output_scale(params: dict):
+    if not paste_enabled(params):
+        return None
+    try:
+        return float(params.get(KEY_SCALE, 1.0))
+    except ValueError:
+        return None
+
+
+# In ARG_NAMES order, for Script.infotext_fields (wrapped in PasteField by the script).
+PASTE_FUNCTIONS = {
+    "enabled": paste_enabled,
+    "encoder_file": paste_encoder_file,
+    "use_alignment": paste_use_alignment,
+    "alignment_strength": paste_alignment_strength,
+    "alignment_file": paste_alignment_file,
+    "use_calibration": paste_use_calibration,
+    "calibration_file": paste_calibration_file,
+    "output_scale": paste_output_scale,
+}
+
+
+def params_from_infotext(params: dict):
+    """The GenerationParams an infotext describes (for scripting and tests)."""
+    from .params import GenerationParams
+
+    values = {}
+    for name, fn in PASTE_FUNCTIONS.items():
+        value = fn(params)
+        if value is not None:
+            values[name] = value
+    values.setdefault("encoder_file", AUTOMATIC)
+    return GenerationParams.from_mapping(values)

@@ -1,0 +1,95 @@
+"""User-facing error messages: what happened, which file, and the fix.
+
+Every error the extension raises inside a generation is a `lib_qwen35.errors.Qwen35Error` subclass whose
+text starts with the extension's name, so the WebUI's error box and the console both say who failed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lib_qwen35.errors import NonFiniteOutputError, OutputStageFileError, PromptError, Qwen35Error, WeightsFileError
+
+from . import LOG_PREFIX
+
+PREFIX = "Qwen3.5-4B text encoder (Anima)"
+DISABLE_HINT = "or untick the 'Qwen3.5-4B text encoder (Anima)' accordion to generate with the stock encoder"
+
+
+def _fmt(text: str) -> str:
+    return f"{PREFIX}: {text}"
+
+
+def weights_not_found(name: str, searched: list[str]) -> WeightsFileError:
+    where = "; ".join(searched) or "(no folder)"
+    wanted = "qwen35_4b.safetensors" if name == "Automatic" else name
+    return WeightsFileError(_fmt(
+        f"encoder weights file '{wanted}' not found. Searched: {where}. "
+        f"Fix: put {wanted} into models/qwen35/ (or models/text_encoder/), press the refresh "
+        f"button next to 'Encoder file' and pick it, {DISABLE_HINT}."
+    ))
+
+
+def weights_invalid(path: str, cause: BaseException) -> WeightsFileError:
+    return WeightsFileError(_fmt(
+        f"cannot use the encoder weights file {path}: {_strip(cause)} "
+        f"Fix: pick the Qwen3.5-4B Anima encoder (qwen35_4b.safetensors, about 4.8 GB) in 'Encoder file'; "
+        f"re-download it if it is truncated, {DISABLE_HINT}."
+    ))
+
+
+def output_stage_not_found(kind: str, name: str, searched: list[str]) -> OutputStageFileError:
+    where = "; ".join(searched) or "(no folder)"
+    return OutputStageFileError(_fmt(
+        f"{kind} file '{name}' not found. Searched: {where}. "
+        f"Fix: pick an existing {kind} file, put one into models/qwen35/, or untick 'Use {kind}'."
+    ))
+
+
+def output_stage_invalid(kind: str, path: str, cause: BaseException) -> OutputStageFileError:
+    return OutputStageFileError(_fmt(
+        f"cannot use the {kind} file {path}: {_strip(cause)} "
+        f"Fix: pick another {kind} file (or re-create it with `python -m lib_qwen35 fit`), or untick 'Use {kind}'."
+    ))
+
+
+def out_of_memory(path: str, placement) -> Qwen35Error:
+    return Qwen35Error(_fmt(
+        f"out of memory while encoding with {os.path.basename(path)} on {placement.device}. "
+        f"Fix: in Settings > {PREFIX}, untick 'Keep the Qwen3.5-4B weights on the GPU', or set the device to "
+        f"'cpu' (slower, no VRAM needed); closing other GPU programs or a lower resolution also helps."
+    ))
+
+
+def non_finite(path: str, placement) -> NonFiniteOutputError:
+    return NonFiniteOutputError(_fmt(
+        f"the encoder produced NaN/Inf with {os.path.basename(path)} in {placement.describe()}. "
+        f"Fix: set the compute dtype to bf16 or fp32 in Settings > {PREFIX} (fp16 can overflow); "
+        f"if it persists, the weights file is corrupt: re-download it."
+    ))
+
+
+def encode_failed(path: str, cause: BaseException) -> Qwen35Error:
+    if isinstance(cause, Qwen35Error) and str(cause).startswith(PREFIX):
+        return cause
+    kind = PromptError if isinstance(cause, PromptError) else Qwen35Error
+    return kind(_fmt(
+        f"encoding failed with {os.path.basename(path)}: {type(cause).__name__}: {_strip(cause)} "
+        f"Fix: check the console for details; {DISABLE_HINT}. The WebUI keeps working."
+    ))
+
+
+def unexpected(cause: BaseException) -> Qwen35Error:
+    return Qwen35Error(_fmt(
+        f"unexpected error while preparing the encoder: {type(cause).__name__}: {_strip(cause)} "
+        f"Fix: see the traceback in the console (please report it); {DISABLE_HINT}."
+    ))
+
+
+def console(text: str) -> None:
+    print(f"{LOG_PREFIX} {text}", flush=True)
+
+
+def _strip(cause: BaseException) -> str:
+    text = str(cause).strip() or type(cause).__name__
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -1,0 +1,161 @@
+"""Where the 4B encoder computes, in which dtype, and moving its weights there and back.
+
+Weights live in RAM between generations (loaded once, memory-mapped by the library). To encode, they
+move to the compute device; before that, Forge's `memory_management.free_memory()` is asked to make room
+(it offloads only as much as needed, like for its own models), and afterwards they go back to RAM and the
+CUDA cache is emptied, unless "keep resident" is set. An out-of-memory error anywhere in that sequence
+puts the weights back in RAM and raises an error that says what to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+
+import torch
+
+from . import host, messages
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+_NAMES = {v: k for k, v in _DTYPES.items()}
+ACTIVATION_MARGIN_BYTES = 768 << 20  # activations of a long prompt, on top of the weights
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    device: torch.device  # where the encoder computes
+    dtype: torch.dtype  # its compute dtype
+    keep_resident: bool
+
+    @property
+    def storage_device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def describe(self) -> str:
+        return f"{self.device} {dtype_name(self.dtype)}"
+
+
+def dtype_name(dtype) -> str:
+    return _NAMES.get(dtype, str(dtype).replace("torch.", ""))
+
+
+def resolve(settings) -> Placement:
+    device = _resolve_device(settings.device)
+    return Placement(device=device, dtype=_resolve_dtype(settings.dtype, device), keep_resident=bool(settings.keep_resident))
+
+
+def _resolve_device(choice: str) -> torch.device:
+    if choice == "cpu" or host.cpu_only():
+        return torch.device("cpu")
+    mm = host.memory_management()
+    if choice == "gpu":
+        if mm is not None and hasattr(mm, "get_torch_device"):
+            return torch.device(mm.get_torch_device())
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    # auto: Forge's own text-encoder device (cpu under --cpu / --cpu-text-enc / low VRAM)
+    if mm is not None and hasattr(mm, "text_encoder_device"):
+        return torch.device(mm.text_encoder_device())
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def _resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
+    if choice in _DTYPES:
+        return _DTYPES[choice]
+    if device.type == "cpu":
+        return torch.float32  # CPUs without bf16 units run fp32 fastest, and it is exact
+    if device.type == "cuda":
+        try:
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        except Exception:
+            return torch.float16
+    return torch.float16
+
+
+def required_bytes(weights_path: str) -> int:
+    """Weights as stored (FP8 stays FP8 on the device) plus room for activations."""
+    try:
+        from .file_locator import SHARD_INDEX
+
+        if weights_path.endswith(SHARD_INDEX):
+            folder = os.path.dirname(weights_path)
+            size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if f.endswith(".safetensors"))
+        else:
+            size = os.path.getsize(weights_path)
+    except OSError:
+        size = 0
+    return int(size * 1.05) + ACTIVATION_MARGIN_BYTES
+
+
+def is_oom(error: BaseException) -> bool:
+    """This error, or one it was raised from (the library re-raises OOM with its own text)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if _is_oom_one(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _is_oom_one(error: BaseException) -> bool:
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+    if oom_types and isinstance(error, oom_types):
+        return True
+    text = str(error).lower()
+    return "out of memory" in text or "out of gpu memory" in text
+
+
+def empty_cache() -> None:
+    mm = host.memory_management()
+    if mm is not None and hasattr(mm, "soft_empty_cache"):
+        mm.soft_empty_cache()
+    elif torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def on_compute_device(encoder, placement: Placement, weights_path: str):
+    """Have `encoder` on placement.device for the body; put it back in RAM afterwards unless resident."""
+    target = placement.device
+    moved = False
+    try:
+        if hasattr(encoder, "set_cuda_graphs"):   # graphs are recaptured after every move: only when resident
+            encoder.set_cuda_graphs(placement.keep_resident)
+        if _device_of(encoder) != target:
+            if target.type != "cpu":
+                _make_room(target, required_bytes(weights_path))
+            encoder.to(target)
+            moved = True
+        yield encoder
+    except BaseException as error:
+        if is_oom(error):
+            _back_to_ram(encoder)
+            raise messages.out_of_memory(weights_path, placement) from error
+        raise
+    finally:
+        if moved and not placement.keep_resident and _device_of(encoder).type != "cpu":
+            _back_to_ram(encoder)
+
+
+def release(encoder) -> None:
+    """Move a resident encoder back to RAM (keep-resident turned off, or another file selected)."""
+    if encoder is not None and _device_of(encoder).type != "cpu":
+        _back_to_ram(encoder)
+
+
+def _make_room(device: torch.device, nbytes: int) -> None:
+    mm = host.memory_management()
+    if mm is not None and hasattr(mm, "free_memory"):
+        mm.free_memory(nbytes, device)  # Forge offloads its own models only as far as needed
+
+
+def _back_to_ram(encoder) -> None:
+    try:
+        encoder.to(torch.device("cpu"))
+    finally:
+        empty_cache()
+
+
+def _device_of(encoder) -> torch.device:
+    return torch.device(getattr(encoder, "device", "cpu"))

@@ -1,0 +1,74 @@
+"""Forge Neo: encode Anima prompts with the Qwen3.5-4B text encoder (the accordion and its wiring).
+
+All behaviour lives in lib_qwen35/forge/ (the host adapter); this file only builds the UI and forwards
+Forge's script callbacks. API: alwayson_scripts {"qwen3.5-4b text encoder (anima)": {"args": [...]}} with
+the args in lib_qwen35.forge.params.ARG_NAMES order (see the README).
+"""
+
+import gradio as gr
+
+from modules import scripts
+from modules.infotext_utils import PasteField
+from modules.ui_components import InputAccordion, ToolButton
+
+from lib_qwen35.forge import TITLE, infotext
+from lib_qwen35.forge.controller import get_controller, register_callbacks
+from lib_qwen35.forge.params import ARG_NAMES, AUTOMATIC, GenerationParams
+
+DEFAULTS = GenerationParams()
+register_callbacks()
+
+
+class Qwen35AnimaTextEncoder(scripts.Script):
+    sorting_priority = 12
+
+    def title(self):
+        return TITLE
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img):
+        ctl = get_controller()
+        tab = "img2img" if is_img2img else "txt2img"
+        with InputAccordion(DEFAULTS.enabled, label=TITLE, elem_id=self.elem_id("enabled")) as enabled:
+            with gr.Row():
+                encoder_file = gr.Dropdown(label="Encoder file", choices=ctl.weight_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("encoder_file"))
+                refresh = ToolButton(value="\U0001f504", elem_id=self.elem_id("refresh"))  # rescan weights / alignment / calibration folders
+            with gr.Row():
+                use_alignment = gr.Checkbox(label="Use alignment", value=DEFAULTS.use_alignment, elem_id=self.elem_id("use_alignment"))
+                alignment_strength = gr.Slider(label="Alignment strength", minimum=0.0, maximum=1.0, step=0.05, value=DEFAULTS.alignment_strength, elem_id=self.elem_id("alignment_strength"))
+            alignment_file = gr.Dropdown(label="Alignment file", choices=ctl.alignment_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("alignment_file"))
+            with gr.Row():
+                use_calibration = gr.Checkbox(label="Use calibration", value=DEFAULTS.use_calibration, elem_id=self.elem_id("use_calibration"))
+                calibration_file = gr.Dropdown(label="Calibration file", choices=ctl.calibration_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("calibration_file"))
+            output_scale = gr.Slider(label="Output scale", minimum=0.0, maximum=3.0, step=0.05, value=DEFAULTS.output_scale, elem_id=self.elem_id("output_scale"))
+            status = gr.Textbox(label="Status", value=ctl.status_line(), interactive=False, lines=1, max_lines=1, elem_id=self.elem_id("status"))
+
+        def refresh_all():
+            return (
+                gr.update(choices=ctl.weight_choices()),
+                gr.update(choices=ctl.alignment_choices()),
+                gr.update(choices=ctl.calibration_choices()),
+                ctl.status_line(),
+            )
+
+        refresh.click(fn=refresh_all, inputs=[], outputs=[encoder_file, alignment_file, calibration_file, status], show_progress=False)
+        enabled.change(fn=ctl.status_line, inputs=[], outputs=[status], show_progress=False)
+        # The generation-info box changes when a generation ends: refresh the status line then.
+        self.on_after_component(lambda c: c.component.change(fn=ctl.status_line, inputs=[], outputs=[status], show_progress=False), elem_id=f"html_info_{tab}")
+
+        controls = dict(enabled=enabled, encoder_file=encoder_file, use_alignment=use_alignment, alignment_strength=alignment_strength, alignment_file=alignment_file, use_calibration=use_calibration, calibration_file=calibration_file, output_scale=output_scale)
+        self.infotext_fields = [PasteField(controls[name], infotext.PASTE_FUNCTIONS[name], api=None) for name in ARG_NAMES]
+        # "Send to img2img/txt2img" matches fields by their paste target: our paste functions.
+        self.paste_field_names = [infotext.PASTE_FUNCTIONS[name] for name in ARG_NAMES]
+        return [controls[name] for name in ARG_NAMES]
+
+    def process(self, p, *args):
+        get_controller().process(p, *args)
+
+    def process_batch(self, p, *args, **kwargs):
+        get_controller().process_batch(p, *args, **kwargs)
+
+    def postprocess(self, p, processed, *args):
+        get_controller().postprocess(p, *args)

@@ -1,0 +1,39 @@
+"""Faithful stand-ins for the Forge Neo modules the extension touches (our own minimal re-implementations
+of the same names, signatures and behaviour, modelled on Forge Neo v3.5's code; no Forge code is copied).
+
+    site/gradio/            just enough of gradio 4 for Script.ui(): components, blocks, update/skip
+    site/modules/           shared, options, scripts, script_callbacks, processing, ui_components,
+                            infotext_utils, paths, api/api (alwayson args), errors
+    site/backend/           memory_management, args, text_processing (anima_engine, parsing, emphasis),
+                            diffusion_engine/anima (the Anima engine object holding the text engine)
+    site/builtin_scripts/   xyz_grid.py (AxisOption classes, axis_options, a cell runner)
+    site/launch.py          is_installed / run_pip
+
+`installed()` puts them on sys.path for a test and removes every stub module afterwards, so a later
+test can import the real Forge from FORGE_NEO_DIR in the same process.
+"""
+
+import contextlib
+import os
+import sys
+
+SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")
+STUB_TOP_LEVEL = ("gradio", "modules", "backend", "launch", "xyz_grid.py", "qwen35_anima.py")
+
+
+def purge(prefixes=STUB_TOP_LEVEL) -> None:
+    for name in list(sys.modules):
+        if name in prefixes or any(name.startswith(p + ".") for p in prefixes):
+            del sys.modules[name]
+
+
+@contextlib.contextmanager
+def installed():
+    purge()
+    sys.path.insert(0, SITE)
+    try:
+        yield
+    finally:
+        if SITE in sys.path:
+            sys.path.remove(SITE)
+        purge()
