@@ -215,20 +215,11 @@ class _ZeroMLP(torch.nn.Module):
 def build_transformers(cfg, ckpt: str, dev, dtype):
     """Qwen3_5TextModel holding the checkpoint's (dequantised) weights; the missing last MLP contributes zero and the
     absent final norm is an identity, so last_hidden_state equals our pre-head hidden state."""
-    from transformers import Qwen3_5TextConfig, Qwen3_5TextModel
+    from transformers import Qwen3_5TextModel
 
-    tcfg = Qwen3_5TextConfig(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_attention_heads,
-        num_key_value_heads=cfg.num_key_value_heads, head_dim=cfg.head_dim,
-        linear_num_key_heads=cfg.linear_num_key_heads, linear_num_value_heads=cfg.linear_num_value_heads,
-        linear_key_head_dim=cfg.linear_key_head_dim, linear_value_head_dim=cfg.linear_value_head_dim,
-        linear_conv_kernel_dim=cfg.linear_conv_kernel, rms_norm_eps=cfg.rms_norm_eps, tie_word_embeddings=False,
-        layer_types=list(cfg.layer_types),
-        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta,
-                         "partial_rotary_factor": cfg.partial_rotary_factor, "mrope_section": [11, 11, 10],
-                         "mrope_interleaved": True})
-    tcfg._attn_implementation = "sdpa"
+    from tests.reference import transformers_config
+
+    tcfg = transformers_config(cfg, attn_implementation="sdpa")
     prev = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:

@@ -3,11 +3,9 @@
 import torch
 
 
-def transformers_model(cfg, weights):
-    """A `Qwen3_5TextModel` in fp32 holding `weights` (canonical names, float32).
-    For the Anima layout (last layer without MLP, no final norm) the missing MLP is zeroed and the
-    final norm replaced by identity, so its last_hidden_state is our pre-head hidden state."""
-    from transformers import Qwen3_5TextConfig, Qwen3_5TextModel
+def transformers_config(cfg, attn_implementation: str = "eager"):
+    """A `Qwen3_5TextConfig` with our config's sizes (set by hand: its defaults are not the 4B's)."""
+    from transformers import Qwen3_5TextConfig
 
     tcfg = Qwen3_5TextConfig(
         vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
@@ -20,7 +18,17 @@ def transformers_model(cfg, weights):
         rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta,
                          "partial_rotary_factor": cfg.partial_rotary_factor, "mrope_section": [11, 11, 10],
                          "mrope_interleaved": True})
-    tcfg._attn_implementation = "eager"
+    tcfg._attn_implementation = attn_implementation
+    return tcfg
+
+
+def transformers_model(cfg, weights):
+    """A `Qwen3_5TextModel` in fp32 holding `weights` (canonical names, float32).
+    For the Anima layout (last layer without MLP, no final norm) the missing MLP is zeroed and the
+    final norm replaced by identity, so its last_hidden_state is our pre-head hidden state."""
+    from transformers import Qwen3_5TextModel
+
+    tcfg = transformers_config(cfg)
     model = Qwen3_5TextModel(tcfg).float().eval()
     state = {k: v for k, v in weights.items() if not k.startswith("head.")}
     for i in range(cfg.num_layers):
