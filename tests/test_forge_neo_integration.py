@@ -238,11 +238,16 @@ def test_host_api_the_adapter_uses_exists_in_the_checkout():
     assert _arg_names(option_init)[:5] == ["self", "default", "label", "component", "component_args"] and "section" in _arg_names(option_init)
 
     callbacks = _functions(_tree("modules/script_callbacks.py"))
-    for name in ("on_ui_settings", "on_before_ui", "on_model_loaded", "on_script_unloaded"):
+    for name in ("on_ui_settings", "on_before_ui", "on_model_loaded", "on_script_unloaded", "on_ui_tabs"):
         assert name in callbacks, name
+    # the alignment tab: Forge's generation lock, and how Anima loads its stock text encoder
+    assert "queue_lock" in ast.unparse(_tree("modules/call_queue.py"))
+    anima_engine = ast.unparse(_tree("backend/diffusion_engine/anima.py"))
+    assert "load_model_gpu(self.forge_objects.clip.patcher)" in anima_engine
 
     memory = _functions(_tree("backend/memory_management.py"))
-    for name in ("text_encoder_device", "get_torch_device", "free_memory", "soft_empty_cache", "cpu_mode", "text_encoder_dtype"):
+    for name in ("text_encoder_device", "get_torch_device", "free_memory", "soft_empty_cache", "cpu_mode", "text_encoder_dtype",
+                 "load_model_gpu"):
         assert name in memory, name
     assert _arg_names(memory["free_memory"])[:2] == ["memory_required", "device"]
 

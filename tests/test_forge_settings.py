@@ -108,6 +108,16 @@ def test_file_discovery_and_automatic_choice(world, tmp_path):
     assert file_locator.resolve("nope.safetensors", found, file_locator.PREFERRED_WEIGHTS) is None
 
 
+def test_fit_cache_chunks_are_not_offered_as_weights(world):
+    from safetensors.torch import save_file
+
+    place_weights(world, name="qwen35_4b.safetensors", folder="qwen35")
+    cache_dir = os.path.join(world.models_dir, "qwen35", "my_fit", "embedding_cache", "e4-abc")
+    os.makedirs(cache_dir)
+    save_file({"pooled": torch.zeros(3, 1024)}, os.path.join(cache_dir, "chunk-00000.safetensors"))
+    assert world.controller.weight_choices() == ["Automatic", "qwen35_4b.safetensors"]
+
+
 def test_sharded_checkpoint_is_offered_through_its_index(world):
     from lib_qwen35.synthetic import write_checkpoint
 

@@ -120,8 +120,10 @@ def _list_output_stage(extra_dirs, required_keys: set) -> list[FoundFile]:
 
 
 def _is_output_stage_file(path: str) -> bool:
+    """Alignment/calibration files, and the alignment fit's embedding-cache chunks ({"pooled"}):
+    data the fit and the output stage use, never weights, so never offered in the encoder picker."""
     names = _tensor_names(path)
-    return "rotation" in names or {"scale", "bias"} <= names
+    return "rotation" in names or {"scale", "bias"} <= names or names == frozenset({"pooled"})
 
 
 def _looks_like_qwen35(path: str) -> bool:

@@ -50,6 +50,12 @@ def scripts_module():
     return _optional("modules.scripts")
 
 
+def queue_lock():
+    """Forge's generation lock (modules.call_queue.queue_lock), or None outside Forge."""
+    module = _optional("modules.call_queue")
+    return getattr(module, "queue_lock", None) if module is not None else None
+
+
 def models_path() -> str:
     """Forge's models root (`--model-ref` or <data-dir>/models)."""
     paths = _optional("modules.paths") or _optional("modules.paths_internal")

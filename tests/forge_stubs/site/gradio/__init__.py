@@ -74,6 +74,10 @@ class HTML(Textbox):
     pass
 
 
+class Markdown(Textbox):
+    pass
+
+
 class Button(Component):
     def __init__(self, value="Run", **kwargs):
         super().__init__(value=value, **kwargs)

@@ -11,6 +11,7 @@ callback_map = dict(
     callbacks_infotext_pasted=[],
     callbacks_script_unloaded=[],
     callbacks_before_ui=[],
+    callbacks_ui_tabs=[],
 )
 
 
@@ -55,6 +56,23 @@ def on_script_unloaded(callback, *, name=None):
 
 def on_before_ui(callback, *, name=None):
     _add("before_ui", callback, name)
+
+
+def on_ui_tabs(callback, *, name=None):
+    _add("ui_tabs", callback, name)
+
+
+def ui_tabs_callback():
+    """Like Forge: each callback returns None or a list of (gradio Blocks, title, elem_id)."""
+    from modules import errors
+
+    res = []
+    for c in callback_map["callbacks_ui_tabs"]:
+        try:
+            res += c.callback() or []
+        except Exception:
+            errors.report(f"Error executing callback {c.callback} for ui_tabs", exc_info=True)
+    return res
 
 
 def model_loaded_callback(sd_model):

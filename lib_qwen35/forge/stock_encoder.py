@@ -1,0 +1,196 @@
+"""Forge's already-loaded stock Qwen3-0.6B encoder, behind the interface the alignment fit expects.
+
+`lib_qwen35.fit.run_fit` / `compare_with_stock` take any object with
+    tokenize(text) -> Qwen3 ids            (the engine's own tokenizer; an empty prompt -> [151643], as Forge)
+    encode_batch(list of ids) -> list of [T_i, 1024] float32   (hidden states after the final norm)
+    identity (str: the key of the resumable disk cache), device, dtype, path, short_hash (metadata).
+
+The hidden states come from the STOCK `AnimaTextProcessingEngine.process_tokens`, called through the
+class (`type(engine).process_tokens(engine, ...)`), never through the instance: our hook puts the
+replacement on the instance, and calling that would fit the 4B encoder against itself.
+
+Batching: prompts are right-padded with the pad id. Forge's mask marks everything after the first pad as
+padding, and the model is causal, so the valid positions are the same as for each prompt alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+
+import torch
+
+from . import host
+from .text_recovery import QWEN3_PAD_ID, recover_text
+
+FINGERPRINT_VALUES = 64  # values sampled from each parameter for the weights fingerprint
+
+
+class ForgeStockEncoder:
+    """The stock encoder of a loaded Anima model (`sd_model.text_processing_engine_anima`)."""
+
+    def __init__(self, engine, *, identity: str, path: str | None = None, short_hash: str | None = None,
+                 prepare=None, still_loaded=None):
+        self.engine = engine
+        self.identity = identity
+        self.path = path
+        self.short_hash = short_hash
+        self._prepare = prepare            # () -> None: have Forge load the TE onto its device
+        self._still_loaded = still_loaded  # () -> bool: is this engine still the loaded model's?
+        self.device, self.dtype = _output_format(engine)
+        self.stats = {"backbone_runs": 0}
+
+    @property
+    def pad_id(self) -> int:
+        return int(getattr(self.engine, "id_pad", QWEN3_PAD_ID))
+
+    def tokenize(self, text: str) -> list[int]:
+        ids = self.engine.qwen_tokenizer([text], truncation=False, add_special_tokens=False)["input_ids"][0]
+        return [int(i) for i in ids] or [self.pad_id]
+
+    def generation_text(self, prompt: str) -> str:
+        """The text a generation would hand the 4B encoder for `prompt`: Forge's own tokenization
+        (emphasis syntax parsed away), decoded back, as the replacement does."""
+        chunks = self.engine.tokenize_line(prompt)
+        ids = [t for chunk in chunks for t in chunk.qwen_tokens]
+        return recover_text(ids, self.engine.qwen_tokenizer)
+
+    def encode_batch(self, batch) -> list[torch.Tensor]:
+        batch = [[int(i) for i in ids] or [self.pad_id] for ids in batch]
+        if not batch:
+            return []
+        if self._still_loaded is not None and not self._still_loaded():
+            from lib_qwen35.errors import Qwen35Error
+
+            raise Qwen35Error("the loaded Anima model changed while the stock encoder was in use; "
+                              "start again (finished chunks are reused).")
+        length = max(len(ids) for ids in batch)
+        padded = [ids + [self.pad_id] * (length - len(ids)) for ids in batch]   # [B, L]
+        multipliers = [[1.0] * length for _ in batch]
+        with generation_lock(), torch.inference_mode():
+            if self._prepare is not None:
+                self._prepare()
+            stock = type(self.engine).process_tokens   # the class method: never our instance hook
+            z = stock(self.engine, padded, multipliers)                     # [B, L, 1024]
+        self.stats["backbone_runs"] += 1
+        # clone outside inference mode: plain tensors the caller may use freely
+        return [z[row, : len(ids)].float().clone() for row, ids in enumerate(batch)]
+
+    def encode_ids(self, ids) -> torch.Tensor:
+        return self.encode_batch([ids])[0]
+
+
+def from_sd_model(sd_model) -> ForgeStockEncoder | None:
+    """The wrapper for the loaded model's stock encoder, or None when the model is not Anima."""
+    from .model_detection import anima_engine
+
+    engine = anima_engine(sd_model)
+    if engine is None:
+        return None
+    path = _text_encoder_file(sd_model)
+    fingerprint = weights_fingerprint(engine.text_encoder)
+    files = "|".join(_file_key(p) for p in _model_files(sd_model))
+    identity = "forge-stock-qwen3|" + hashlib.sha256(f"{files}|{fingerprint}".encode()).hexdigest()[:24]
+    short = (_short_hash(path) if path else None) or fingerprint[:10]
+
+    def prepare():
+        patcher = _clip_patcher(sd_model)
+        mm = host.memory_management()
+        if patcher is not None and mm is not None and hasattr(mm, "load_model_gpu"):
+            mm.load_model_gpu(patcher)   # what Anima.get_learned_conditioning does first
+
+    def still_loaded():
+        current = host.sd_model()
+        return getattr(current, "text_processing_engine_anima", None) is engine
+
+    return ForgeStockEncoder(engine, identity=identity, path=path, short_hash=short, prepare=prepare,
+                             still_loaded=still_loaded)
+
+
+def weights_fingerprint(module) -> str:
+    """sha256 over every parameter's name, shape, dtype and first values: tells two loaded encoders
+    apart without hashing 1.2 GB (a changed fine-tune changes its first values too)."""
+    h = hashlib.sha256()
+    try:
+        named = sorted(module.named_parameters(), key=lambda kv: kv[0])
+    except Exception:
+        named = []
+    for name, param in named:
+        h.update(f"{name}|{tuple(param.shape)}|{param.dtype}".encode())
+        try:
+            with torch.no_grad():
+                sample = param.detach().flatten()[:FINGERPRINT_VALUES].float().cpu()
+            h.update(sample.numpy().tobytes())
+        except Exception:  # quantized storage types that cannot be sampled: name/shape only
+            pass
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def generation_lock():
+    """Hold Forge's queue lock while an encoder runs, so a fit never interleaves with a generation.
+    Not re-entrant (Forge's FIFOLock): never nest it."""
+    try:
+        lock = host.queue_lock()
+    except Exception:  # a Forge whose call_queue cannot be imported here: run unlocked
+        lock = None
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield
+
+
+def _output_format(engine) -> tuple[torch.device, torch.dtype]:
+    from .replacement import stock_output_format
+
+    try:
+        return stock_output_format(engine)
+    except Exception:
+        return torch.device("cpu"), torch.float32
+
+
+def _clip_patcher(sd_model):
+    objects = getattr(sd_model, "forge_objects", None)
+    clip = getattr(objects, "clip", None) if objects is not None else None
+    return getattr(clip, "patcher", None) if clip is not None else None
+
+
+def _model_files(sd_model) -> list[str]:
+    """The checkpoint file and the separately chosen VAE / text-encoder files (Forge's 'VAE / Text Encoder')."""
+    files = []
+    info = getattr(sd_model, "sd_checkpoint_info", None)
+    filename = getattr(info, "filename", None) if info is not None else None
+    if filename:
+        files.append(str(filename))
+    try:
+        files += [str(m) for m in (getattr(host.opts(), "forge_additional_modules", None) or [])]
+    except Exception:
+        pass
+    return files
+
+
+def _text_encoder_file(sd_model) -> str | None:
+    files = _model_files(sd_model)
+    for f in files[1:]:
+        if "qwen" in os.path.basename(f).lower():
+            return f
+    return files[0] if files else None
+
+
+def _file_key(path: str) -> str:
+    try:
+        stat = os.stat(path)
+        return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+    except OSError:
+        return str(path)
+
+
+def _short_hash(path: str) -> str | None:
+    try:
+        from lib_qwen35.checkpoint import short_hash
+
+        return short_hash(path)
+    except Exception:
+        return None
