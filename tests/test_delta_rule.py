@@ -17,7 +17,7 @@ def _inputs(B, T, H, K, V, seed=0):
     return q, k, v, decay, beta
 
 
-@pytest.mark.parametrize("T", [1, 5, 63, 64, 65, 150])
+@pytest.mark.parametrize("T", [1, 5, 63, 64, 65, 77, 128, 129, 150])
 def test_chunk_equals_recurrence(T):
     args = _inputs(2, T, 4, 16, 8)
     want = recurrent_gated_delta_rule(*args)
@@ -53,3 +53,11 @@ def test_kernel_selection_on_cpu():
 def test_fla_request_falls_back_on_cpu():
     assert pick_kernel("fla", "cpu") == "chunk"
     assert pick_kernel("recurrent", "cpu") == "recurrent"
+
+
+def test_single_long_chunk_is_stable_under_strong_decay():
+    q, k, v, g, beta = _inputs(1, 128, 2, 16, 8, seed=7)
+    g = g * 10                                   # exp(cumsum) underflows to 0 within the chunk
+    want = recurrent_gated_delta_rule(q, k, v, g, beta)
+    got = chunk_gated_delta_rule(q, k, v, g, beta)
+    assert torch.isfinite(got).all() and (got - want).abs().max().item() < 1e-5

@@ -33,8 +33,15 @@ def recurrent_gated_delta_rule(q, k, v, g, beta):
     return out.transpose(1, 2)
 
 
+def chunk_length(T: int, chunk_size: int = 64) -> int:
+    """Short prompts (<= 2 chunks) run as ONE chunk padded to a multiple of 16: 77 tokens cost 80 rows
+    instead of 128 and skip the scan. The maths is the same for any chunk length."""
+    return -(-T // 16) * 16 if T <= 2 * chunk_size else chunk_size
+
+
 def chunk_gated_delta_rule(q, k, v, g, beta, chunk_size: int = 64):
     T = q.shape[1]
+    chunk_size = chunk_length(T, chunk_size)
     q, k, v, g, beta = (x.float().transpose(1, 2) for x in (q, k, v, g, beta))    # [B, H, T, ...]
     pad = (-T) % chunk_size
     if pad:   # zero padding at the end: g = 0, beta = 0 => padded steps change nothing
