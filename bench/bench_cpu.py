@@ -44,7 +44,6 @@ def run_variant(name, path, tokens, repeats):
         import logging
 
         logging.getLogger("transformers").setLevel(logging.ERROR)
-        from lib_qwen35.qwen35 import ProjectionHead
         from tests.reference import transformers_model
 
         from lib_qwen35.checkpoint import load_tensors, read_header

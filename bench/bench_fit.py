@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -23,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from lib_qwen35 import synthetic  # noqa: E402
-from lib_qwen35.config import expected_shapes  # noqa: E402
 from lib_qwen35.corpus import DEFAULT_SIZE, generate_corpus  # noqa: E402
 from lib_qwen35.fit import SYNTHETIC_06B, embed_prompts, fit_from_embeddings, heldout_mask  # noqa: E402
 from lib_qwen35.synthetic_qwen3 import write_checkpoint as write_06b  # noqa: E402
@@ -33,31 +31,11 @@ FULL_06B = dict(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num
 
 
 def fast_random_4b(path: str, device: str, sizes: dict | None = None) -> str:
-    """A full-size Anima-layout 4B file. Random tensors are drawn on `device` (the CPU generator needs
-    minutes and 17 GB for 4.2B floats) with the same scale rules as lib_qwen35.synthetic.random_weights."""
-    cfg = synthetic.make_config("anima", **(sizes or synthetic.FULL))
-    g = torch.Generator(device=device).manual_seed(0)
-    weights = {}
-    for name, shape in expected_shapes(cfg, "", "head.").items():
-        dt = synthetic.storage_dtype(name)
-        t = torch.randn(shape, generator=g, device=device)
-        if name.endswith(("layernorm.weight", "q_norm.weight", "k_norm.weight")) or name == "norm.weight":
-            t = 0.1 * t
-        elif name.endswith("linear_attn.norm.weight"):
-            t = 1.0 + 0.1 * t
-        elif name == "head.norm.1.weight":
-            t = -0.003 + 0.001 * t
-        elif name.endswith("A_log"):
-            t = torch.rand(shape, generator=g, device=device).mul(15).add(1).log()
-        elif name.endswith(".bias"):
-            t = 0.02 * t
-        elif name.endswith("conv1d.weight"):
-            t = t / math.sqrt(shape[-1])
-        elif name.endswith(".weight") and len(shape) == 2 and name != "embed_tokens.weight":
-            t = t / math.sqrt(shape[1])
-        weights[name] = t.to(dt).cpu()      # already the stored dtype: write_checkpoint's cast is a no-op
-        del t
-    return synthetic.write_checkpoint(path, weights=weights)
+    """A full-size Anima-layout 4B file, its random tensors drawn on `device` (fast on a GPU)."""
+    sizes = sizes or synthetic.FULL
+    cfg = synthetic.make_config("anima", **sizes)
+    return synthetic.write_checkpoint(path, weights=synthetic.random_weights(cfg, 0, device=device, stored=True),
+                                      **sizes)
 
 
 def main() -> int:

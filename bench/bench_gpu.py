@@ -126,35 +126,11 @@ def measure_card(dev) -> dict:
 # -- the checkpoint ------------------------------------------------------------------------------------------
 
 def write_random_checkpoint(path: str, sizes: dict, seed: int, dev) -> str:
-    """Full-size random weights generated on the GPU (a CPU fp32 randn of 4.2B values takes ~17 GB and a minute),
-    with synthetic.random_weights' scales, cast to the real dtypes, then written by synthetic.write_checkpoint."""
-    import math
+    """Full-size random weights drawn on the GPU (synthetic.random_weights' scales), cast to the real dtypes
+    as they are drawn, then written by synthetic.write_checkpoint."""
     cfg = synthetic.make_config("anima", **sizes)
-    g = torch.Generator(device=dev).manual_seed(seed)
-    weights = {}
-    for name, shape in expected_shapes(cfg, "", "head.").items():
-        r = torch.randn(shape, generator=g, device=dev)
-        if name.endswith(("layernorm.weight", "q_norm.weight", "k_norm.weight")) or name == "norm.weight":
-            t = 0.1 * r
-        elif name.endswith("linear_attn.norm.weight"):
-            t = 1.0 + 0.1 * r
-        elif name == "head.norm.1.weight":
-            t = -0.003 + 0.001 * r
-        elif name.endswith("A_log"):
-            t = torch.rand(shape, generator=g, device=dev).mul(15.0).add(1.0).log()
-        elif name.endswith("dt_bias"):
-            t = r
-        elif name.endswith(".bias"):
-            t = 0.02 * r
-        elif name.endswith("conv1d.weight"):
-            t = r / math.sqrt(shape[-1])
-        elif name == "embed_tokens.weight":
-            t = r
-        else:
-            t = 0.5 * r / math.sqrt(shape[1])
-        weights[name] = t.to(synthetic.storage_dtype(name)).cpu()
-        del r, t
-    return synthetic.write_checkpoint(path, weights=weights, **sizes)
+    return synthetic.write_checkpoint(path, weights=synthetic.random_weights(cfg, seed, device=dev, stored=True),
+                                      **sizes)
 
 
 def read_seconds(path: str) -> float:

@@ -36,31 +36,35 @@ def make_config(layout: str = "anima", **sizes) -> Qwen35Config:
                         has_final_norm=not anima, has_head=anima, **s)
 
 
-def random_weights(cfg: Qwen35Config, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Canonical-name float32 weights with realistic scales (norm offsets, A_log, dt_bias all random)."""
-    g = torch.Generator().manual_seed(seed)
-    shapes = expected_shapes(cfg, "", "head." if cfg.has_head else None)
+def _random_tensor(name: str, shape: tuple, g: torch.Generator, device) -> torch.Tensor:
+    """One weight with a realistic scale for its role (norm offsets, A_log, dt_bias all random)."""
+    r = torch.randn(shape, generator=g, device=device)
+    if name.endswith(("layernorm.weight", "q_norm.weight", "k_norm.weight")) or name == "norm.weight":
+        return 0.1 * r                                                      # zero-centred offsets
+    if name.endswith("linear_attn.norm.weight"):
+        return 1.0 + 0.1 * r                                                # plain weight
+    if name == "head.norm.1.weight":
+        return -0.003 + 0.001 * r                                           # as in the real file
+    if name.endswith("A_log"):
+        return torch.rand(shape, generator=g, device=device).mul(15.0).add(1.0).log()   # log U(1, 16)
+    if name.endswith("dt_bias") or name == "embed_tokens.weight":
+        return r
+    if name.endswith(".bias"):
+        return 0.02 * r
+    if name.endswith("conv1d.weight"):
+        return r / math.sqrt(shape[-1])
+    return 0.5 * r / math.sqrt(shape[1])                                    # linears [out, in]: activations O(1)
+
+
+def random_weights(cfg: Qwen35Config, seed: int = 0, device="cpu", stored: bool = False) -> dict[str, torch.Tensor]:
+    """Canonical-name random weights, float32 on `device`; `stored=True` casts each tensor to the file's
+    dtype as soon as it is drawn and returns it on the CPU (full-size weights drawn on a GPU: the CPU
+    generator needs minutes and 17 GB of fp32 for the 4B sizes)."""
+    g = torch.Generator(device=device).manual_seed(seed)
     out = {}
-    for name, shape in shapes.items():
-        if name.endswith(("layernorm.weight", "q_norm.weight", "k_norm.weight")) or name == "norm.weight":
-            t = 0.1 * torch.randn(shape, generator=g)                       # zero-centred offsets
-        elif name.endswith("linear_attn.norm.weight"):
-            t = 1.0 + 0.1 * torch.randn(shape, generator=g)                 # plain weight
-        elif name == "head.norm.1.weight":
-            t = -0.003 + 0.001 * torch.randn(shape, generator=g)            # as in the real file
-        elif name.endswith("A_log"):
-            t = torch.empty(shape).uniform_(1.0, 16.0, generator=g).log()
-        elif name.endswith("dt_bias"):
-            t = torch.randn(shape, generator=g)
-        elif name.endswith(".bias"):
-            t = 0.02 * torch.randn(shape, generator=g)
-        elif name.endswith("conv1d.weight"):
-            t = torch.randn(shape, generator=g) / math.sqrt(shape[-1])
-        elif name == "embed_tokens.weight":
-            t = torch.randn(shape, generator=g)
-        else:                                                               # linears [out, in]
-            t = 0.5 * torch.randn(shape, generator=g) / math.sqrt(shape[1])   # keeps activations O(1)
-        out[name] = t
+    for name, shape in expected_shapes(cfg, "", "head." if cfg.has_head else None).items():
+        t = _random_tensor(name, shape, g, device)
+        out[name] = t.to(storage_dtype(name)).cpu() if stored else t
     return out
 
 
