@@ -40,13 +40,15 @@ def resolve_dtype(dtype, device) -> torch.dtype:
 
 
 def _check_finite(name: str, t: torch.Tensor, path: str) -> None:
-    if t.dtype == torch.float8_e4m3fn:    # E4M3FN has no Inf; NaN is S.1111.111
-        bad = ((t.view(torch.uint8) & 0x7F) == 0x7F).any()
-    elif t.dtype == torch.float8_e5m2:
-        bad = ((t.view(torch.uint8) & 0x7C) == 0x7C).any()
-    else:
-        bad = ~torch.isfinite(t).all()
-    if bool(bad):
+    def bad(part):
+        if t.dtype == torch.float8_e4m3fn:    # E4M3FN has no Inf; NaN is S.1111.111
+            return ((part.view(torch.uint8) & 0x7F) == 0x7F).any()
+        if t.dtype == torch.float8_e5m2:
+            return ((part.view(torch.uint8) & 0x7C) == 0x7C).any()
+        return ~torch.isfinite(part).all()
+
+    # in slices of 16M elements: the embedding alone would need a 635 MB mask in one go
+    if any(bool(bad(part)) for part in t.reshape(-1).split(1 << 24)):
         raise WeightsFileError(f"{path}: tensor {name} contains NaN/Inf values; the file is corrupt. Re-download it.")
 
 
@@ -67,18 +69,18 @@ class Encoder:
         # Canonical names: 'layers.3.self_attn.q_proj.weight', 'head.norm.0.weight', ...
         head_names = {layout.head_prefix + k: "head." + k for k in HEAD_KEYS} if layout.head_prefix is not None else {}
         rename = {n: head_names.get(n, n[len(layout.prefix):]) for n in layout.expected}
-        tensors = load_tensors(infos, list(rename), device="cpu")
+        # Straight onto the target device (a GPU load skips the host copy); FP8 stays FP8.
+        tensors = load_tensors(infos, list(rename), device=self.device)
         for n, t in tensors.items():
             _check_finite(n, t, self.path)
-        weights = {rename[n]: t for n, t in tensors.items()}
+        weights = {rename[n]: tensors.pop(n) for n in list(tensors)}
         self.kernel_request = kernel
         self.kernel = pick_kernel(kernel, self.device)
         self.head_norm = head_norm
         # everything that changes the numbers: file, compute dtype, head parameterisation
         self._emb_key = (self.identity, str(self.dtype), head_norm)
         self.backbone = Qwen35Backbone(self.config, weights, kernel=self.kernel, head_norm=head_norm).eval()
-        del weights, tensors
-        self.backbone.to(self.device)
+        self.backbone.to(self.device)     # the RoPE table and anything created on the CPU
         if upcast_cache_bytes is None:   # CPU: per-call FP8 upcasting costs more than the matmul; GPU: it's cheap
             upcast_cache_bytes = (2 << 30) if self.device.type == "cpu" else 0
         self.upcast_cache_bytes = upcast_cache_bytes

@@ -241,18 +241,16 @@ class Qwen35Backbone(nn.Module):
     """ids [B,T] -> head output [B,T,1024] (or final hidden [B,T,D] for a head-less official checkpoint)."""
 
     def __init__(self, cfg: Qwen35Config, weights: dict, kernel: str = "chunk", head_norm: str = "exp"):
-        """`weights` uses canonical names: 'embed_tokens.weight', 'layers.{i}.…', 'norm.weight', 'head.norm.0.weight'…"""
+        """`weights` uses canonical names: 'embed_tokens.weight', 'layers.{i}.…', 'norm.weight', 'head.norm.0.weight'….
+        It is consumed (entries popped) so each layer's unfused tensors are freed as soon as the layer is built:
+        loading peaks at about one layer above the model's own size."""
         super().__init__()
         self.cfg = cfg
-        _buf(self, "embed", weights["embed_tokens.weight"])                     # [V, D], stored dtype
-        self.layers = nn.ModuleList()
-        for i in range(cfg.num_layers):
-            pre = f"layers.{i}."
-            self.layers.append(DecoderLayer(cfg, i, {k[len(pre):]: v for k, v in weights.items()
-                                                     if k.startswith(pre)}, kernel))
-        self.final_norm = ZeroCenteredRMSNorm(weights["norm.weight"], cfg.rms_norm_eps) if cfg.has_final_norm else None
-        self.head = (ProjectionHead(cfg, {k[5:]: v for k, v in weights.items() if k.startswith("head.")}, head_norm)
-                     if cfg.has_head else None)
+        take = lambda pre: {k[len(pre):]: weights.pop(k) for k in [k for k in weights if k.startswith(pre)]}  # noqa: E731
+        _buf(self, "embed", weights.pop("embed_tokens.weight"))                 # [V, D], stored dtype
+        self.layers = nn.ModuleList(DecoderLayer(cfg, i, take(f"layers.{i}."), kernel) for i in range(cfg.num_layers))
+        self.final_norm = ZeroCenteredRMSNorm(weights.pop("norm.weight"), cfg.rms_norm_eps) if cfg.has_final_norm else None
+        self.head = ProjectionHead(cfg, take("head."), head_norm) if cfg.has_head else None
         self.rope = RotaryEmbedding(cfg)
 
     def set_kernel(self, kernel: str) -> None:
