@@ -15,7 +15,7 @@ from torch import nn
 
 from .config import Qwen35Config
 from .linear import FP8_DTYPES, StoredLinear, UpcastBudget, fuse, upcast
-from .ops.delta_rule import KERNELS
+from .ops.delta_rule import KERNELS, fla_chunk_gated_delta_rule
 
 
 def _buf(module: nn.Module, name: str, t: torch.Tensor | None) -> None:
@@ -118,10 +118,13 @@ class GatedDeltaNet(nn.Module):
         v = v.reshape(B, T, self.Hv, self.Dv)
         beta = b.float().sigmoid()                                              # [B,T,Hv]
         g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias.float())
-        rep = self.Hv // self.Hk                  # value head h reads key head h // rep
-        q = l2norm(q.float()).repeat_interleave(rep, dim=2) * self.Dk ** -0.5
-        k = l2norm(k.float()).repeat_interleave(rep, dim=2)
-        o = KERNELS[self.kernel](q, k, v.float(), g, beta)                      # [B,T,Hv,Dv] fp32
+        if self.kernel == "fla":   # exactly the call transformers makes: l2norm, scale and grouped heads in-kernel
+            o = fla_chunk_gated_delta_rule(q, k, v, g, beta.to(x.dtype))
+        else:
+            rep = self.Hv // self.Hk              # value head h reads key head h // rep
+            q = l2norm(q.float()).repeat_interleave(rep, dim=2) * self.Dk ** -0.5
+            k = l2norm(k.float()).repeat_interleave(rep, dim=2)
+            o = KERNELS[self.kernel](q, k, v.float(), g, beta)                  # [B,T,Hv,Dv] fp32
         o = self.norm(o.to(x.dtype), z.reshape(B, T, self.Hv, self.Dv))
         return self.out_proj(o.reshape(B, T, self.value_dim))
 

@@ -61,3 +61,21 @@ def test_single_long_chunk_is_stable_under_strong_decay():
     want = recurrent_gated_delta_rule(q, k, v, g, beta)
     got = chunk_gated_delta_rule(q, k, v, g, beta)
     assert torch.isfinite(got).all() and (got - want).abs().max().item() < 1e-5
+
+
+def test_fla_kernel_matches_chunk_kernel_in_the_model(anima_ckpt):
+    """GPU only: flash-linear-attention's kernel inside the backbone against our chunked kernel."""
+    from lib_qwen35 import load_encoder
+    from lib_qwen35.ops.delta_rule import fla_available
+
+    if not torch.cuda.is_available() or not fla_available("cuda"):
+        pytest.skip("needs CUDA and flash-linear-attention")
+    enc = load_encoder(anima_ckpt, device="cuda", dtype="bf16", kernel="fla", cuda_graphs=False)
+    assert enc.kernel == "fla"
+    ids = torch.randint(0, 248000, (1, 150), generator=torch.Generator().manual_seed(0)).cuda()
+    with torch.inference_mode():
+        fla_out = enc.backbone(ids, torch.bfloat16).float()
+        enc.backbone.set_kernel("chunk")
+        ref = enc.backbone(ids, torch.bfloat16).float()
+    cos = F.cosine_similarity(fla_out[0], ref[0], dim=-1)
+    assert cos.min().item() > 0.999

@@ -11,7 +11,8 @@
 - `chunk_gated_delta_rule`: the same maths in chunks of 64 tokens (WY/UT form): a few matmuls per
   chunk plus a scan over chunks. The default on CPU and CUDA.
 - `fla_chunk_gated_delta_rule`: flash-linear-attention's Triton kernel, used on CUDA when `fla` imports.
-Tests hold the three together.
+  It takes raw q/k (normalised in-kernel) and grouped key heads, as transformers passes them.
+Tests hold the torch kernels together (and fla to them on a GPU).
 """
 
 from __future__ import annotations
@@ -87,12 +88,14 @@ def fla_available(device) -> bool:
 
 
 def fla_chunk_gated_delta_rule(q, k, v, g, beta):
+    """fla's Triton kernel, called as transformers calls it: RAW q, k [B,T,Hk,K] (l2norm and the K^-0.5
+    scale happen in the kernel, key heads are shared by Hv/Hk value heads), v [B,T,Hv,V] in the compute
+    dtype, g fp32. Unlike the two torch kernels above, q and k are not pre-normalised here."""
     from fla.ops.gated_delta_rule import chunk_gated_delta_rule as fla_chunk
 
-    # q, k are already normalised and q is pre-scaled, so scale=1 and no in-kernel l2norm.
-    o, _ = fla_chunk(q.contiguous(), k.contiguous(), v.contiguous(), g.float().contiguous(),
-                     beta.contiguous(), scale=1.0, use_qk_l2norm_in_kernel=False)
-    return o.float()
+    o, _ = fla_chunk(q.contiguous(), k.contiguous(), v.contiguous(), g=g.float().contiguous(),
+                     beta=beta.contiguous(), use_qk_l2norm_in_kernel=True)
+    return o
 
 
 KERNELS = {"recurrent": recurrent_gated_delta_rule, "chunk": chunk_gated_delta_rule,
