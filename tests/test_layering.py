@@ -1,0 +1,20 @@
+"""The library never imports the WebUI (gradio, Forge's `modules`) or transformers (a test-time reference
+only): Forge Neo pins a transformers without Qwen3.5, and the library must run outside the WebUI."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULES = ["lib_qwen35", "lib_qwen35.__main__", "lib_qwen35.encoder", "lib_qwen35.fit", "lib_qwen35.qwen3",
+           "lib_qwen35.corpus", "lib_qwen35.cuda_graphs", "lib_qwen35.fp8_matmul", "lib_qwen35.forge.controller",
+           "lib_qwen35.forge.fit_tab", "lib_qwen35.forge.xyz_axes", "lib_qwen35.forge.infotext"]
+
+
+def test_library_imports_no_webui_and_no_transformers():
+    code = ("import importlib, sys\n"
+            f"for m in {MODULES!r}: importlib.import_module(m)\n"
+            "print(sorted(m for m in ('gradio', 'modules', 'transformers', 'launch') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]"
