@@ -164,3 +164,32 @@ def test_unexpected_error_while_encoding_names_the_file(world):
 
     world.engine().qwen_tokenizer.decode = decode
     assert_stops(world, ["encoding failed", "qwen35_4b.safetensors", "ValueError", "cannot decode"])
+
+
+def test_library_errors_raised_while_encoding_get_the_extension_format(world):
+    """The real library raises its own errors (NaN output, prompt limits): they must still name the
+    extension and the file and say the fix, like the extension's own messages."""
+    from lib_qwen35.errors import NonFiniteOutputError, PromptError
+
+    place_weights(world)
+    world.controller.holder._load_encoder = lambda path, dtype, on_cpu: ScriptedEncoder(
+        fail_with=NonFiniteOutputError("the encoder produced NaN/Inf in torch.float16"))
+    err = assert_stops(world, ["NaN/Inf", "qwen35_4b.safetensors", "bf16 or fp32"])
+    assert isinstance(err, NonFiniteOutputError)
+    world.controller.holder._encoders.clear()
+    world.controller.holder._load_encoder = lambda path, dtype, on_cpu: ScriptedEncoder(
+        fail_with=PromptError("prompt has 200000 tokens; the limit is 131072."))
+    err = assert_stops(world, ["200000 tokens", "qwen35_4b.safetensors"])
+    assert isinstance(err, PromptError)
+
+
+def test_invalid_api_values_stop_the_generation_and_are_ignored_when_off(world):
+    from lib_qwen35.errors import Qwen35Error
+
+    place_weights(world)
+    with pytest.raises(Qwen35Error, match=r"invalid setting: output_scale: -1 is out of range.*Fix:"):
+        world.txt2img("1girl", "lowres", enabled=True, output_scale=-1)
+    with pytest.raises(Qwen35Error, match=r"alignment_strength: 'abc' is not a number"):
+        world.txt2img("1girl", "lowres", enabled=True, alignment_strength="abc")
+    off = world.txt2img("1girl", "lowres", enabled=False, output_scale=-1)     # off: stock, untouched
+    assert "Qwen35" not in off.info

@@ -19,7 +19,7 @@ from lib_qwen35.errors import Qwen35Error
 from . import active_state, cond_cache, ext_settings, file_locator, host, hook, infotext, messages, model_detection, status, xyz_axes
 from . import placement as placement_mod
 from .encoder_holder import EncoderHolder, file_identity, short_hash
-from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams
+from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
 from .replacement import EncodeRun, make_handler
 
 
@@ -35,8 +35,12 @@ class Controller:
         """Arm (or not) the replacement for this generation; returns the run when armed."""
         active_state.disarm()
         infotext.remove(p)
-        params = GenerationParams.from_args(args).with_overrides(getattr(p, OVERRIDE_ATTR, None))
-        if not params.enabled:
+        overrides = getattr(p, OVERRIDE_ATTR, None)
+        try:
+            params, invalid = GenerationParams.from_args(args).with_overrides(overrides), None
+        except InvalidSetting as error:   # reported below, inside the generation, if the encoder is wanted
+            params, invalid = None, error
+        if not (params.enabled if params is not None else GenerationParams.requested_enabled(args, overrides)):
             cond_cache.sync(p, cond_cache.OFF)
             status.set_off()
             return None
@@ -52,6 +56,8 @@ class Controller:
         hook.install(engine)
 
         try:
+            if invalid is not None:
+                raise messages.invalid_setting(invalid)
             settings = ext_settings.read()
             run = self.plan(params, settings)
             self._load_output_stage(run)

@@ -24,7 +24,7 @@ ARG_NAMES = (
     "alignment_file",  # str: file name, or "Automatic" (bundled alignment_data/rotation_matrix.safetensors)
     "use_calibration",  # bool
     "calibration_file",  # str: file name, or "Automatic" (bundled alignment_data/calibration_params.safetensors)
-    "output_scale",  # float > 0
+    "output_scale",  # float >= 0
 )
 
 # Alignment strength 1.0 is the fitted map itself: R (x - mean_4b) + mean_06b. Lower values keep part of
@@ -58,8 +58,19 @@ class GenerationParams:
         out = {}
         for field in dataclasses.fields(cls):
             raw = values.get(field.name, getattr(defaults, field.name))
-            out[field.name] = _COERCE[field.name](raw, getattr(defaults, field.name))
+            try:
+                out[field.name] = _COERCE[field.name](raw, getattr(defaults, field.name))
+            except InvalidSetting as error:
+                raise InvalidSetting(f"{field.name}: {error}") from None
         return cls(**out)
+
+    @staticmethod
+    def requested_enabled(args, overrides: dict | None) -> bool:
+        """Whether the user asked for the encoder, even when another setting is invalid."""
+        enabled = parse_bool(list(args or (False,))[0], False) if args else False
+        if overrides and "enabled" in overrides:
+            enabled = parse_bool(overrides["enabled"], enabled)
+        return enabled
 
     def with_overrides(self, overrides: dict | None) -> "GenerationParams":
         if not overrides:
@@ -85,17 +96,20 @@ def parse_bool(value, default: bool = False) -> bool:
     return default
 
 
+class InvalidSetting(ValueError):
+    """A numeric setting that is not a number or is out of its range (API and XYZ values)."""
+
+
 def _parse_float(value, default: float, low: float | None = None, high: float | None = None) -> float:
+    """Numbers may arrive as strings (API, XYZ). Out of range or not a number is an error, never clamped:
+    a silently changed value would produce a different image than the one asked for."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return default
-    if not math.isfinite(number):
-        return default
-    if low is not None:
-        number = max(low, number)
-    if high is not None:
-        number = min(high, number)
+        raise InvalidSetting(f"{value!r} is not a number") from None
+    if not math.isfinite(number) or (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
+        raise InvalidSetting(f"{value!r} is out of range (allowed: {bounds})")
     return number
 
 

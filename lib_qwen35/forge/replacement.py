@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from lib_qwen35.errors import Qwen35Error
+from lib_qwen35.errors import NonFiniteOutputError
 
 from . import host, messages, placement as placement_mod, status
 from .text_recovery import QWEN3_PAD_ID, recover_text
@@ -89,14 +89,15 @@ def make_handler(run: EncodeRun, holder):
     def handler(engine, batch_tokens, batch_multipliers):
         try:
             return encode_batch(engine, batch_tokens)
-        except Qwen35Error as error:
-            status.set_error(str(error))
-            messages.console(str(error))
-            raise
-        except Exception as error:  # anything else still names the file and says what to do
-            wrapped = messages.encode_failed(run.weights_path, error)
+        except Exception as error:  # every failure names the extension and the file and says what to do
+            if isinstance(error, NonFiniteOutputError) and not str(error).startswith(messages.PREFIX):
+                wrapped = messages.non_finite(run.weights_path, run.placement)   # the library's own NaN check
+            else:
+                wrapped = messages.encode_failed(run.weights_path, error)       # already ours: returned as is
             status.set_error(str(wrapped))
             messages.console(str(wrapped))
+            if wrapped is error:
+                raise
             raise wrapped from error
 
     def encode_batch(engine, batch_tokens):
