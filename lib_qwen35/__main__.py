@@ -26,6 +26,15 @@ def synthetic_weights_path() -> str:
     folder = os.path.join(tempfile.gettempdir(), "lib_qwen35_demo")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "qwen35_synthetic_seed0.safetensors")
+    if os.path.exists(path):
+        from .checkpoint import read_header
+        from .config import infer_layout
+        from .errors import Qwen35Error
+
+        try:
+            infer_layout(read_header(path), path)
+        except Qwen35Error:          # damaged (e.g. an interrupted write elsewhere): make it again
+            os.remove(path)
     if not os.path.exists(path):
         tmp = path + f".{os.getpid()}.tmp"
         synthetic.write_checkpoint(tmp, seed=0)
@@ -54,8 +63,10 @@ def _stage(args):
 def cmd_encode(args) -> int:
     from .diagnostics import format_metrics, prompt_metrics
 
-    enc, path = _encoder(args)
+    if args.save and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
+        raise OSError(f"cannot save to {args.save}: its folder does not exist")
     stage = _stage(args)
+    enc, path = _encoder(args)
     ids = enc.tokenize(args.prompt)
     t0 = time.perf_counter()
     raw = enc.encode_ids(ids)
@@ -80,13 +91,16 @@ def cmd_encode(args) -> int:
 def cmd_stats(args) -> int:
     from .diagnostics import format_metrics, prompt_metrics
 
-    enc, path = _encoder(args)
     stage = _stage(args)
-    with open(args.prompts, encoding="utf-8") as f:
-        prompts = [line.rstrip("\n") for line in f if line.strip()]
+    try:
+        with open(args.prompts, encoding="utf-8") as f:
+            prompts = [line.rstrip("\n") for line in f if line.strip()]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{args.prompts} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not prompts:
         print(f"error: {args.prompts} holds no prompts", file=sys.stderr)
         return 2
+    enc, path = _encoder(args)
     t0 = time.perf_counter()
     outs = [stage.apply(e) for e in enc.encode_batch([enc.tokenize(p) for p in prompts])]
     secs = time.perf_counter() - t0
@@ -97,7 +111,7 @@ def cmd_stats(args) -> int:
     print(format_metrics(m))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(m, f, indent=2)
+            json.dump({k: (None if isinstance(v, float) and v != v else v) for k, v in m.items()}, f, indent=2)
     return 0
 
 
@@ -143,7 +157,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except Qwen35Error as e:
+    except (Qwen35Error, ValueError, OSError) as e:   # bad input: a message, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
 

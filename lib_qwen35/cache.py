@@ -30,7 +30,7 @@ class EmbeddingLRU:
             return t
 
     def put(self, key, value: torch.Tensor) -> None:
-        value = value.detach().to("cpu", torch.float32)
+        value = value.detach().to("cpu", torch.float32, copy=True)   # own storage: callers may modify theirs
         nbytes = value.numel() * 4
         if self.max_entries <= 0 or nbytes > self.max_bytes:
             return
@@ -74,7 +74,10 @@ def get_encoder(path, device="cpu", dtype=None, **options):
     """A loaded Encoder for this file, reused while the file (path, size, mtime), dtype and options are the
     same. A different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
     from .checkpoint import file_identity, read_header
-    from .encoder import Encoder, resolve_dtype
+    from .config import infer_layout
+    from .encoder import Encoder, check_device, resolve_dtype
+
+    device = check_device(device)
 
     try:
         identity = file_identity(path)      # a stat, no read: a cache hit touches no file contents
@@ -90,6 +93,7 @@ def get_encoder(path, device="cpu", dtype=None, **options):
             if str(enc.device) != str(torch.device(device)):
                 enc.to(device)
             return enc
+        infer_layout(read_header(path), str(path))   # a wrong file fails here, before the loaded one is dropped
         while len(_encoders) >= MAX_ENCODERS:
             _encoders.popitem(last=False)
         enc = Encoder(path, device=device, dtype=dtype, **options)

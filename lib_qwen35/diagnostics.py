@@ -45,4 +45,9 @@ def prompt_metrics(embeddings: list[torch.Tensor]) -> dict:
 
 def format_metrics(m: dict) -> str:
     keys = ["prompts", "tokens", "global_mean", "global_std", "token_l2", "token_diversity", "cross_prompt_similarity"]
-    return "\n".join(f"  {k:<24} {m[k]:.6g}" if isinstance(m[k], float) else f"  {k:<24} {m[k]}" for k in keys)
+    def fmt(k):
+        v = m[k]
+        if isinstance(v, float) and math.isnan(v):
+            return "n/a (needs 2+ tokens)" if k == "token_diversity" else "n/a (needs 2+ prompts)"
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+    return "\n".join(f"  {k:<24} {fmt(k)}" for k in keys)

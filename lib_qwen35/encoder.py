@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 
@@ -13,7 +14,7 @@ import torch
 from . import cache
 from .checkpoint import file_identity, load_tensors, read_header, short_hash
 from .config import HEAD_KEYS, infer_layout
-from .errors import NonFiniteOutputError, PromptError, WeightsFileError
+from .errors import EncoderOutOfMemoryError, NonFiniteOutputError, PromptError, Qwen35Error, WeightsFileError
 from .linear import FP8_DTYPES
 from .ops.delta_rule import pick_kernel
 from .output_stage import Alignment, Calibration, OutputStage
@@ -23,6 +24,20 @@ EMPTY_PROMPT_IDS = [248044]   # "" -> <|endoftext|>, the Qwen3.5 twin of the pad
 MAX_TOKENS = 131072           # far beyond any prompt; protects against runaway inputs
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp16": torch.float16, "float16": torch.float16}
+
+
+def check_device(device) -> torch.device:
+    """A usable torch device, or a Qwen35Error that says what to use instead."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise Qwen35Error(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise Qwen35Error(f"device {device!r} asked for, but CUDA is not available here (torch "
+                          f"{torch.__version__}); use --device cpu / device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise Qwen35Error(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def resolve_dtype(dtype, device) -> torch.dtype:
@@ -35,7 +50,7 @@ def resolve_dtype(dtype, device) -> torch.dtype:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")
+        raise Qwen35Error(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")
     return DTYPES[dtype]
 
 
@@ -64,8 +79,8 @@ class Encoder:
         self.config = layout.config
         self.identity = file_identity(self.path)
         self._short_hash = None
-        self.dtype = resolve_dtype(dtype, device)
-        self.device = torch.device(device)
+        self.device = check_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
         # Canonical names: 'layers.3.self_attn.q_proj.weight', 'head.norm.0.weight', ...
         head_names = {layout.head_prefix + k: "head." + k for k in HEAD_KEYS} if layout.head_prefix is not None else {}
         rename = {n: head_names.get(n, n[len(layout.prefix):]) for n in layout.expected}
@@ -110,7 +125,7 @@ class Encoder:
 
     def to(self, device) -> "Encoder":
         """Move the weights (FP8 stays FP8). Upcast copies are rebuilt lazily only on CPU."""
-        device = torch.device(device)
+        device = check_device(device)
         with self._lock:
             if device != self.device:
                 self.backbone.to(device)
@@ -157,6 +172,11 @@ class Encoder:
     def tokenize(self, text: str) -> list[int]:
         if not isinstance(text, str):
             raise PromptError(f"prompt must be a string, got {type(text).__name__}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PromptError("prompt contains text that is not valid Unicode (undecodable bytes, e.g. a "
+                              "command-line argument in another encoding); pass UTF-8 text") from None
         if self._tok is None:
             from .tokenizer import load_qwen35_tokenizer
             self._tok = load_qwen35_tokenizer()
@@ -164,7 +184,10 @@ class Encoder:
         return ids if ids else list(EMPTY_PROMPT_IDS)
 
     def _check_ids(self, ids) -> list[int]:
-        ids = [int(i) for i in ids]
+        try:
+            ids = [operator.index(i) for i in ids]       # ints (or numpy/torch integers); 1.7 is not an id
+        except TypeError:
+            raise PromptError(f"token ids must be integers, got {list(ids)[:5]}...") from None
         if not ids:
             return list(EMPTY_PROMPT_IDS)
         if len(ids) > MAX_TOKENS:
@@ -188,7 +211,7 @@ class Encoder:
                 ids = ids.to(self.device)
                 out = self._graphs(ids) if self._graphs is not None else self.backbone(ids, self.dtype)
             except torch.cuda.OutOfMemoryError as e:
-                raise RuntimeError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 encoder. "
+                raise EncoderOutOfMemoryError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 encoder. "
                                    f"Encode on CPU, lower the batch, or free VRAM (unload other models).") from e
         out = out.float()
         if not torch.isfinite(out).all():
@@ -198,7 +221,9 @@ class Encoder:
         self.stats["last_encode_ms"] = (time.perf_counter() - t0) * 1e3
         self.stats["last_tokens"] = T
         self.stats["fast_path"] = self.fast_path_status()
-        return [out[i, : len(x)] for i, x in enumerate(batch)]
+        if len(batch) == 1:
+            return [out[0]]
+        return [out[i, : len(x)].clone() for i, x in enumerate(batch)]   # own storage, not the padded batch
 
     def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16, use_cache: bool = True) -> list[torch.Tensor]:
         """Head outputs for several prompts, [T_i, D] float32 each; cached ones are not recomputed.
@@ -210,7 +235,7 @@ class Encoder:
             hit = cache.EMBEDDINGS.get((self._emb_key, tuple(ids))) if use_cache else None
             if hit is not None:
                 self.stats["cache_hits"] += 1
-                out[i] = hit.to(self.device)
+                out[i] = hit.to(self.device, copy=True)   # the caller may modify it in place
             else:
                 todo.append(i)
         todo.sort(key=lambda i: len(batch_ids[i]))     # similar lengths together: less padding

@@ -21,5 +21,9 @@ class NonFiniteOutputError(Qwen35Error):
     """The encoder produced NaN/Inf (usually fp16 overflow or corrupt weights)."""
 
 
+class EncoderOutOfMemoryError(Qwen35Error):
+    """The device ran out of memory while encoding (the message says how to get around it)."""
+
+
 class TokenizerFileError(Qwen35Error):
     """A bundled tokenizer file is missing, corrupt or of the wrong model."""

@@ -394,6 +394,12 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
     or a callable returning True to stop (raises FitCancelled; a later call with the same out_dir/cache_dir
     resumes from the cached chunks). cache_dir defaults to out_dir/embedding_cache.
     """
+    if not 0.0 < holdout < 1.0:          # checked first: an empty split would only show after hours of embedding
+        raise FitInputError(f"holdout must be a fraction between 0 and 1 (exclusive), got {holdout}")
+    if int(batch_size) < 1:
+        raise FitInputError(f"batch size must be at least 1, got {batch_size}")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FitInputError(f"output folder {out_dir} exists and is a file; pick another --out")
     if prompts is None:
         prompts, corpus_id = load_prompts(prompt_file, limit)
     elif limit:
@@ -614,7 +620,7 @@ def main(args) -> int:
         return 130
     except Qwen35Error as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2          # the same exit code as every other command's input errors
     print(report_markdown(res.report))
     print(f"wrote {res.rotation_path}\n      {res.calibration_path}\n      {res.report_json}\n      {res.report_md}")
     if synthetic:

@@ -10,6 +10,7 @@ applied in that order, each optional. File formats (as published for the prior C
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -123,10 +124,16 @@ class OutputStage:
     output_scale: float = 1.0
 
     def __post_init__(self):
-        if not 0.0 <= float(self.strength) <= 1.0:
+        for name in ("strength", "output_scale"):
+            value = getattr(self, name)
+            try:
+                setattr(self, name, float(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"alignment strength must be in [0, 1], got {self.strength}")
-        if not torch.isfinite(torch.tensor(float(self.output_scale))):
-            raise ValueError(f"output scale must be finite, got {self.output_scale}")
+        if not (math.isfinite(self.output_scale) and self.output_scale >= 0):
+            raise ValueError(f"output scale must be a finite number >= 0, got {self.output_scale}")
 
     @property
     def is_identity(self) -> bool:

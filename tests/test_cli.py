@@ -57,3 +57,32 @@ def test_diagnostics_definitions():
     assert m["global_mean"] == pytest.approx(1.5) and m["global_std"] == pytest.approx(0.5)
     orth = torch.eye(3)
     assert prompt_metrics([orth])["token_diversity"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["encode", "x", "--strength", "1.5"], "strength must be in"),
+    (["encode", "x", "--scale", "nan"], "output scale"),
+    (["encode", "x", "--device", "foo"], "unknown device"),
+    (["stats", "--prompts", "/nonexistent/prompts.txt"], "No such file"),
+    (["encode", "x", "--save", "/nonexistent/dir/out.safetensors"], "folder does not exist"),
+    (["fit", "--out", "FIT", "--limit", "300", "--holdout", "0"], "holdout must be"),
+    (["fit", "--out", "FIT", "--limit", "300", "--batch-size", "0"], "batch size must be"),
+])
+def test_bad_command_lines_give_a_message_not_a_traceback(capsys, tmp_path, argv, message):
+    argv = [str(tmp_path / "fit") if a == "FIT" else a for a in argv]
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_non_utf8_prompt_file(capsys, tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_bytes(b"caf\xe9\n")
+    assert cli.main(["stats", "--prompts", str(f)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_damaged_demo_checkpoint_is_rebuilt(capsys):
+    path = cli.synthetic_weights_path()
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+    assert cli.main(["encode", "a"]) == 0

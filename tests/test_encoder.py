@@ -109,3 +109,47 @@ def test_cuda_graphs_can_be_switched_off_without_reload(anima_ckpt):
     enc.set_cuda_graphs(False)
     assert "off (requested)" in enc.fast_path_status()
     assert load_encoder(anima_ckpt) is enc
+
+
+def test_cached_embeddings_are_not_shared_with_callers(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    ids = [11, 12, 13]
+    first = enc.encode_ids(ids)
+    with torch.inference_mode():
+        first.mul_(0)                                 # a caller modifying its result in place
+    again = enc.encode_ids(ids)
+    assert enc.stats["cache_hits"] >= 1 and again.abs().sum() > 0
+
+
+def test_cache_entries_hold_only_their_own_rows(anima_ckpt):
+    enc = load_encoder(anima_ckpt)
+    short, long_ = [5], list(range(100, 1100))
+    enc.encode_batch([long_, short])
+    hit = cache.EMBEDDINGS.get((enc._emb_key, tuple(short)))
+    assert hit.shape == (1, 1024) and hit.untyped_storage().nbytes() == 1024 * 4
+
+
+def test_a_wrong_file_does_not_evict_the_loaded_encoder(anima_ckpt, tmp_path):
+    from lib_qwen35 import WeightsFileError
+
+    enc = load_encoder(anima_ckpt)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\0" * 100)
+    with pytest.raises(WeightsFileError):
+        load_encoder(bad)
+    assert load_encoder(anima_ckpt) is enc
+
+
+def test_unusable_devices_and_ids_are_reported(anima_ckpt):
+    from lib_qwen35 import Qwen35Error
+
+    with pytest.raises(Qwen35Error, match="unknown device"):
+        load_encoder(anima_ckpt, device="foo")
+    if not torch.cuda.is_available():
+        with pytest.raises(Qwen35Error, match="CUDA is not available"):
+            load_encoder(anima_ckpt, device="cuda")
+    enc = load_encoder(anima_ckpt)
+    with pytest.raises(PromptError, match="integers"):
+        enc.encode_ids([1.7])
+    with pytest.raises(PromptError, match="not valid Unicode"):
+        enc.tokenize("a\udcff")

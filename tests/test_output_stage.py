@@ -84,3 +84,11 @@ def test_invalid_settings():
         OutputStage(strength=1.5)
     with pytest.raises(ValueError, match="finite"):
         OutputStage(output_scale=float("inf"))
+
+
+def test_numbers_are_converted_or_rejected():
+    assert OutputStage(strength="0.5", output_scale="2").output_scale == 2.0
+    with pytest.raises(ValueError, match="must be a number"):
+        OutputStage(output_scale=None)
+    with pytest.raises(ValueError, match=">= 0"):
+        OutputStage(output_scale=-1)

@@ -109,7 +109,9 @@ def _resize_embedding_cache(size: int) -> None:
     except ImportError:  # pragma: no cover
         return
     if cache.EMBEDDINGS.max_entries != size:
-        cache.EMBEDDINGS.resize(max_entries=size)
+        # The setting counts prompts; let the byte bound follow (512 KiB = a 128-token prompt) so the
+        # default 256 MiB does not silently cap a larger setting.
+        cache.EMBEDDINGS.resize(max_entries=size, max_bytes=max(256 << 20, size * (512 << 10)))
 
 
 def _set_library_encoder_cache_size(size: int) -> None:

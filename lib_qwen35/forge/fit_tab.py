@@ -133,6 +133,7 @@ class FitTab:
         self._lock = threading.Lock()
         self._view = FitView(message="Pick the settings and press Start.")
         self._thread: threading.Thread | None = None
+        self._starting = False
         self._cancel = threading.Event()
 
     @property
@@ -166,22 +167,27 @@ class FitTab:
     def start(self, request: FitRequest) -> FitView:
         """Check the inputs and start the fit in the background; a problem comes back as the message."""
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._starting or (self._thread is not None and self._thread.is_alive()):
                 self._view.message = "A fit is already running; cancel it first."
                 return dataclasses.replace(self._view)
+            self._starting = True          # planning is slow: a second Start must not slip in meanwhile
         try:
-            plan = self._plan_fit(request)
-        except Qwen35Error as error:
-            return self._set(FitView(state="error", message=str(error)))
-        except Exception as error:  # never into gradio
-            traceback.print_exc()
-            return self._set(FitView(state="error", message=str(messages.unexpected(error))))
-        self._cancel = threading.Event()
-        self._set(FitView(state="starting", progress_text="loading the encoders",
-                          message=f"Fitting into {plan['out_dir']} ..."))
-        self._thread = threading.Thread(target=self._run, args=(plan,), name="qwen35-fit", daemon=True)
-        self._thread.start()
-        return self.view()
+            try:
+                plan = self._plan_fit(request)
+            except Qwen35Error as error:
+                return self._set(FitView(state="error", message=str(error)))
+            except Exception as error:  # never into gradio
+                traceback.print_exc()
+                return self._set(FitView(state="error", message=str(messages.unexpected(error))))
+            self._cancel = threading.Event()
+            self._set(FitView(state="starting", progress_text="loading the encoders",
+                              message=f"Fitting into {plan['out_dir']} ..."))
+            self._thread = threading.Thread(target=self._run, args=(plan,), name="qwen35-fit", daemon=True)
+            self._thread.start()
+            return self.view()
+        finally:
+            with self._lock:
+                self._starting = False
 
     def cancel(self) -> FitView:
         with self._lock:
