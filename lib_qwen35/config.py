@@ -21,9 +21,6 @@ PARTIAL_ROTARY_FACTOR = 0.25
 RMS_EPS = 1e-6
 FLOAT_DTYPES = {"F8_E4M3", "F8_E5M2", "BF16", "F16", "F32"}
 
-_LINEAR_ATTN = ("in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj")
-_SELF_ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
-_MLP = ("gate_proj", "up_proj", "down_proj")
 HEAD_KEYS = ("norm.0.weight", "norm.0.bias", "norm.1.weight", "norm.3.weight", "norm.3.bias")
 
 

@@ -32,7 +32,6 @@ ROPE_THETA = 1e6                                     # not stored in the file: Q
 RMS_EPS = 1e-6
 _FLOAT_DTYPES = {"BF16", "F16", "F32"}
 _ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
-_MLP = ("gate_proj", "up_proj", "down_proj")
 
 
 @dataclass(frozen=True)
