@@ -1,4 +1,4 @@
-"""Command line: python -m lib_qwen35 {encode,stats,fit,corpus} ...
+"""Command line: python -m lib_qwen35 {encode,stats,inspect,fit,corpus} ...
 
 Without --weights, a small deterministic synthetic checkpoint (real layout, random weights) is built and
 used, and every output says so: the numbers then describe random weights, not the real encoder.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -115,6 +116,32 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    """Header-only look at a weights file: what it is and how the loader reads it (no tensor is loaded)."""
+    from collections import Counter
+
+    from .checkpoint import read_header
+    from .config import infer_layout
+
+    infos = read_header(args.weights)
+    params = sum(math.prod(i.shape) for i in infos.values())
+    print(f"file      {args.weights}")
+    print(f"tensors   {len(infos)}, {params:,} parameters")
+    print("dtypes    " + ", ".join(f"{d} x{n}" for d, n in sorted(Counter(i.dtype for i in infos.values()).items())))
+    layout = infer_layout(infos, args.weights)      # raises the specific error for anything else
+    c = layout.config
+    kinds = Counter(c.layer_types)
+    print(f"layout    Qwen3.5 text backbone, prefix {layout.prefix!r}, "
+          f"{'projection head at ' + repr(layout.head_prefix + 'norm.*') if c.has_head else 'no head (final norm)'}")
+    print(f"sizes     hidden {c.hidden_size}, {c.num_layers} layers ({kinds['linear_attention']} Gated DeltaNet, "
+          f"{kinds['full_attention']} gated attention), MLP in {len(c.layers_with_mlp)}, intermediate "
+          f"{c.intermediate_size}, vocab rows {c.vocab_size}, output {c.output_size}")
+    print(f"heads     attention {c.num_attention_heads}/{c.num_key_value_heads} x {c.head_dim}; DeltaNet "
+          f"{c.linear_num_key_heads} key / {c.linear_num_value_heads} value x {c.linear_value_head_dim}")
+    print("check     every expected tensor present with the expected shape and a float dtype: OK")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="qwen35_4b.safetensors (default: a small synthetic checkpoint)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
@@ -140,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the metrics as JSON")
     _common(p)
     p.set_defaults(func=cmd_stats)
+    p = sub.add_parser("inspect", help="describe a weights file from its header (nothing is loaded)")
+    p.add_argument("weights")
+    p.set_defaults(func=cmd_inspect)
     for name, module in EXTERNAL_COMMANDS.items():
         try:
             mod = importlib.import_module(module)

@@ -86,3 +86,16 @@ def test_damaged_demo_checkpoint_is_rebuilt(capsys):
     with open(path, "r+b") as f:
         f.truncate(1000)
     assert cli.main(["encode", "a"]) == 0
+
+
+def test_inspect_describes_a_file_without_loading_it(capsys, tmp_path):
+    from lib_qwen35 import synthetic
+
+    path = synthetic.write_checkpoint(tmp_path / "q.safetensors", prefix="model.")
+    assert cli.main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "prefix 'model.'" in out and "6 Gated DeltaNet, 2 gated attention" in out and "F8_E4M3" in out
+    from safetensors.torch import save_file
+    save_file({"model.layers.0.self_attn.q_norm.weight": torch.ones(128)}, tmp_path / "other.safetensors")
+    assert cli.main(["inspect", str(tmp_path / "other.safetensors")]) == 2
+    assert "not a Qwen3.5 text encoder" in capsys.readouterr().err
