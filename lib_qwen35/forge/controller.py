@@ -14,11 +14,12 @@ from __future__ import annotations
 import itertools
 import traceback
 
+from lib_qwen35.checkpoint import file_identity, short_hash
 from lib_qwen35.errors import Qwen35Error
 
 from . import active_state, cond_cache, ext_settings, file_locator, host, hook, infotext, messages, model_detection, status, xyz_axes
 from . import placement as placement_mod
-from .encoder_holder import EncoderHolder, file_identity, short_hash
+from .encoder_holder import EncoderHolder
 from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
 from .replacement import EncodeRun, make_handler
 

@@ -8,35 +8,14 @@ Alignment / calibration files are small and kept per file identity.
 from __future__ import annotations
 
 import collections
-import os
 import threading
 
 import torch
 
+from lib_qwen35 import cache
+from lib_qwen35.checkpoint import file_identity
+
 from . import placement as placement_mod
-
-
-def file_identity(path: str) -> str:
-    """path|size|mtime: cheap, changes when the file is replaced (the library's own key, when present)."""
-    try:
-        from lib_qwen35.checkpoint import file_identity as lib_identity
-
-        return lib_identity(path)
-    except ImportError:
-        stat = os.stat(path)
-        return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
-
-
-def short_hash(path: str) -> str:
-    try:
-        from lib_qwen35.checkpoint import short_hash as lib_short_hash
-
-        return lib_short_hash(path)
-    except ImportError:  # pragma: no cover - the library always has it
-        import hashlib
-
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read(1 << 20)).hexdigest()[:10]
 
 
 def _default_encoder_loader(path: str, dtype: torch.dtype, computes_on_cpu: bool = True):
@@ -104,10 +83,6 @@ class EncoderHolder:
 
 def _resize_embedding_cache(size: int) -> None:
     """The library keeps one process-wide raw-embedding LRU (keys include the weights identity)."""
-    try:
-        from lib_qwen35 import cache
-    except ImportError:  # pragma: no cover
-        return
     if cache.EMBEDDINGS.max_entries != size:
         # The setting counts prompts; let the byte bound follow (512 KiB = a 128-token prompt) so the
         # default 256 MiB does not silently cap a larger setting.
@@ -115,8 +90,4 @@ def _resize_embedding_cache(size: int) -> None:
 
 
 def _set_library_encoder_cache_size(size: int) -> None:
-    try:
-        from lib_qwen35 import cache
-    except ImportError:  # pragma: no cover
-        return
     cache.MAX_ENCODERS = max(1, int(size))
