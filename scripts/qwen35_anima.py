@@ -43,26 +43,31 @@ class Qwen35AnimaTextEncoder(scripts.Script):
                 use_calibration = gr.Checkbox(label="Use calibration", value=DEFAULTS.use_calibration, elem_id=self.elem_id("use_calibration"))
                 calibration_file = gr.Dropdown(label="Calibration file", choices=ctl.calibration_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("calibration_file"))
             output_scale = gr.Slider(label="Output scale", minimum=0.0, maximum=3.0, step=0.05, value=DEFAULTS.output_scale, elem_id=self.elem_id("output_scale"))
-            status = gr.Textbox(label="Status", value=ctl.status_line(), interactive=False, lines=1, max_lines=1, elem_id=self.elem_id("status"))
+            # Several lines, so the whole text (file, hash, device, or an error with its fix) stays readable.
+            status = gr.Textbox(label="Status", value=ctl.status_text(*DEFAULTS.as_args()), interactive=False, lines=2, max_lines=12, elem_id=self.elem_id("status"))
 
-        def refresh_all():
+        controls = dict(enabled=enabled, encoder_file=encoder_file, use_alignment=use_alignment, alignment_strength=alignment_strength, alignment_file=alignment_file, use_calibration=use_calibration, calibration_file=calibration_file, output_scale=output_scale)
+        values = [controls[name] for name in ARG_NAMES]
+
+        def refresh_all(*args):
             return (
                 gr.update(choices=ctl.weight_choices()),
                 gr.update(choices=ctl.alignment_choices()),
                 gr.update(choices=ctl.calibration_choices()),
-                ctl.status_line(),
+                ctl.status_text(*args),
             )
 
-        refresh.click(fn=refresh_all, inputs=[], outputs=[encoder_file, alignment_file, calibration_file, status], show_progress=False)
-        enabled.change(fn=ctl.status_line, inputs=[], outputs=[status], show_progress=False)
-        # The generation-info box changes when a generation ends: refresh the status line then.
-        self.on_after_component(lambda c: c.component.change(fn=ctl.status_line, inputs=[], outputs=[status], show_progress=False), elem_id=f"html_info_{tab}")
+        refresh.click(fn=refresh_all, inputs=values, outputs=[encoder_file, alignment_file, calibration_file, status], show_progress=False)
+        # The status follows the controls at once (a tick, a file, the alignment), and a PNG Info paste too.
+        for control in values:
+            control.change(fn=ctl.status_text, inputs=values, outputs=[status], show_progress=False)
+        # The generation-info box changes when a generation ends: show what that generation did.
+        self.on_after_component(lambda c: c.component.change(fn=ctl.status_text, inputs=values, outputs=[status], show_progress=False), elem_id=f"html_info_{tab}")
 
-        controls = dict(enabled=enabled, encoder_file=encoder_file, use_alignment=use_alignment, alignment_strength=alignment_strength, alignment_file=alignment_file, use_calibration=use_calibration, calibration_file=calibration_file, output_scale=output_scale)
         self.infotext_fields = [PasteField(controls[name], infotext.PASTE_FUNCTIONS[name], api=None) for name in ARG_NAMES]
         # "Send to img2img/txt2img" matches fields by their paste target: our paste functions.
         self.paste_field_names = [infotext.PASTE_FUNCTIONS[name] for name in ARG_NAMES]
-        return [controls[name] for name in ARG_NAMES]
+        return values
 
     def process(self, p, *args):
         get_controller().process(p, *args)

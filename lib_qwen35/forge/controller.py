@@ -17,7 +17,7 @@ import traceback
 from lib_qwen35.checkpoint import file_identity, short_hash
 from lib_qwen35.errors import Qwen35Error
 
-from . import active_state, cond_cache, ext_settings, file_locator, host, hook, infotext, messages, model_detection, status, xyz_axes
+from . import active_state, cond_cache, ext_settings, file_locator, host, hook, infotext, messages, model_detection, preview, status, xyz_axes
 from . import placement as placement_mod
 from .encoder_holder import EncoderHolder
 from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
@@ -174,8 +174,9 @@ class Controller:
     def calibration_choices(self) -> list[str]:
         return [AUTOMATIC] + [f.name for f in file_locator.list_calibrations(ext_settings.read().search_dirs)]
 
-    def status_line(self) -> str:
-        return status.line()
+    def status_text(self, *args) -> str:
+        """The accordion's status box for its current controls (`args` in ARG_NAMES order)."""
+        return status.panel(preview.describe(self, args))
 
     def register_xyz_axes(self) -> int:
         return xyz_axes.register(lambda: self.weight_choices()[1:])

@@ -1,6 +1,7 @@
-"""The one-line status shown in the accordion (loaded file, device, dtype, last encode time, tokens).
+"""What the last generation did (loaded file, device, dtype, encode time, tokens, or the error).
 
-Module-level, so the txt2img and img2img accordions (and the API) share it; the UI reads `line()`.
+Module-level, so the txt2img and img2img accordions (and the API) share it. The accordion's status box
+is `panel(now)`: what its current controls will do (forge/preview.py), then `line()`.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import threading
 
 _lock = threading.Lock()
-_state = {"kind": "idle", "text": "off: tick the accordion to encode prompts with Qwen3.5-4B (Anima models only)"}
+_state = {"kind": "idle", "text": ""}
 _last_encode: dict = {}
 
 
@@ -75,3 +76,8 @@ def line() -> str:
         return f"active: {enc['file']} ({enc['hash']}) on {enc['where']}, last encode {enc['ms']:.0f} ms, Qwen3.5 tokens per prompt {tokens}"
     return text
 
+
+
+def panel(now: str) -> str:
+    """The accordion's status box: `now` (what the controls will do) and the last generation's line."""
+    return f"{now}\nLast generation: {line() or 'none yet in this session'}"

@@ -1,0 +1,52 @@
+"""What the accordion's controls will do at the next generation: the status's first line.
+
+The accordion calls this on every change of its controls, so the status follows a tick, a picked file or
+the alignment settings at once instead of after the next generation. It resolves the files and loads
+the small alignment / calibration files exactly as a generation would (the same code, the same error
+texts), but never loads the encoder weights: a preview must stay instant.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from lib_qwen35.errors import Qwen35Error
+
+from . import ext_settings, host, messages, model_detection
+from .params import GenerationParams, InvalidSetting
+
+OFF = "Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock Forge. Tick the accordion to use Qwen3.5-4B (Anima models only)."
+
+
+def describe(controller, args) -> str:
+    """One line for the accordion's current values (`args` in params.ARG_NAMES order)."""
+    try:
+        params = GenerationParams.from_args(args)
+    except InvalidSetting as error:
+        if not GenerationParams.requested_enabled(args, None):
+            return OFF
+        return f"On, but the next generation will stop: {messages.invalid_setting(error)}"
+    if not params.enabled:
+        return OFF
+    sd_model = host.sd_model()
+    if sd_model is not None and model_detection.anima_engine(sd_model) is None:
+        return (f"On, but inactive: the loaded model is not Anima ({model_detection.describe_model(sd_model)}); "
+                f"generations use it unchanged.")
+    try:
+        run = controller.plan(params, ext_settings.read())
+        controller._load_output_stage(run)
+    except Qwen35Error as error:
+        return f"On, but the next generation will stop: {error}"
+    except Exception as error:  # a preview must never break the UI
+        traceback.print_exc()
+        return f"On, but the next generation will stop: {messages.unexpected(error)}"
+    parts = [f"{run.weights_name} ({run.weights_hash}) on {run.placement.describe()}"]
+    if run.alignment_path:
+        parts.append(f"alignment {run.alignment_strength:g} ({os.path.basename(run.alignment_path)})")
+    if run.calibration_path:
+        parts.append(f"calibration ({os.path.basename(run.calibration_path)})")
+    if run.output_scale != 1.0:
+        parts.append(f"scale {run.output_scale:g}")
+    loaded = "" if sd_model is not None else " (no model is loaded yet; it must be an Anima model)"
+    return f"On: the next generation encodes with {', '.join(parts)}{loaded}."
