@@ -65,7 +65,11 @@ class FitProgress:
     done: int             # prompts embedded so far (both encoders together)
     total: int            # 2 * number of prompts
     elapsed_s: float
-    eta_s: float | None   # None until a rate is known
+    # The running stage's remaining time at its own rate (the two encoders' speeds differ a lot, so an
+    # average over both stages misleads); None until this stage has computed a batch.
+    eta_s: float | None
+    rate: float | None = None        # prompt encodings per second computed in this stage (cache hits excluded)
+    next_stage: str | None = None    # a stage still to come, whose rate is not known yet (not in eta_s)
 
     @property
     def fraction(self) -> float:
@@ -73,7 +77,9 @@ class FitProgress:
 
     @property
     def message(self) -> str:
-        eta = "" if self.eta_s is None else f", ETA {_fmt_s(self.eta_s)}"
+        eta = ""
+        if self.eta_s is not None:
+            eta = f", ETA {_fmt_s(self.eta_s)}" + (f" for this stage, then {self.next_stage}" if self.next_stage else "")
         return f"{self.stage}: {self.done}/{self.total} prompt encodings{eta}"
 
 
@@ -166,6 +172,28 @@ def _write_chunk(path: str, pooled: torch.Tensor, sha: str) -> None:
     tmp = path + ".tmp"
     save_file({"pooled": pooled.contiguous()}, tmp, metadata={"prompts_sha256": sha, "pooling": POOLING_VERSION})
     os.replace(tmp, path)   # atomic: a kill never leaves a half-written chunk under the real name
+
+
+def cached_prompt_count(encoder, prompts: list[Prompt], *, role: str, cache_dir: str | None,
+                        chunk_size: int = 512) -> int:
+    """How many of `prompts` have an intact chunk on disk for this encoder (what a resume reuses)."""
+    key = encoder_cache_key(encoder) if cache_dir else None
+    if not key:
+        return 0
+    from safetensors import safe_open
+
+    folder, count = os.path.join(cache_dir, f"{role}-{key}"), 0
+    for c0 in range(0, len(prompts), chunk_size):
+        chunk = prompts[c0: c0 + chunk_size]
+        path = os.path.join(folder, f"chunk-{c0 // chunk_size:05d}.safetensors")
+        try:
+            with safe_open(path, framework="pt") as f:   # header only: no tensor is read
+                ok = ((f.metadata() or {}).get("prompts_sha256") == _chunk_sha(chunk)
+                      and f.get_slice("pooled").get_shape()[0] == len(chunk))
+        except Exception:
+            ok = False
+        count += len(chunk) if ok else 0
+    return count
 
 
 def embed_prompts(encoder, prompts: list[Prompt], *, role: str, cache_dir: str | None = None,
@@ -424,23 +452,37 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
 
     total, done, computed = 2 * len(prompts), 0, 0
     t0 = time.perf_counter()
-    stage = ["embed 4B"]
+    stage = {}
+
+    def begin(name, next_stage):
+        stage.update(name=name, next=next_stage, left=len(prompts), computed=0, busy_s=0.0,
+                     last=time.perf_counter())
 
     def tick(n, cached):
         nonlocal done, computed
+        now = time.perf_counter()
         done += n
-        if not cached:
+        stage["left"] -= n
+        if not cached:           # the stage's own rate: only its computed batches and their time
             computed += n
+            stage["computed"] += n
+            stage["busy_s"] += now - stage["last"]
+        stage["last"] = now
         if progress:
-            el = time.perf_counter() - t0
-            eta = (total - done) * el / computed if computed else None
-            progress(FitProgress(stage[0], done, total, el, eta))
+            rate = stage["computed"] / stage["busy_s"] if stage["computed"] and stage["busy_s"] > 0 else None
+            eta = stage["left"] / rate if rate else None
+            progress(FitProgress(stage["name"], done, total, now - t0, eta, rate, stage["next"]))
 
-    x = embed_prompts(encoder_4b, prompts, role="4b", cache_dir=cache_dir, batch_size=batch_size,
-                      chunk_size=chunk_size, on_batch=tick, cancel=cancel)
-    stage[0] = "embed 0.6B"
-    y = embed_prompts(encoder_06b, prompts, role="06b", cache_dir=cache_dir, batch_size=batch_size,
-                      chunk_size=chunk_size, on_batch=tick, cancel=cancel)
+    roles = (("4b", encoder_4b), ("06b", encoder_06b))
+    embeddings = []
+    for (role, encoder), name, next_stage in zip(roles, ("embed 4B", "embed 0.6B"), ("embed 0.6B", None)):
+        begin(name, next_stage)
+        try:
+            embeddings.append(embed_prompts(encoder, prompts, role=role, cache_dir=cache_dir, batch_size=batch_size,
+                                            chunk_size=chunk_size, on_batch=tick, cancel=cancel))
+        except FitCancelled:
+            raise _cancelled(name, roles, prompts, cache_dir, chunk_size) from None
+    x, y = embeddings
     embed_s = time.perf_counter() - t0
     if progress:
         progress(FitProgress("fit", done, total, embed_s, 0.0))
@@ -477,6 +519,16 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
     if progress:
         progress(FitProgress("done", total, total, time.perf_counter() - t0, 0.0))
     return FitResult(out_dir, rot_path, cal_path, json_path, md_path, report, meta)
+
+
+def _cancelled(stage: str, roles, prompts, cache_dir, chunk_size) -> FitCancelled:
+    """FitCancelled whose text counts what is really on disk for both encoders (a resume reuses it)."""
+    cached = {role: cached_prompt_count(e, prompts, role=role, cache_dir=cache_dir, chunk_size=chunk_size)
+              for role, e in roles}
+    error = FitCancelled(f"fit cancelled in the '{stage}' stage. Cached on disk and reused when you run it again: "
+                         f"4B {cached['4b']}/{len(prompts)} prompts, 0.6B {cached['06b']}/{len(prompts)} prompts.")
+    error.cached, error.prompt_count = cached, len(prompts)
+    return error
 
 
 def _save(path: str, tensors: dict, metadata: dict) -> None:
@@ -530,10 +582,10 @@ class StderrProgress:
             return
         self._last, self._last_step = now, step
         filled = int(self.width * p.fraction)
-        rate = p.done / p.elapsed_s if p.elapsed_s > 0 else 0.0
-        eta = "?" if p.eta_s is None else _fmt_s(p.eta_s)
+        rate = "?" if p.rate is None else f"{p.rate:.1f}"
+        eta = "?" if p.eta_s is None else _fmt_s(p.eta_s) + (f" (+ {p.next_stage})" if p.next_stage else "")
         line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {p.fraction * 100:5.1f}% {p.stage:<10} "
-                f"{p.done}/{p.total} ({rate:.1f}/s) elapsed {_fmt_s(p.elapsed_s)} ETA {eta}")
+                f"{p.done}/{p.total} ({rate}/s) elapsed {_fmt_s(p.elapsed_s)} ETA {eta}")
         self.stream.write(("\r" + line + ("\n" if final else "")) if self.tty else line + "\n")
         self.stream.flush()
 

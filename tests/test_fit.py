@@ -178,7 +178,7 @@ def test_cancel_and_resume_is_bit_identical(tmp_path):
         calls["n"] += 1
         return calls["n"] > 7          # stops inside the second chunk of the 4B pass
 
-    with pytest.raises(FitCancelled, match="will be reused"):
+    with pytest.raises(FitCancelled, match=r"'embed 4B' stage.*reused.*: 4B 64/300 prompts, 0.6B 0/300 prompts"):
         run_fit(e4, e6, str(tmp_path / "resumed"), limit=300, batch_size=16, chunk_size=64,
                 cancel=cancel_after_some)
     chunks = os.listdir(tmp_path / "resumed" / "embedding_cache")
@@ -192,6 +192,96 @@ def test_cancel_and_resume_is_bit_identical(tmp_path):
         a, b = load_file(os.path.join(clean.out_dir, name)), load_file(os.path.join(resumed.out_dir, name))
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert clean.report["heldout"] == resumed.report["heldout"]
+
+
+class Clock:
+    """A fake time.perf_counter for run_fit that the fake encoders advance: exact, machine-independent."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+class TimedEncoder(FakeEncoder):
+    def __init__(self, clock, seconds_per_prompt, **kw):
+        super().__init__(**kw)
+        self.clock, self.cost = clock, seconds_per_prompt
+
+    def encode_batch(self, batch):
+        self.clock.now += self.cost * len(batch)
+        return super().encode_batch(batch)
+
+
+def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
+    import types
+
+    from lib_qwen35 import fit
+
+    clock = Clock()
+    monkeypatch.setattr(fit, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    rot = _random_orthogonal(16, torch.Generator().manual_seed(5)).float()
+    e4 = TimedEncoder(clock, 0.01, identity="fast4b")                 # the two stages run at very
+    e6 = TimedEncoder(clock, 0.5, identity="slow06b", rotate=rot)     # different speeds (50x)
+    seen = []
+    run_fit(e4, e6, str(tmp_path / "out"), limit=300, batch_size=16, chunk_size=64, progress=seen.append)
+    fast = [p for p in seen if p.stage == "embed 4B"]
+    slow = [p for p in seen if p.stage == "embed 0.6B"]
+    assert len(fast) == len(slow) == 19   # chunks of 64, 64, 64, 64, 44 in batches of 16
+    for p in fast:
+        assert p.rate == pytest.approx(100.0) and p.eta_s == pytest.approx((300 - p.done) * 0.01)
+        assert p.next_stage == "embed 0.6B"
+    assert "ETA 0m03s for this stage, then embed 0.6B" in fast[0].message
+    for p in slow:   # from the first 0.6B batch on: its own rate, not an average with the fast stage
+        assert p.rate == pytest.approx(2.0) and p.eta_s == pytest.approx((600 - p.done) * 0.5)
+        assert p.next_stage is None
+    middle = slow[9]
+    assert middle.done == 300 + 160 and middle.message == "embed 0.6B: 460/600 prompt encodings, ETA 1m10s"
+    # the former estimate, remaining * elapsed / computed over both stages, said 25 s here
+    assert (600 - middle.done) * middle.elapsed_s / middle.done == pytest.approx(25.26, abs=0.01)
+
+
+def test_cancel_message_counts_both_encoders_and_resume_reuses_the_chunks(tmp_path):
+    from lib_qwen35.fit import cached_prompt_count
+
+    e4, e6 = _fakes()
+    clean = run_fit(e4, e6, str(tmp_path / "clean"), limit=300, batch_size=16, chunk_size=64)
+    out = str(tmp_path / "resumed")
+
+    def cancel_in_the_third_06b_chunk():
+        return e6.calls - calls_before >= 1 + 4 + 4 + 1   # probe, chunks 0 and 1, a batch of chunk 2
+
+    calls_before = e6.calls
+    with pytest.raises(FitCancelled) as err:
+        run_fit(e4, e6, out, limit=300, batch_size=16, chunk_size=64, cancel=cancel_in_the_third_06b_chunk)
+    assert str(err.value) == ("fit cancelled in the 'embed 0.6B' stage. Cached on disk and reused when you run it "
+                              "again: 4B 300/300 prompts, 0.6B 128/300 prompts.")
+    assert err.value.cached == {"4b": 300, "06b": 128} and err.value.prompt_count == 300
+    cache = os.path.join(out, "embedding_cache")
+    assert sorted(len(os.listdir(os.path.join(cache, d))) for d in os.listdir(cache)) == [2, 5]
+
+    prompts = generate_corpus(300)
+    folder = next(d for d in os.listdir(cache) if d.startswith("06b-"))
+    assert cached_prompt_count(e6, prompts, role="06b", cache_dir=cache, chunk_size=64) == 128
+    assert cached_prompt_count(e6, prompts[:200], role="06b", cache_dir=cache, chunk_size=64) == 128
+    assert cached_prompt_count(e4, prompts, role="4b", cache_dir=cache, chunk_size=64) == 300
+
+    before4, before6 = e4.calls, e6.calls
+    resumed = run_fit(e4, e6, out, limit=300, batch_size=16, chunk_size=64)
+    assert e4.calls - before4 == 1                     # only the size probe: every 4B chunk was reused
+    assert e6.calls - before6 == 1 + 4 + 4 + 3         # the probe, then chunks 2, 3 (64 each) and 4 (44) only
+    meta = resumed.report["meta"]
+    assert meta["encodings_from_cache"] == 428 and meta["encodings_computed"] == 172
+    from safetensors.torch import load_file
+    for name in (ROTATION_FILE, CALIBRATION_FILE):
+        a, b = load_file(os.path.join(clean.out_dir, name)), load_file(os.path.join(resumed.out_dir, name))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+    chunk = os.path.join(cache, folder, "chunk-00001.safetensors")
+    with open(chunk, "r+b") as f:                      # a damaged chunk is not counted as cached
+        f.truncate(40)
+    assert cached_prompt_count(e6, prompts, role="06b", cache_dir=cache, chunk_size=64) == 300 - 64
 
 
 def test_threading_event_cancels(tmp_path):
@@ -245,11 +335,11 @@ def test_stderr_progress_lines():
     buf = io.StringIO()
     bar = StderrProgress(buf)
     for done in range(0, 101, 10):
-        bar(FitProgress("embed 4B", done, 100, 1.0 + done, None if done == 0 else 5.0))
+        bar(FitProgress("embed 4B", done, 100, 1.0 + done, None if done == 0 else 5.0, None if done == 0 else 2.5, "embed 0.6B"))
     bar(FitProgress("done", 100, 100, 200.0, 0.0))
     lines = buf.getvalue().splitlines()
-    assert lines[0].startswith("[") and "ETA ?" in lines[0]
-    assert "ETA 0m05s" in lines[1] and lines[-1].split()[2] == "done"
+    assert lines[0].startswith("[") and "ETA ?" in lines[0] and "(?/s)" in lines[0]
+    assert "(2.5/s)" in lines[1] and "ETA 0m05s (+ embed 0.6B)" in lines[1] and lines[-1].split()[2] == "done"
 
 
 # --- end to end between two synthetic checkpoints -----------------------------------------------------------

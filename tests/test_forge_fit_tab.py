@@ -103,6 +103,8 @@ def test_fit_cancel_resume_and_the_files_reach_the_pickers(world):
     view = tab.wait(60)
     assert view.state == "cancelled", view.message
     assert "resume" in view.message and 0.5 <= view.fraction < 1.0
+    # counts what is on disk for both encoders: the finished 4B pass, nothing yet of the 0.6B one
+    assert "Cached on disk and reused when you run it again: 4B 150/150 prompts, 0.6B 0/150 prompts." in view.message
     assert [s for s, _ in seen][:1] == ["embed 4B"] and seen[-1][0] == "embed 0.6B"
     out_dir = os.path.join(world.models_dir, "qwen35", "mine")
     assert not os.path.exists(os.path.join(out_dir, "rotation_mine.safetensors"))
@@ -115,6 +117,7 @@ def test_fit_cancel_resume_and_the_files_reach_the_pickers(world):
     assert done.fraction == 1.0 and done.alignment_name == "rotation_mine.safetensors"
     assert "| **overall** |" in done.report_md and "strength 1.0 + calibration" in done.report_md
     assert "150 from the cache" in done.report_md  # the 4B chunk finished before the cancel was reused
+    assert "(150 prompt encodings computed" in done.report_md  # only the 0.6B pass ran again
 
     # the new files load, are listed by the accordion's pickers, and the cache is not offered as weights
     alignment = Alignment.load(os.path.join(out_dir, "rotation_mine.safetensors"))
