@@ -129,3 +129,17 @@ def test_status_names_an_invalid_value(world):
 def test_the_img2img_accordion_has_its_own_live_status(world):
     place_weights(world)
     assert change(world, tab="img2img", enabled=True).startswith("On: the next generation encodes with qwen35_4b.safetensors")
+
+
+def test_before_forge_loads_a_model_the_status_says_so_instead_of_not_anima(world):
+    from modules import shared
+
+    class FakeInitialModel:  # Forge's placeholder (modules/sd_models.py) until the first generation loads one
+        pass
+
+    place_weights(world)
+    for placeholder in (None, FakeInitialModel()):
+        shared.sd_model = placeholder
+        text = change(world, enabled=True)
+        assert text.startswith("On: the next generation encodes with qwen35_4b.safetensors (")
+        assert text.splitlines()[0].endswith("on cpu fp32 (no model is loaded yet; it must be an Anima model).")

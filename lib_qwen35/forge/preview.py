@@ -16,6 +16,7 @@ from lib_qwen35.errors import Qwen35Error
 from . import ext_settings, host, messages, model_detection
 from .params import GenerationParams, InvalidSetting
 
+NO_MODEL_YET = "FakeInitialModel"  # modules/sd_models.py: Forge's placeholder until the first model load
 OFF = "Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock Forge. Tick the accordion to use Qwen3.5-4B (Anima models only)."
 
 
@@ -30,6 +31,8 @@ def describe(controller, args) -> str:
     if not params.enabled:
         return OFF
     sd_model = host.sd_model()
+    if type(sd_model).__name__ == NO_MODEL_YET:
+        sd_model = None
     if sd_model is not None and model_detection.anima_engine(sd_model) is None:
         return (f"On, but inactive: the loaded model is not Anima ({model_detection.describe_model(sd_model)}); "
                 f"generations use it unchanged.")
