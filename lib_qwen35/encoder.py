@@ -16,7 +16,7 @@ from .checkpoint import file_identity, load_tensors, read_header, short_hash
 from .config import HEAD_KEYS, infer_layout
 from .errors import EncoderOutOfMemoryError, NonFiniteOutputError, PromptError, Qwen35Error, WeightsFileError
 from .linear import FP8_DTYPES
-from .ops.delta_rule import pick_kernel
+from .ops.delta_rule import pick_kernel, why_not_fla
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import Qwen35Backbone
 
@@ -165,6 +165,8 @@ class Encoder:
         """One line: delta-rule kernel; FP8 matmul or upcast (and why); CUDA graphs (captured shapes / why off)."""
         kernel = {"fla": "fla delta rule", "chunk": "torch chunked delta rule",
                   "recurrent": "per-token delta rule"}.get(self.kernel, self.kernel)
+        if self.kernel_request in ("auto", "fla") and self.kernel != "fla" and self.device.type == "cuda":
+            kernel += f" ({why_not_fla(self.device)})"
         graphs = self._graphs.describe() if self._graphs is not None else self._graphs_off
         return f"{kernel}; {self.fp8_status}; {graphs}"
 

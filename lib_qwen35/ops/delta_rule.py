@@ -17,6 +17,9 @@ Tests hold the torch kernels together (and fla to them on a GPU).
 
 from __future__ import annotations
 
+import functools
+import itertools
+
 import torch
 import torch.nn.functional as F
 
@@ -77,14 +80,48 @@ def chunk_gated_delta_rule(q, k, v, g, beta, chunk_size: int = 64):
     return out.reshape(B, H, Tp, V)[:, :, :T].transpose(1, 2)
 
 
-def fla_available(device) -> bool:
-    if torch.device(device).type != "cuda":
-        return False
+# fla < 0.5.0 accepts fewer key heads than value heads without an error but writes only part of the output
+# (Qwen3.5 has 16 key heads for 32 value heads), so older versions are refused, not used.
+FLA_MIN_VERSION = (0, 5, 0)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """'0.6.0' -> (0, 6, 0); '0.5.0rc1' -> (0, 5, 0); anything unreadable counts as 0."""
+    parts = []
+    for part in (text.split(".") + ["0", "0"])[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+@functools.lru_cache(maxsize=None)
+def fla_problem() -> str | None:
+    """Why fla's kernel cannot run in this process, or None when it can. Cached: a failing `import fla` (or the
+    triton under it) takes seconds and would otherwise be retried on every Encoder.to()."""
     try:
-        import fla.ops.gated_delta_rule  # noqa: F401
-        return True
-    except Exception:
-        return False
+        import fla
+        import fla.ops.gated_delta_rule  # noqa: F401 - the module our kernel calls
+    except Exception as e:   # noqa: BLE001 - any import failure means "do not use fla", with the reason
+        if isinstance(e, ModuleNotFoundError) and e.name == "fla":
+            return "fla not installed"
+        return f"fla does not import ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]})"
+    version, need = getattr(fla, "__version__", None), ".".join(map(str, FLA_MIN_VERSION))
+    if not isinstance(version, str):
+        return f"fla has no version number, so it may predate {need} (grouped key heads need it); pip install -U fla-core"
+    if _version_tuple(version) < FLA_MIN_VERSION:
+        return f"fla {version} is older than {need} (grouped key heads need it); pip install -U fla-core"
+    return None
+
+
+def fla_available(device) -> bool:
+    return torch.device(device).type == "cuda" and fla_problem() is None
+
+
+def why_not_fla(device) -> str | None:
+    """For the status line: why 'auto'/'fla' runs the torch kernel here (None when fla can run)."""
+    if torch.device(device).type != "cuda":
+        return f"fla needs CUDA, the encoder runs on {torch.device(device).type}"
+    return fla_problem()
 
 
 def fla_chunk_gated_delta_rule(q, k, v, g, beta):
