@@ -90,7 +90,7 @@ class Encoder:
             _check_finite(n, t, self.path)
         weights = {rename[n]: tensors.pop(n) for n in list(tensors)}
         self.kernel_request = kernel
-        self.kernel = pick_kernel(kernel, self.device)
+        self.kernel = pick_kernel(kernel, self.device, self.dtype)
         self.head_norm = head_norm
         # everything that changes the numbers: file, compute dtype, head parameterisation
         self._emb_key = (self.identity, str(self.dtype), head_norm)
@@ -132,7 +132,7 @@ class Encoder:
                 self.device = device
                 if device.type == "cpu" and self.upcast_cache_bytes:
                     self.backbone.cache_upcasts(self.dtype, self.upcast_cache_bytes)
-                self.kernel = pick_kernel(self.kernel_request, device)
+                self.kernel = pick_kernel(self.kernel_request, device, self.dtype)
                 self.backbone.set_kernel(self.kernel)
                 self._setup_fast_path()      # graphs bake in device, kernel and FP8 mode
         return self
@@ -166,7 +166,8 @@ class Encoder:
         kernel = {"fla": "fla delta rule", "chunk": "torch chunked delta rule",
                   "recurrent": "per-token delta rule"}.get(self.kernel, self.kernel)
         if self.kernel_request in ("auto", "fla") and self.kernel != "fla" and self.device.type == "cuda":
-            kernel += f" ({why_not_fla(self.device)})"
+            auto_dtype = self.dtype if self.kernel_request == "auto" else None   # an explicit 'fla' ignores it
+            kernel += f" ({why_not_fla(self.device, auto_dtype)})"
         graphs = self._graphs.describe() if self._graphs is not None else self._graphs_off
         return f"{kernel}; {self.fp8_status}; {graphs}"
 

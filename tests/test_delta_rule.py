@@ -140,6 +140,16 @@ def test_fla_0_5_or_newer_is_used_on_cuda(no_fla_imported, version):
     assert not delta_rule.fla_available("cpu")
 
 
+def test_auto_keeps_fp32_off_fla(no_fla_imported):
+    """fla's tl.dot multiplies fp32 in TF32 on Ampere and newer: fp32 compute means the exact chunked kernel."""
+    _fake_fla(no_fla_imported, "0.6.0")
+    assert pick_kernel("auto", "cuda", torch.float32) == "chunk"
+    assert "TF32" in delta_rule.why_not_fla("cuda", torch.float32)
+    for dtype in (torch.bfloat16, torch.float16):
+        assert pick_kernel("auto", "cuda", dtype) == "fla"
+    assert pick_kernel("fla", "cuda", torch.float32) == "fla"      # asked for by name: honoured
+
+
 def test_failing_fla_import_is_tried_once(no_fla_imported):
     """Encoder.to() asks again on every move; a broken fla must cost its import once per process, not per move."""
     finder = _CountingFinder()

@@ -117,10 +117,12 @@ def fla_available(device) -> bool:
     return torch.device(device).type == "cuda" and fla_problem() is None
 
 
-def why_not_fla(device) -> str | None:
-    """For the status line: why 'auto'/'fla' runs the torch kernel here (None when fla can run)."""
+def why_not_fla(device, dtype: torch.dtype | None = None) -> str | None:
+    """For the status line: why 'auto' runs the torch kernel here (None when fla can run)."""
     if torch.device(device).type != "cuda":
         return f"fla needs CUDA, the encoder runs on {torch.device(device).type}"
+    if dtype == torch.float32:
+        return "fp32 compute keeps the exact kernel: fla would multiply in TF32"
     return fla_problem()
 
 
@@ -139,11 +141,15 @@ KERNELS = {"recurrent": recurrent_gated_delta_rule, "chunk": chunk_gated_delta_r
            "fla": fla_chunk_gated_delta_rule}
 
 
-def pick_kernel(name: str, device) -> str:
-    """'auto' -> fla on CUDA when importable, else the chunked torch kernel. An explicit 'fla' where it
-    cannot run (CPU, or fla not installed) also falls back to 'chunk': the status line reports the kernel."""
+def pick_kernel(name: str, device, dtype: torch.dtype | None = None) -> str:
+    """'auto' -> fla on CUDA when importable and the compute dtype is bf16/fp16, else the chunked torch kernel.
+    fp32 compute gets the chunked kernel: fla's tl.dot runs fp32 in TF32 on Ampere and newer (10 mantissa bits),
+    and whoever asks for fp32 asks for the exact path. An explicit 'fla' is honoured where it can run; where it
+    cannot (CPU, fla missing or too old) it falls back to 'chunk': the status line says why."""
     if name not in ("auto", *KERNELS):
         raise ValueError(f"unknown delta-rule kernel {name!r}; choose one of auto, {', '.join(KERNELS)}")
+    if name == "auto" and dtype == torch.float32:
+        return "chunk"
     if name in ("auto", "fla"):
         return "fla" if fla_available(device) else "chunk"
     return name
