@@ -112,6 +112,24 @@ def test_unavailable_on_cpu_with_reasons():
         f8.choose_mode("cpu", torch.bfloat16, "fp4")
 
 
+def test_probe_uses_the_compute_dtype(monkeypatch):
+    """Row-wise scaling has only bf16 output on Ada and on Hopper with cuBLAS < 12.9 (torch's _scaled_mm check).
+    A bf16-only probe would pass there and then fp16 compute would fail in every forward."""
+    def ada_scaled_mm(x, weight, bias=None, mode="per_token"):
+        if mode == "per_token" and x.dtype != torch.bfloat16:
+            raise RuntimeError("Only bf16 high precision output types are supported for row-wise scaling.")
+        return f8.emulated_fp8_linear(x, weight, bias, mode)
+
+    monkeypatch.setattr(f8, "fp8_linear", ada_scaled_mm)
+    monkeypatch.setattr(f8, "fp8_matmul_support", lambda device: (True, "Fake Ada (compute capability 8.9) ..."))
+    monkeypatch.setattr(f8, "_probe_cache", {})
+    assert f8.choose_mode("cpu", torch.bfloat16, "auto")[0] == "per_token"
+    assert f8.choose_mode("cpu", torch.float16, "auto")[0] == "per_tensor"      # the fallback that works
+    mode, why = f8.choose_mode("cpu", torch.float16, "per_token")
+    assert mode is None and "row-wise" in why
+    assert f8.probe("cpu", "per_token", torch.bfloat16) is None                # cached apart from fp16's failure
+
+
 @pytest.fixture(scope="module")
 def fp8_friendly_ckpt(tmp_path_factory):
     return synthetic.write_checkpoint(tmp_path_factory.mktemp("fp8") / "m.safetensors", seed=5, **FP8_FRIENDLY)
@@ -143,12 +161,16 @@ def test_fp8_linear_on_gpu_matches_emulation():
     ok, why = f8.fp8_matmul_support("cuda")
     if not ok:
         pytest.skip(why)
-    x, w = _x(300, 2560).cuda(), _w(1024, 2560).cuda()
-    for mode in f8.MODES:
-        if f8.probe("cuda", mode) is not None:
-            continue
-        got = f8.fp8_linear(x, w, mode=mode).float()
-        want = f8.emulated_fp8_linear(x, w, mode=mode).float()
-        assert ((got - want).norm() / want.norm()).item() <= 1e-2
-    mode, why = f8.choose_mode("cuda", torch.bfloat16, "auto")
-    assert mode in f8.MODES, why
+    w = _w(1024, 2560).cuda()
+    for dtype in (torch.bfloat16, torch.float16):
+        x = _x(300, 2560, dtype=dtype).cuda()
+        for mode in f8.MODES:
+            if f8.probe("cuda", mode, dtype) is not None:
+                continue
+            got = f8.fp8_linear(x, w, mode=mode)
+            want = f8.emulated_fp8_linear(x, w, mode=mode).float()
+            assert got.dtype == dtype
+            assert ((got.float() - want).norm() / want.norm()).item() <= 1e-2
+        mode, why = f8.choose_mode("cuda", dtype, "auto")
+        assert mode in f8.MODES, why         # whatever the probe chose really runs in this dtype
+        f8.fp8_linear(x, w, mode=mode)
