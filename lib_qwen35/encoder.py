@@ -92,8 +92,6 @@ class Encoder:
         self.kernel_request = kernel
         self.kernel = pick_kernel(kernel, self.device, self.dtype)
         self.head_norm = head_norm
-        # everything that changes the numbers: file, compute dtype, head parameterisation
-        self._emb_key = (self.identity, str(self.dtype), head_norm)
         self.backbone = Qwen35Backbone(self.config, weights, kernel=self.kernel, head_norm=head_norm).eval()
         self.backbone.to(self.device)     # the RoPE table and anything created on the CPU
         if upcast_cache_bytes is None:   # CPU: per-call FP8 upcasting costs more than the matmul; GPU: it's cheap
@@ -122,6 +120,13 @@ class Encoder:
     def weights_dtype(self) -> str:
         dts = {b.dtype for b in self.backbone.buffers() if b.dim() == 2}
         return "fp8" if dts & set(FP8_DTYPES) else ",".join(sorted(str(d).replace("torch.", "") for d in dts))
+
+    @property
+    def _emb_key(self) -> tuple:
+        """The embedding-cache key: everything that changes the numbers (file, compute dtype, head
+        parameterisation, delta-rule kernel, FP8 matmul mode, device type), read at each use because to() and
+        the fast path change some of them. CUDA graphs and batching change rounding only."""
+        return (self.identity, str(self.dtype), self.head_norm, self.kernel, self.fp8_mode, self.device.type)
 
     def to(self, device) -> "Encoder":
         """Move the weights (FP8 stays FP8). Upcast copies are rebuilt lazily only on CPU."""
@@ -234,8 +239,9 @@ class Encoder:
         batch_ids = [self._check_ids(x) for x in batch_ids]
         out: list = [None] * len(batch_ids)
         todo = []
+        key = self._emb_key
         for i, ids in enumerate(batch_ids):
-            hit = cache.EMBEDDINGS.get((self._emb_key, tuple(ids))) if use_cache else None
+            hit = cache.EMBEDDINGS.get((key, tuple(ids))) if use_cache else None
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 out[i] = hit.to(self.device, copy=True)   # the caller may modify it in place
@@ -244,9 +250,11 @@ class Encoder:
         todo.sort(key=lambda i: len(batch_ids[i]))     # similar lengths together: less padding
         for s in range(0, len(todo), max_batch):
             group = todo[s: s + max_batch]
-            for i, emb in zip(group, self._run([batch_ids[i] for i in group])):
-                if use_cache:
-                    cache.EMBEDDINGS.put((self._emb_key, tuple(batch_ids[i])), emb)
+            embs = self._run([batch_ids[i] for i in group])
+            store = use_cache and self._emb_key == key     # not if a concurrent to() changed the numbers meanwhile
+            for i, emb in zip(group, embs):
+                if store:
+                    cache.EMBEDDINGS.put((key, tuple(batch_ids[i])), emb)
                 out[i] = emb
         return out
 

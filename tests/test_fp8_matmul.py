@@ -156,6 +156,30 @@ def test_backbone_tolerance_and_switching(fp8_friendly_ckpt, fp8_kernel):
     assert cos_fp8 < cos_bf16                    # the FP8 path really ran
 
 
+@pytest.fixture()
+def fp8_on_cpu(monkeypatch, fp8_kernel):
+    """choose_mode() as on an FP8 GPU, with the CPU kernel (or its emulation) doing the FP8 matmuls."""
+    monkeypatch.setattr(f8, "fp8_matmul_support", lambda device: (True, "Fake GPU (compute capability 8.9) ..."))
+    monkeypatch.setattr(f8, "_probe_cache", {})
+
+
+def test_fp8_and_exact_embeddings_are_cached_apart(fp8_friendly_ckpt, fp8_on_cpu):
+    """An FP8-matmul encoder and an exact one on the same file and dtype must not serve each other's results."""
+    from lib_qwen35 import cache
+
+    cache.EMBEDDINGS.clear()
+    exact = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="off")
+    fp8 = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_token")
+    assert exact.fp8_mode is None and fp8.fp8_mode == "per_token"
+    ids = list(range(1000, 1040))
+    a = exact.encode_ids(ids)
+    b = fp8.encode_ids(ids)
+    assert fp8.stats["cache_hits"] == 0 and fp8.stats["backbone_runs"] == 1
+    assert not torch.equal(a, b)                                    # FP8 rounding really changed the numbers
+    assert torch.equal(exact.encode_ids(ids), a) and exact.stats["cache_hits"] == 1
+    assert torch.equal(fp8.encode_ids(ids), b) and fp8.stats["cache_hits"] == 1
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fp8_linear_on_gpu_matches_emulation():
     ok, why = f8.fp8_matmul_support("cuda")
