@@ -153,6 +153,8 @@ class Encoder:
             fp8_matmul.enable_fp8_matmul(self.backbone, self.fp8_mode)
         if not self.cuda_graphs_requested:
             self._graphs, self._graphs_off = None, "CUDA graphs off (requested)"
+        elif self.fp8_mode == "per_tensor":   # its scale spans the padded bucket: results would depend on it
+            self._graphs, self._graphs_off = None, "CUDA graphs off: per-tensor FP8 scaling needs exact shapes"
         elif GraphRunner.available(self.device):
             self._graphs, self._graphs_off = GraphRunner(self.backbone, self.dtype), None
         else:
@@ -237,6 +239,8 @@ class Encoder:
         """Head outputs for several prompts, [T_i, D] float32 each; cached ones are not recomputed.
         use_cache=False (bulk work such as the alignment fit) neither reads nor fills the embedding LRU."""
         batch_ids = [self._check_ids(x) for x in batch_ids]
+        if self.fp8_mode == "per_tensor":   # one activation scale per forward: batching would mix the prompts
+            max_batch = 1
         out: list = [None] * len(batch_ids)
         todo = []
         key = self._emb_key

@@ -9,6 +9,11 @@ no upcast copy) at twice the bf16 tensor-core rate. The activation must be FP8 t
     x_q = e4m3(x / s)              round to nearest, saturating at +-448
     y   = (x_q @ W^T) * s (+ b)    == _scaled_mm(x_q, W^T, scale_a=s, scale_b=1) (+ b), output in x.dtype
 
+Per-token scaling keeps every row to itself, so padding and the other prompts in a batch change nothing. A
+per-tensor scale spans every row of the forward, padding and other prompts included: the encoder therefore runs
+per-tensor mode one prompt at a time, unpadded, without CUDA graphs (slower; the mode is only a fallback where
+row-wise scaling does not run).
+
 Only the activation rounding differs from the reference (upcast W exactly, bf16 matmul): E4M3 keeps 3 mantissa
 bits, so each activation is off by at most 2^-4 relative, and a linear's output by ~2.5% relative (rms) on
 random data (bf16 alone: ~0.2%). tests/test_fp8_matmul.py holds each linear under 4%, and the whole backbone to a

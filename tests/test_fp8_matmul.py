@@ -180,6 +180,28 @@ def test_fp8_and_exact_embeddings_are_cached_apart(fp8_friendly_ckpt, fp8_on_cpu
     assert torch.equal(fp8.encode_ids(ids), b) and fp8.stats["cache_hits"] == 1
 
 
+def test_per_tensor_scaling_does_not_depend_on_the_batch(fp8_friendly_ckpt, fp8_on_cpu):
+    """A per-tensor scale spans the whole forward: batched with a longer prompt (and padded to it), a prompt would
+    get other numbers than alone. The encoder runs per-tensor mode one prompt at a time."""
+    enc = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_tensor")
+    assert enc.fp8_mode == "per_tensor"
+    short, long_ = list(range(2000, 2012)), list(range(3000, 3070))
+    alone = [enc.encode_batch([x], use_cache=False)[0] for x in (short, long_)]
+    together = enc.encode_batch([short, long_], use_cache=False)
+    assert torch.equal(together[0], alone[0]) and torch.equal(together[1], alone[1])
+
+
+def test_per_tensor_scaling_turns_cuda_graphs_off(fp8_friendly_ckpt, fp8_on_cpu, monkeypatch):
+    """A graph pads to its bucket, and a per-tensor scale would take the padding in."""
+    from lib_qwen35.cuda_graphs import GraphRunner
+
+    monkeypatch.setattr(GraphRunner, "available", staticmethod(lambda device: True))   # as on a GPU
+    per_tensor = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_tensor")
+    assert per_tensor._graphs is None and "per-tensor" in per_tensor.fast_path_status()
+    per_token = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_token")
+    assert per_token._graphs is not None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fp8_linear_on_gpu_matches_emulation():
     ok, why = f8.fp8_matmul_support("cuda")
