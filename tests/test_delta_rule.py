@@ -41,6 +41,21 @@ def test_recurrence_matches_transformers():
     assert (recurrent_gated_delta_rule(q, k, v, g, beta) - want).abs().max().item() < 1e-5
 
 
+def test_chunk_kernel_solves_its_triangular_system_once(monkeypatch):
+    """u and w share the matrix (I + A): one solve on both right-hand sides [beta V | beta K exp(G)], not two."""
+    real, rhs_widths = torch.linalg.solve_triangular, []
+
+    def counted(a, b, **kw):
+        rhs_widths.append(b.shape[-1])
+        return real(a, b, **kw)
+
+    monkeypatch.setattr(torch.linalg, "solve_triangular", counted)
+    args = _inputs(1, 150, 2, 16, 8)                      # K = 16, V = 8, three chunks
+    got = chunk_gated_delta_rule(*args)
+    assert rhs_widths == [8 + 16]
+    assert (got - recurrent_gated_delta_rule(*args)).abs().max().item() < 1e-5
+
+
 def test_chunk_is_causal():
     q, k, v, g, beta = _inputs(1, 130, 2, 8, 8, seed=5)
     base = chunk_gated_delta_rule(q, k, v, g, beta)

@@ -64,8 +64,8 @@ def chunk_gated_delta_rule(q, k, v, g, beta, chunk_size: int = 64):
     # UT transform: (I + tril(beta K K^T decay, -1))^-1 applied to beta V and beta K exp(G)
     A = ((k_beta @ k.transpose(-1, -2)) * decay).tril(-1)                                 # strictly lower
     eye = torch.eye(C, dtype=A.dtype, device=A.device)
-    u = torch.linalg.solve_triangular(eye + A, v_beta, upper=False, unitriangular=True)     # [.., C, V]
-    w = torch.linalg.solve_triangular(eye + A, k_beta * G[..., None].exp(), upper=False, unitriangular=True)
+    rhs = torch.cat([v_beta, k_beta * G[..., None].exp()], dim=-1)       # one solve for both right-hand sides
+    u, w = torch.linalg.solve_triangular(eye + A, rhs, upper=False, unitriangular=True).split([V, K], dim=-1)
     attn = (q @ k.transpose(-1, -2)) * decay                                                # [.., C, C] causal
     q_dec = q * G[..., None].exp()                                      # reads the state at chunk start
     k_dec = k * (G[..., -1:] - G).exp()[..., None]                      # writes decayed to chunk end
