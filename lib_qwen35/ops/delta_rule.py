@@ -3,15 +3,16 @@
     inputs  q, k  [B, T, H, K]   (already l2-normalised; q also scaled by K^-0.5)
             v     [B, T, H, V]   (H = value heads; key heads already repeated to match)
             g     [B, T, H]      log-decay (<= 0), beta [B, T, H] in (0, 1)
-    output  o     [B, T, H, V]   float32
+    output  o     [B, T, H, V]   float32 (fla's kernel, below, has its own contract)
 
     per head, state S [K, V] = 0;  for t:  S = exp(g_t) S ;  S += k_t (beta_t (v_t - S^T k_t))^T ;  o_t = S^T q_t
 
 - `recurrent_gated_delta_rule`: the per-token loop above, verbatim. The reference; slow.
 - `chunk_gated_delta_rule`: the same maths in chunks of 64 tokens (WY/UT form): a few matmuls per
-  chunk plus a scan over chunks. The default on CPU and CUDA.
-- `fla_chunk_gated_delta_rule`: flash-linear-attention's Triton kernel, used on CUDA when `fla` imports.
-  It takes raw q/k (normalised in-kernel) and grouped key heads, as transformers passes them.
+  chunk plus a scan over chunks. The default on CPU, for fp32 compute, and on CUDA without fla.
+- `fla_chunk_gated_delta_rule`: flash-linear-attention's Triton kernel (fla >= 0.5.0), used on CUDA for bf16/fp16
+  compute when `fla` imports. It takes raw q/k (normalised in-kernel), grouped key heads (Hk < Hv, mapped in the
+  kernel) and returns q's dtype. transformers 5.23 hands fla grouped heads too; 5.17 repeats them to Hv first.
 Tests hold the torch kernels together (and fla to them on a GPU).
 """
 
@@ -107,7 +108,8 @@ def fla_problem() -> str | None:
         return f"fla does not import ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]})"
     version, need = getattr(fla, "__version__", None), ".".join(map(str, FLA_MIN_VERSION))
     if not isinstance(version, str):
-        return f"fla has no version number, so it may predate {need} (grouped key heads need it); pip install -U fla-core"
+        return (f"fla has no version number, so it may predate {need} (grouped key heads need it); "
+                "pip install -U fla-core")
     if _version_tuple(version) < FLA_MIN_VERSION:
         return f"fla {version} is older than {need} (grouped key heads need it); pip install -U fla-core"
     return None
@@ -127,9 +129,10 @@ def why_not_fla(device, dtype: torch.dtype | None = None) -> str | None:
 
 
 def fla_chunk_gated_delta_rule(q, k, v, g, beta):
-    """fla's Triton kernel, called as transformers calls it: RAW q, k [B,T,Hk,K] (l2norm and the K^-0.5
-    scale happen in the kernel, key heads are shared by Hv/Hk value heads), v [B,T,Hv,V] in the compute
-    dtype, g fp32. Unlike the two torch kernels above, q and k are not pre-normalised here."""
+    """fla's Triton kernel on RAW q, k [B,T,Hk,K]: l2norm and the default K^-0.5 scale happen in the kernel, and
+    fla >= 0.5.0 maps value head h to key head h // (Hv/Hk) itself (older fla wrote only part of the output, so
+    fla_available refuses it). v [B,T,Hv,V] and beta in the compute dtype, g fp32. Returns o [B,T,Hv,V] in q's
+    dtype (bf16/fp16), not fp32. Unlike the two torch kernels above, q and k are not pre-normalised here."""
     from fla.ops.gated_delta_rule import chunk_gated_delta_rule as fla_chunk
 
     o, _ = fla_chunk(q.contiguous(), k.contiguous(), v.contiguous(), g=g.float().contiguous(),
