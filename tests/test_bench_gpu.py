@@ -22,7 +22,8 @@ def bench_gpu(monkeypatch):
 
 def _args(tmp_path, **kw):
     base = dict(out=str(tmp_path / "RESULTS.md"), json=str(tmp_path / "results.json"), smoke=True, device="cpu",
-                runs=1, warmup=0, budget_s=300.0, skip_transformers=False, tmpdir=str(tmp_path), keep=False)
+                runs=1, warmup=0, budget_s=300.0, skip_transformers=False, ours_share=0.6, tmpdir=str(tmp_path),
+                keep=False)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -62,3 +63,27 @@ def test_a_report_is_replaced_whole_or_not_at_all(bench_gpu, tmp_path, monkeypat
         bench.write()
     assert out.read_text() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS.md", "results.json"]   # no temp file left
+
+
+def test_fla_warm_up_covers_every_shape_and_head_layout_the_rows_use(bench_gpu, tmp_path, monkeypatch):
+    """fla autotunes (~60 configs per kernel and head layout) and compiles per shape: the warm-up must reach every
+    (batch, length) a timed row runs, graph buckets included, for ours and for transformers' repeated heads."""
+    from lib_qwen35.ops import delta_rule
+
+    calls = []
+
+    def fake_fla(q, k, v, g, beta):
+        calls.append((q.shape[0], q.shape[1], q.shape[2], v.shape[2], q.dtype, g.dtype, beta.dtype))
+        return v
+    monkeypatch.setattr(delta_rule, "fla_chunk_gated_delta_rule", fake_fla)
+    monkeypatch.setattr(bench_gpu, "transformers_repeats_key_heads", lambda: True)
+    monkeypatch.setattr(bench_gpu, "SMOKE_WORKLOADS", [("1x77", 1, 77), ("3x300", 3, 300)])
+    bench = bench_gpu.Bench(_args(tmp_path))
+    bench.warm_fla()
+    cfg = bench.cfg
+    hk, hv = cfg.linear_num_key_heads, cfg.linear_num_value_heads
+    shapes = {(1, 77), (1, 128), (3, 300), (4, 320)}               # each workload and its graph bucket
+    assert {c[:4] for c in calls} == {(B, T, h, hv) for B, T in shapes for h in (hk, hv)}
+    assert {c[4:] for c in calls} == {(bench.dtype, bench_gpu.torch.float32, bench.dtype)}   # q/k/v, g fp32, beta
+    assert [k for k in bench.load if k.startswith("fla autotune")] == [
+        "fla autotune + compile, ours", "fla autotune + compile, transformers (key heads repeated)"]
