@@ -87,3 +87,16 @@ def test_fla_warm_up_covers_every_shape_and_head_layout_the_rows_use(bench_gpu, 
     assert {c[4:] for c in calls} == {(bench.dtype, bench_gpu.torch.float32, bench.dtype)}   # q/k/v, g fp32, beta
     assert [k for k in bench.load if k.startswith("fla autotune")] == [
         "fla autotune + compile, ours", "fla autotune + compile, transformers (key heads repeated)"]
+
+
+def test_results_state_the_exact_paths_bandwidth_bound(bench_gpu):
+    """bench/RESULTS.md's expectation follows from the model's sizes: FP8 read (1 B) + bf16 copy written (2 B) and
+    read back (2 B) per parameter per forward. And until a GPU report is pasted in, it says no GPU has run."""
+    from lib_qwen35 import synthetic
+
+    P = bench_gpu.nonembedding_params(synthetic.make_config("anima", **synthetic.FULL))
+    text = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    assert f"~{5 * P / 1e9:.1f} GB of memory traffic, >= {5 * P / 4.3e12 * 1e3:.1f} ms" in text
+    assert "1x77 <= 4 ms" in text and "out of reach on the exact path" in text
+    if "## Full-size benchmark" not in text:
+        assert "**No GPU run has happened yet.**" in text
