@@ -147,7 +147,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--kernel", default="auto", choices=["auto", "chunk", "recurrent", "fla"],
-                   help="delta-rule kernel (auto: fla on CUDA if installed, else chunked torch)")
+                   help="delta-rule kernel (auto: fla on CUDA for bf16/fp16 if fla-core >= 0.5.0 is installed, "
+                        "else chunked torch)")
     p.add_argument("--alignment", help="rotation_matrix.safetensors")
     p.add_argument("--strength", type=float, default=1.0, help="alignment strength a in [0, 1]")
     p.add_argument("--calibration", help="calibration_params.safetensors")
