@@ -93,6 +93,23 @@ def unexpected(cause: BaseException) -> Qwen35Error:
     ))
 
 
+def unsupported_engine(located, forge_version: str, supported: str) -> Qwen35Error:
+    """An Anima model whose text engine matches no engine generation we know (Forge Neo changed it)."""
+    engine = located.engine
+    if engine is not None:
+        what = (f"its text engine is {type(engine).__name__} (module {type(engine).__module__}) at "
+                f"sd_model.{located.attribute}")
+    else:
+        seen = ", ".join(located.attributes_seen) or "none"
+        what = f"no text engine was found on it (text_processing_engine* attributes: {seen})"
+    return Qwen35Error(_fmt(
+        f"this Forge Neo ({forge_version}) loads Anima in a way this extension does not know, so it cannot "
+        f"replace the text encoder: {what}. Supported engines: {supported}. Nothing was generated, so you do "
+        f"not get a stock image by mistake. Fix: update the extension (Extensions > Check for updates) and "
+        f"report the Forge Neo version if it persists, {DISABLE_HINT}."
+    ))
+
+
 def console(text: str) -> None:
     print(f"{LOG_PREFIX} {text}", flush=True)
 
