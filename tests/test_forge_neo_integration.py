@@ -34,10 +34,11 @@ pytestmark = pytest.mark.skipif(not (FORGE_DIR and os.path.isfile(os.path.join(F
                                 reason="set FORGE_NEO_DIR to a Forge Neo checkout (its webui/ folder)")
 
 ANIMA_HF = os.path.join(FORGE_DIR, "backend", "huggingface", "circlestone-labs", "Anima")
-PROMPTS = ["1girl, (masterpiece:1.2), [blurry], looking at viewer", "", "a cat BREAK a dog, 日本語, ✨", "x" * 600]
+PROMPTS = ["1girl, (masterpiece:1.2), [blurry], looking at viewer", "", "a cat BREAK a dog, 日本語, ✨", "x" * 600,
+           "((deep)) \\(literal\\) [a:b:0.5]"]
 RECOVERED = {  # the text our encoder receives for PROMPTS, per engine generation (README: prompt syntax)
-    "legacy": ["1girl, masterpiece, blurry, looking at viewer", "", "a catBREAKa dog, 日本語, ✨", "x" * 600],
-    "qwen06": ["1girl, masterpiece, [blurry], looking at viewer", "", "a cat BREAK a dog, 日本語, ✨", "x" * 600],
+    "legacy": ["1girl, masterpiece, blurry, looking at viewer", "", "a catBREAKa dog, 日本語, ✨", "x" * 600, "deep (literal) a:b:0.5"],
+    "qwen06": ["1girl, masterpiece, [blurry], looking at viewer", "", "a cat BREAK a dog, 日本語, ✨", "x" * 600, "deep (literal) [a:b:0.5]"],
 }
 
 
