@@ -183,3 +183,16 @@ def test_a_new_generation_is_one_more_adapter(world, monkeypatch):
     assert "Qwen35 TE: on" in on.info and on.c[0].shape[0] == 1 and on.c[0].abs().sum() > 0
     off = world.txt2img("1girl", "lowres")
     assert "Qwen35" not in off.info and torch.count_nonzero(off.c[0]) == 0
+
+
+def test_alignment_tab_names_an_unknown_anima_engine_instead_of_using_another_stock(world):
+    from lib_qwen35.forge import fit_tab, stock_encoder
+    from modules import shared
+
+    assert stock_encoder.from_sd_model(world.anima).generation.name == EXPECTED[world.generation][0]
+    shared.sd_model = unknown_anima(world)
+    tab = fit_tab.FitTab()
+    result = tab.compare(fit_tab.CompareRequest(prompt="1girl", device="cpu"))
+    assert result.error and "UnknownAnimaEngine" in result.error and "Supported engines" in result.error
+    view = tab.start(fit_tab.FitRequest(name="try1", device="cpu"))
+    assert view.state == "error" and "UnknownAnimaEngine" in view.message
