@@ -78,3 +78,35 @@ def test_stock_vs_enabled_in_the_real_host(engine, tmp_path):
         log = f.read()
     assert "Traceback" not in log, log[log.index("Traceback"):][:3000]
     assert "[Qwen3.5 TE]" not in log or "not Anima" not in log  # our console never said "nothing changed"
+
+
+def test_an_unknown_engine_stops_with_the_specific_error(tmp_path):
+    """A Forge whose Anima engine offers neither known seam (the rewritten tree, with encode_token_weights
+    renamed): stock still works, enabled fails with our message naming class, module, attribute, version."""
+    synthetic_weights()
+    tree = str(tmp_path / "src-future")
+    shutil.copytree(os.path.join(ROOT, "src-qwen06"), tree, symlinks=True)
+    text_processing = os.path.join(tree, "webui", "backend", "text_processing")
+    for name, old, new in (("_comfy.py", "def encode_token_weights(self", "def encode_token_weights_v2(self"),
+                           ("anima_engine.py", "self.text_encoder.encode_token_weights(", "self.text_encoder.encode_token_weights_v2(")):
+        path = os.path.join(text_processing, name)
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+        assert old in source, f"{path}: the harness tree changed ({old!r} not found)"
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(source.replace(old, new))
+    extension = installed_copy(str(tmp_path / "sd-forge-qwen35-anima"))
+    out = os.path.join(ROOT, "runs", f"qwen35-unknown-engine-{time.strftime('%Y%m%d-%H%M%S')}")
+    cmd = ["flock", "/tmp/forge_run.lock", PYTHON, os.path.join(HARNESS, "run_txt2img.py"), "--webui", os.path.join(tree, "webui"),
+           "--extensions", extension, "--copy-extensions", "--alwayson", json.dumps({TITLE: {"args": [True]}}), "--also-baseline",
+           "--size", "64", "--steps", "1", "--out", out]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    print("\n[unknown engine]", next((line for line in reversed(proc.stdout.splitlines()) if line.startswith("SUMMARY")), ""))
+    assert proc.returncode == 4, proc.stdout[-3000:]  # the stock baseline ran; the enabled request failed
+    with open(os.path.join(out, "result.json"), encoding="utf-8") as f:
+        assert [r["tag"] for r in json.load(f)["runs"]] == ["baseline"]
+    with open(os.path.join(out, "server.log"), encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    for part in ("loads Anima in a way this extension does not know", "Qwen06Engine (module backend.text_processing.anima_engine)",
+                 "sd_model.text_processing_engine_qwen", "this Forge Neo (neo 2.26)", "Supported engines:"):
+        assert part in log, part
