@@ -143,23 +143,25 @@ def read_file_header(path, what: str = "weights file", error=WeightsFileError, f
         pos, previous = end, name
     if pos > data_len:
         raise error(f"{path}: truncated: tensors need {pos} data bytes but the file holds {data_len} ({size} "
-                    f"bytes in all). The download is incomplete; re-download the file.")
+                    f"bytes in all). The file is incomplete (an interrupted download or copy). {fix}")
     if pos < data_len:
         raise error(f"{path}: {data_len - pos} bytes follow the last tensor; the file is corrupt or not a "
                     f"safetensors file. {fix}")
     return FileHeader(path, tensors, metadata, st)
 
 
-def written_by_us(path) -> bool:
+def written_by_us(path, synthetic: bool = False) -> bool:
     """Whether a .safetensors file is one of the library's outputs: its metadata carries our mark (or the
-    fit's / the synthetic writer's tag). Writers may replace such files; anything else is the user's."""
+    fit's tag). Writers may replace such files; anything else is the user's. Synthetic checkpoints are
+    weights: only the synthetic writer itself (synthetic=True) may replace them."""
     from .errors import Qwen35Error
 
     try:
         meta = read_file_header(path, "file", Qwen35Error).metadata
     except Qwen35Error:
         return False
-    return any(meta.get(k, "").startswith(safe_io.MARK_VALUE) for k in (safe_io.MARK_KEY, "tool", "synthetic"))
+    keys = (safe_io.MARK_KEY, "tool") + (("synthetic",) if synthetic else ())
+    return any(meta.get(k, "").startswith(safe_io.MARK_VALUE) for k in keys)
 
 
 def _plain_file_name(name) -> bool:

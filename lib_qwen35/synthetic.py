@@ -93,7 +93,7 @@ def save_synthetic(tensors: dict, path, metadata: dict) -> str:
 
     from .checkpoint import written_by_us
 
-    path = safe_io.check_output(path, "synthetic checkpoint", ours=written_by_us)
+    path = safe_io.check_output(path, "synthetic checkpoint", ours=lambda p: written_by_us(p, synthetic=True))
     with safe_io.atomic_output(path) as tmp:
         save_file(tensors, tmp, metadata={**metadata, "synthetic": "lib_qwen35.synthetic"})
     return path
