@@ -20,11 +20,12 @@ def _fmt(text: str) -> str:
     return f"{PREFIX}: {text}"
 
 
-def _skipped(searched: list[str]) -> str:
-    """Files in the searched folders that the scans could not use, with the reason (the likely culprit)."""
+def _skipped(searched: list[str], wanted: str = "") -> str:
+    """Files in the searched folders that the scans could not use, with the reason (the likely culprit),
+    the one named like the wanted file first."""
     from .file_locator import skipped_in
 
-    found = skipped_in(searched)
+    found = sorted(skipped_in(searched), key=lambda item: os.path.basename(item[0]) != os.path.basename(wanted))
     if not found:
         return ""
     shown = " ".join(f"[{reason if reason.startswith(path) else path + ': ' + reason}]" for path, reason in found[:3])
@@ -36,7 +37,7 @@ def weights_not_found(name: str, searched: list[str]) -> WeightsFileError:
     where = "; ".join(searched) or "(no folder)"
     wanted = "qwen35_4b.safetensors" if name == "Automatic" else name
     return WeightsFileError(_fmt(
-        f"encoder weights file '{wanted}' not found. Searched: {where}.{_skipped(searched)} "
+        f"encoder weights file '{wanted}' not found. Searched: {where}.{_skipped(searched, wanted)} "
         f"Fix: put {wanted} into models/qwen35/ (or models/text_encoder/), press the refresh "
         f"button next to 'Encoder file' and pick it, {DISABLE_HINT}."
     ))
@@ -53,7 +54,7 @@ def weights_invalid(path: str, cause: BaseException) -> WeightsFileError:
 def output_stage_not_found(kind: str, name: str, searched: list[str]) -> OutputStageFileError:
     where = "; ".join(searched) or "(no folder)"
     return OutputStageFileError(_fmt(
-        f"{kind} file '{name}' not found. Searched: {where}.{_skipped(searched)} "
+        f"{kind} file '{name}' not found. Searched: {where}.{_skipped(searched, name.split(' (')[0])} "
         f"Fix: pick an existing {kind} file, put one into models/qwen35/, or untick 'Use {kind}'."
     ))
 
