@@ -290,14 +290,19 @@ def load_tensors(infos: dict[str, TensorInfo], names, device="cpu", what: str = 
                     if staging is None:
                         staging = torch.empty(min(STAGING_BYTES, max(1, max(i.nbytes for i in infos.values()))),
                                               dtype=torch.uint8)
-                    for pos in range(0, info.nbytes, len(staging)):
-                        part = staging[: min(len(staging), info.nbytes - pos)]
-                        safe_io.read_into(f, memoryview(part.numpy()), file, what, error)
-                        raw[pos: pos + len(part)].copy_(part)
+                    read_staged(f, raw, staging, file, what, error)
                 out[n] = raw.view(dtype).reshape(info.shape)
             if not safe_io.same_file(os.fstat(f.fileno()), st):
                 raise error(f"{file}: {changed}")
     return out
+
+
+def read_staged(f, dest: torch.Tensor, staging: torch.Tensor, path, what: str, error) -> None:
+    """Fill the uint8 tensor `dest` (on any device) from `f`, len(staging) bytes at a time."""
+    for pos in range(0, dest.numel(), len(staging)):
+        part = staging[: min(len(staging), dest.numel() - pos)]
+        safe_io.read_into(f, memoryview(part.numpy()), path, what, error)
+        dest[pos: pos + len(part)].copy_(part)
 
 
 def short_hash(path: str, sample_bytes: int = 1 << 20) -> str:

@@ -147,3 +147,30 @@ def test_loaded_weights_own_their_memory(anima_ckpt):
     for t in enc.backbone.buffers():
         # a mapping of the whole file would be one storage of the file's size shared by many tensors
         assert t.untyped_storage().nbytes() < size
+
+
+@pytest.mark.parametrize("staging_bytes", [1, 7, 4096, 1 << 20])
+def test_the_gpu_path_reads_through_a_bounded_buffer(tmp_path, staging_bytes):
+    """The GPU load reads each tensor through a small host buffer (checked here with a CPU destination):
+    every byte arrives, whatever the buffer size, and a file cut short is our error."""
+    from lib_qwen35.checkpoint import read_staged
+
+    data = os.urandom(10_000 + 3)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    dest = torch.empty(len(data), dtype=torch.uint8)
+    with open(path, "rb", buffering=0) as f:
+        read_staged(f, dest, torch.empty(staging_bytes, dtype=torch.uint8), str(path), "file", WeightsFileError)
+    assert bytes(dest.numpy()) == data
+    with open(path, "rb", buffering=0) as f, pytest.raises(WeightsFileError, match=r"ended \d+ bytes early"):
+        read_staged(f, torch.empty(len(data) + 5, dtype=torch.uint8), torch.empty(staging_bytes, dtype=torch.uint8),
+                    str(path), "file", WeightsFileError)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_load_equals_cpu_load(anima_ckpt):
+    from lib_qwen35.checkpoint import load_tensors, read_header
+
+    infos = read_header(anima_ckpt)
+    cpu, gpu = load_tensors(infos, list(infos)), load_tensors(infos, list(infos), device="cuda")
+    assert all(torch.equal(cpu[n].view(torch.uint8), gpu[n].cpu().view(torch.uint8)) for n in infos)
