@@ -18,7 +18,8 @@ import time
 
 import torch
 
-from lib_qwen35.errors import NonFiniteOutputError
+from lib_qwen35.checkpoint import file_identity
+from lib_qwen35.errors import NonFiniteOutputError, OutputStageOverflowError
 
 from . import messages, placement as placement_mod, status
 
@@ -47,8 +48,8 @@ class EncodeRun:
         return (
             "qwen35",
             self.weights_identity,
-            self.alignment_path and (self.alignment_path, os.path.getmtime(self.alignment_path), round(self.alignment_strength, 6)),
-            self.calibration_path and (self.calibration_path, os.path.getmtime(self.calibration_path)),
+            self.alignment_path and (file_identity(self.alignment_path), round(self.alignment_strength, 6)),
+            self.calibration_path and file_identity(self.calibration_path),
             round(self.output_scale, 6),
             str(self.placement.device),
             str(self.placement.dtype),
@@ -71,7 +72,9 @@ def make_encode(run: EncodeRun, holder):
 
     def report(error: Exception) -> Exception:
         """The error to raise instead: it names the extension and the file and says what to do."""
-        if isinstance(error, NonFiniteOutputError) and not str(error).startswith(messages.PREFIX):
+        if isinstance(error, OutputStageOverflowError) and error.stage != "input":
+            wrapped = messages.output_stage_overflow(error)                 # names the step that overflowed
+        elif isinstance(error, NonFiniteOutputError) and not str(error).startswith(messages.PREFIX):
             wrapped = messages.non_finite(run.weights_path, run.placement)   # the library's own NaN check
         else:
             wrapped = messages.encode_failed(run.weights_path, error)       # already ours: returned as is
@@ -91,9 +94,7 @@ def make_encode(run: EncodeRun, holder):
         started = time.perf_counter()  # encode time, without the one-off file load
         with placement_mod.on_compute_device(encoder, run.placement, run.weights_path):
             raws = [encoder.encode_ids(encoder.tokenize(text)) for text in texts]  # each [T_i, 1024]
-        outs = [stage_cache["stage"].apply(raw.detach().to("cpu", torch.float32)) for raw in raws]
-        if not all(bool(torch.isfinite(out).all()) for out in outs):
-            raise messages.non_finite(run.weights_path, run.placement)
+        outs = [stage_cache["stage"].apply(raw.detach().to("cpu", torch.float32)) for raw in raws]  # checks finiteness
         status.record_encode(run, [o.shape[0] for o in outs], time.perf_counter() - started, encoder)
         return outs
 

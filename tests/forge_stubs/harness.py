@@ -29,6 +29,8 @@ def reset_adapter_state(encoder_loader=None):
     hook.restore_all()
     cond_cache.reset()
     file_locator._header_cache.clear()
+    file_locator._skipped.clear()
+    file_locator._reported.clear()
     status._state.update(kind="idle", text="")
     status._last_encode.clear()
     controller._controller = controller.Controller(encoder_loader)
