@@ -169,10 +169,10 @@ def test_compare_with_stock_gets_the_same_error(anima_ckpt):
         compare_with_stock("1girl", load_encoder(anima_ckpt), FakeEncoder(d=D), OutputStage(output_scale=1e39))
 
 
-def test_forge_generation_gets_the_same_error_and_the_next_one_works(tmp_path):
+def test_forge_generation_gets_the_same_error_and_the_next_one_works(tmp_path, engine_generation):
     from forge_stubs.harness import forge_world, place_weights, write_calibration
 
-    with forge_world(tmp_path) as world:
+    with forge_world(tmp_path, generation=engine_generation) as world:
         place_weights(world)
         with pytest.raises(Qwen35Error) as err:
             world.txt2img("1girl", "lowres", enabled=True, output_scale=1e39)
