@@ -21,12 +21,15 @@ SYNTHETIC_NOTE = ("NOTE: no --weights given: using a small SYNTHETIC checkpoint 
 EXTERNAL_COMMANDS = {"fit": "lib_qwen35.fit", "corpus": "lib_qwen35.corpus"}
 
 
+def _synthetic_path() -> str:
+    return os.path.join(tempfile.gettempdir(), "lib_qwen35_demo", "qwen35_synthetic_seed0.safetensors")
+
+
 def synthetic_weights_path() -> str:
     from . import synthetic
 
-    folder = os.path.join(tempfile.gettempdir(), "lib_qwen35_demo")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "qwen35_synthetic_seed0.safetensors")
+    path = _synthetic_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(path):
         from .checkpoint import read_header
         from .config import infer_layout
@@ -37,10 +40,35 @@ def synthetic_weights_path() -> str:
         except Qwen35Error:          # damaged (e.g. an interrupted write elsewhere): make it again
             os.remove(path)
     if not os.path.exists(path):
-        tmp = path + f".{os.getpid()}.tmp"
-        synthetic.write_checkpoint(tmp, seed=0)
-        os.replace(tmp, path)
+        synthetic.write_checkpoint(path, seed=0)     # atomic: a concurrent run never sees half a file
     return path
+
+
+def _inputs(args) -> list[tuple[str, str]]:
+    """(label, path) of every file this command reads: a writer may overwrite none of them."""
+    from .checkpoint import checkpoint_files
+    from .errors import Qwen35Error
+
+    weights = getattr(args, "weights", None)
+    out = [("weights file", weights or _synthetic_path())]
+    if weights:
+        try:
+            out += [("weights file", f) for f in checkpoint_files(weights)]
+        except Qwen35Error:
+            pass                       # reported by the load itself
+    for label, attr in (("alignment file", "alignment"), ("calibration file", "calibration"),
+                        ("prompt file", "prompts")):
+        if getattr(args, attr, None):
+            out.append((label, getattr(args, attr)))
+    return out
+
+
+def _is_our_json(path) -> bool:
+    from .errors import Qwen35Error
+    from .safe_io import MARK_KEY, MARK_VALUE, read_text
+
+    data = json.loads(read_text(path, "JSON file", 64 << 20, Qwen35Error))
+    return isinstance(data, dict) and str(data.get(MARK_KEY, "")).startswith(MARK_VALUE)
 
 
 def _encoder(args):
@@ -62,10 +90,12 @@ def _stage(args):
 
 
 def cmd_encode(args) -> int:
+    from .checkpoint import written_by_us
     from .diagnostics import format_metrics, prompt_metrics
+    from .safe_io import MARK_KEY, MARK_VALUE, atomic_output, check_output
 
-    if args.save and not os.path.isdir(os.path.dirname(os.path.abspath(args.save))):
-        raise OSError(f"cannot save to {args.save}: its folder does not exist")
+    if args.save:      # before any work: an error after a long load would waste it
+        args.save = check_output(args.save, "embeddings file", inputs=_inputs(args), ours=written_by_us)
     stage = _stage(args)
     enc, path = _encoder(args)
     ids = enc.tokenize(args.prompt)
@@ -80,24 +110,26 @@ def cmd_encode(args) -> int:
     print(f"tokens    {len(ids)}   encode {ms:.1f} ms   output {tuple(out.shape)}")
     print(format_metrics(prompt_metrics([out])))
     if args.save:
+        import torch
         from safetensors.torch import save_file
 
-        save_file({"embeddings": out.cpu().contiguous(), "ids": __import__("torch").tensor(ids)}, args.save,
-                  metadata={"prompt": args.prompt, "weights": os.path.basename(path),
-                            "synthetic": str(args.weights is None)})
+        with atomic_output(args.save) as tmp:
+            save_file({"embeddings": out.cpu().contiguous(), "ids": torch.tensor(ids)}, tmp,
+                      metadata={"prompt": args.prompt, "weights": os.path.basename(path),
+                                "synthetic": str(args.weights is None), MARK_KEY: MARK_VALUE + " encode"})
         print(f"saved     {args.save}")
     return 0
 
 
 def cmd_stats(args) -> int:
+    from .corpus import read_prompt_lines
     from .diagnostics import format_metrics, prompt_metrics
+    from .safe_io import MARK_KEY, MARK_VALUE, check_output, write_text_atomic
 
+    if args.json:
+        args.json = check_output(args.json, "metrics JSON file", inputs=_inputs(args), ours=_is_our_json)
     stage = _stage(args)
-    try:
-        with open(args.prompts, encoding="utf-8") as f:
-            prompts = [line.rstrip("\n") for line in f if line.strip()]
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{args.prompts} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    prompts = [line for line in read_prompt_lines(args.prompts) if line.strip()]
     if not prompts:
         print(f"error: {args.prompts} holds no prompts", file=sys.stderr)
         return 2
@@ -111,8 +143,9 @@ def cmd_stats(args) -> int:
     print(f"{len(prompts)} prompts encoded in {secs:.2f} s")
     print(format_metrics(m))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({k: (None if isinstance(v, float) and v != v else v) for k, v in m.items()}, f, indent=2)
+        m = {MARK_KEY: MARK_VALUE + " stats", **m}
+        write_text_atomic(args.json, json.dumps({k: (None if isinstance(v, float) and v != v else v)
+                                                 for k, v in m.items()}, indent=2))
     return 0
 
 
@@ -147,7 +180,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--kernel", default="auto", choices=["auto", "chunk", "recurrent", "fla"],
-                   help="delta-rule kernel (auto: fla on CUDA if installed, else chunked torch)")
+                   help="delta-rule kernel (auto: fla on CUDA for bf16/fp16 if fla-core >= 0.5.0 is installed, "
+                        "else chunked torch)")
     p.add_argument("--alignment", help="rotation_matrix.safetensors")
     p.add_argument("--strength", type=float, default=1.0, help="alignment strength a in [0, 1]")
     p.add_argument("--calibration", help="calibration_params.safetensors")

@@ -71,21 +71,26 @@ MAX_ENCODERS = 1   # a 4B encoder is ~4.8 GB: keep one unless asked otherwise
 
 
 def get_encoder(path, device="cpu", dtype=None, **options):
-    """A loaded Encoder for this file, reused while the file (path, size, mtime), dtype and options are the
-    same. A different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
-    from .checkpoint import file_identity, read_header
+    """A loaded Encoder for this file, reused while the file (path, inode, size, mtime, ctime), dtype and
+    options are the same. A different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
+    from .checkpoint import checkpoint_identity, read_header
     from .config import infer_layout
     from .encoder import Encoder, check_device, resolve_dtype
 
     device = check_device(device)
-
-    try:
-        identity = file_identity(path)      # a stat, no read: a cache hit touches no file contents
-    except OSError:
-        read_header(path)                   # raises the precise message (missing, unreadable...)
-        raise
     dtype = resolve_dtype(dtype, device)
-    key = (identity, str(dtype), tuple(sorted(options.items())))
+    try:
+        identity = checkpoint_identity(path)   # stats, no tensor read: a cache hit touches no file contents
+    except OSError:
+        read_header(path)                      # raises the precise message (missing, unreadable...)
+        raise
+    try:
+        options_key = tuple(sorted(options.items()))
+        hash(options_key)
+    except TypeError:
+        from .errors import InvalidArgumentError
+        raise InvalidArgumentError(f"encoder options must be plain values (str, int, bool), got {options!r}") from None
+    key = (identity, str(dtype), options_key)
     with _encoders_lock:
         enc = _encoders.get(key)
         if enc is not None:
@@ -97,7 +102,7 @@ def get_encoder(path, device="cpu", dtype=None, **options):
         while len(_encoders) >= MAX_ENCODERS:
             _encoders.popitem(last=False)
         enc = Encoder(path, device=device, dtype=dtype, **options)
-        _encoders[key] = enc
+        _encoders[(enc.identity, str(dtype), options_key)] = enc   # what was read, should the file have changed
         return enc
 
 

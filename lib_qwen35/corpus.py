@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import random
 from dataclasses import dataclass
 
-from .errors import PromptError
+from . import safe_io
+from .errors import InvalidArgumentError, PromptError
 
 CORPUS_VERSION = "anima-align-corpus-v1"
 DEFAULT_SIZE = 41277            # the product card's prompt count
+MAX_SIZE = 1_000_000            # generating more would take minutes and hold hundreds of MB
+MAX_PROMPT_FILE_BYTES = 64 << 20   # the whole built-in corpus as JSON lines is ~6 MB
+MAX_PROMPT_CHARS = 100_000         # ~25,000 tokens: far longer than any prompt, short enough to encode
 CATEGORIES = ("spatial", "pose", "composition", "character", "environment", "meta", "multi")
 STYLES = ("tags", "natural")
 
@@ -232,9 +237,23 @@ def _gen_one(rng: random.Random, category: str, style: str) -> str:
     return _sentence(rng, subj_nat, [_join_natural(phrases)])
 
 
+def check_count(value, name: str = "limit", maximum: int | None = None) -> int:
+    """A prompt count: an integer >= 1 (0 is not "all": leave the argument out for that)."""
+    try:
+        n = operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or isinstance(value, bool) or n < 1 or (maximum is not None and n > maximum):
+        upper = f" and at most {maximum:,}" if maximum is not None else ""
+        raise InvalidArgumentError(f"{name} must be a whole number >= 1{upper} (leave it out to use all "
+                                   f"prompts), got {value!r}")
+    return n
+
+
 def generate_corpus(n: int = DEFAULT_SIZE, version: str = CORPUS_VERSION) -> list[Prompt]:
     """`n` distinct prompts, round-robin over CATEGORIES, half tags / half natural language (per category,
     alternating). Deterministic for a given (n, version); a prefix of a longer corpus equals a shorter one."""
+    n = check_count(n, "corpus size", MAX_SIZE)
     if version != CORPUS_VERSION:
         raise PromptError(f"unknown corpus version {version!r}; this library generates {CORPUS_VERSION!r}.")
     rngs = {c: random.Random(f"{version}:{c}") for c in CATEGORIES}
@@ -264,17 +283,26 @@ def corpus_sha256(prompts: list[Prompt]) -> str:
     return h.hexdigest()
 
 
+def read_prompt_lines(path) -> list[str]:
+    """The lines of a prompt file: a regular UTF-8 file of at most MAX_PROMPT_FILE_BYTES, no line longer
+    than MAX_PROMPT_CHARS (a FIFO, /dev/zero or a binary file is refused before it is read)."""
+    path = os.fspath(path)
+    text = safe_io.read_text(path, "prompt file", MAX_PROMPT_FILE_BYTES, PromptError,
+                             size_fix="Split it into smaller files (one prompt per line).")
+    lines = text.splitlines()
+    for no, line in enumerate(lines, 1):
+        if len(line) > MAX_PROMPT_CHARS:
+            raise PromptError(f"{path}:{no}: this line is {len(line):,} characters long; a prompt is at most "
+                              f"{MAX_PROMPT_CHARS:,}. Is this a prompt file (one prompt per line)? Shorten or "
+                              f"remove the line.")
+    return lines
+
+
 def read_prompt_file(path: str, default_category: str = "user") -> list[Prompt]:
     """A user's prompts: `.jsonl` ({"prompt": ..., "category": ...} per line; "text" also accepted) or plain
     text (one prompt per line; blank lines and lines starting with '#' skipped)."""
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise PromptError(f"{path}: cannot read the prompt file ({e.strerror or e}).") from e
-    except UnicodeDecodeError as e:
-        raise PromptError(f"{path}: the prompt file is not UTF-8 text ({e}).") from e
+    lines = read_prompt_lines(path)
     out: list[Prompt] = []
     if path.endswith(".jsonl"):
         for no, line in enumerate(lines, 1):
@@ -283,7 +311,7 @@ def read_prompt_file(path: str, default_category: str = "user") -> list[Prompt]:
             try:
                 rec = json.loads(line)
                 text = rec["prompt"] if "prompt" in rec else rec["text"]
-            except (ValueError, KeyError, TypeError) as e:
+            except (ValueError, KeyError, TypeError, RecursionError) as e:
                 raise PromptError(f"{path}:{no}: expected a JSON object with a \"prompt\" field "
                                   f"(and optional \"category\"), got {line[:80]!r}.") from e
             if not isinstance(text, str) or not text.strip():
@@ -302,6 +330,7 @@ def read_prompt_file(path: str, default_category: str = "user") -> list[Prompt]:
 def load_prompts(prompt_file: str | None = None, limit: int | None = None) -> tuple[list[Prompt], str]:
     """(prompts, corpus id). The built-in corpus unless `prompt_file` is given; `limit` keeps the first N
     (the built-in corpus is round-robin, so its prefixes stay balanced across categories)."""
+    limit = None if limit is None else check_count(limit)
     if prompt_file:
         prompts = read_prompt_file(prompt_file)
         if limit:
@@ -313,12 +342,31 @@ def load_prompts(prompt_file: str | None = None, limit: int | None = None) -> tu
     return prompts, corpus_id
 
 
+EXPORT_FIELDS = ("prompt", "category", "style")
+
+
+def _is_export(path) -> bool:
+    """A file `write_jsonl` wrote (perhaps edited since): its first record has exactly our fields."""
+    first = next((line for line in read_prompt_lines(path) if line.strip()), "")
+    record = json.loads(first) if first else None
+    return isinstance(record, dict) and set(record) == set(EXPORT_FIELDS)
+
+
+def _is_manifest(path) -> bool:
+    data = json.loads(safe_io.read_text(path, "manifest", 1 << 20, PromptError))
+    return isinstance(data, dict) and set(data) == {"version", "size", "sha256", "counts"}
+
+
+def check_jsonl_output(path) -> str:
+    return safe_io.check_output(path, "prompt file (JSON lines)", ours=_is_export, error=PromptError)
+
+
 def write_jsonl(prompts: list[Prompt], path: str) -> None:
-    """The corpus as a prompt file users can edit and pass back with --prompts."""
-    with open(path, "w", encoding="utf-8") as f:
-        for p in prompts:
-            f.write(json.dumps({"prompt": p.text, "category": p.category, "style": p.style},
-                               ensure_ascii=False) + "\n")
+    """The corpus as a prompt file users can edit and pass back with --prompts (never over a file that is
+    not such an export; written atomically)."""
+    path = check_jsonl_output(path)
+    safe_io.write_text_atomic(path, "".join(json.dumps({"prompt": p.text, "category": p.category, "style": p.style},
+                                                       ensure_ascii=False) + "\n" for p in prompts))
 
 
 def manifest(prompts: list[Prompt]) -> dict:
@@ -338,13 +386,15 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    if args.out:
+        check_jsonl_output(args.out)
+    if args.manifest:
+        args.manifest = safe_io.check_output(args.manifest, "manifest", ours=_is_manifest, error=PromptError)
     prompts = generate_corpus(args.limit)
     if args.out:
         write_jsonl(prompts, args.out)
     if args.manifest:
-        with open(args.manifest, "w", encoding="utf-8") as f:
-            json.dump(manifest(prompts), f, indent=1)
-            f.write("\n")
+        safe_io.write_text_atomic(args.manifest, json.dumps(manifest(prompts), indent=1) + "\n")
     if not args.out and not args.manifest:
         for p in prompts[:14]:
             print(f"{p.category:<12} {p.style:<8} {p.text}")

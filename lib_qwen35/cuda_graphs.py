@@ -47,7 +47,9 @@ class _Captured:
 
 def cuda_capture(fn, static_ids: torch.Tensor, warmup: int, pool) -> tuple[Callable[[], None], torch.Tensor]:
     """Warm up `fn` on a side stream (cuBLAS workspaces, Triton autotuning happen here, not in the capture),
-    then capture one call into a CUDA graph sharing `pool`. Returns (replay, static output)."""
+    then capture one call into a CUDA graph sharing `pool`. Returns (replay, static output).
+    capture_error_mode="thread_local": the WebUI runs other threads (gradio, previews, the host's model
+    management), and in the default global mode an unsafe CUDA call from any of them invalidates our capture."""
     dev = static_ids.device
     side = torch.cuda.Stream(dev)
     side.wait_stream(torch.cuda.current_stream(dev))
@@ -56,7 +58,7 @@ def cuda_capture(fn, static_ids: torch.Tensor, warmup: int, pool) -> tuple[Calla
             fn(static_ids)
     torch.cuda.current_stream(dev).wait_stream(side)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, pool=pool):
+    with torch.cuda.graph(graph, pool=pool, capture_error_mode="thread_local"):
         out = fn(static_ids)
     return graph.replay, out
 

@@ -12,11 +12,12 @@ import time
 import torch
 
 from . import cache
-from .checkpoint import file_identity, load_tensors, read_header, short_hash
+from .checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
 from .config import HEAD_KEYS, infer_layout
-from .errors import EncoderOutOfMemoryError, NonFiniteOutputError, PromptError, Qwen35Error, WeightsFileError
+from .errors import (EncoderOutOfMemoryError, InvalidArgumentError, NonFiniteOutputError, PromptError, Qwen35Error,
+                     WeightsFileError)
 from .linear import FP8_DTYPES
-from .ops.delta_rule import pick_kernel
+from .ops.delta_rule import pick_kernel, why_not_fla
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import Qwen35Backbone
 
@@ -41,17 +42,47 @@ def check_device(device) -> torch.device:
 
 
 def resolve_dtype(dtype, device) -> torch.dtype:
-    """None/'auto' -> bf16 on a CUDA GPU that supports it (else fp16), fp32 on CPU."""
+    """None/'auto' -> bf16 on a CUDA GPU that supports it (else fp16), fp32 on CPU. Compute dtypes are
+    float32, bfloat16 and float16 (as torch dtypes or names); anything else is an InvalidArgumentError."""
     if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise InvalidArgumentError(f"compute dtype {dtype} is not supported; use torch.float32, "
+                                       f"torch.bfloat16 or torch.float16 (or 'auto', 'fp32', 'bf16', 'fp16')")
         return dtype
-    if dtype in (None, "auto"):
+    if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
         dev = torch.device(device)
         if dev.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    if dtype not in DTYPES:
-        raise Qwen35Error(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")
-    return DTYPES[dtype]
+    if not isinstance(dtype, str) or dtype.lower() not in DTYPES:
+        raise InvalidArgumentError(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")
+    return DTYPES[dtype.lower()]
+
+
+def check_batch_size(value, name: str = "max_batch") -> int:
+    """A batch size: an int >= 1 (not a bool, not 2.5)."""
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}") from None
+    if isinstance(value, bool) or n < 1:
+        raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+    return n
+
+
+def _check_options(kernel, head_norm, upcast_cache_bytes, fp8_matmul) -> None:
+    """Before any file is read: options that would otherwise fail after a long load."""
+    from .fp8_matmul import REQUESTS
+    from .ops.delta_rule import KERNELS
+    from .qwen35 import HeadRMSNorm
+
+    for name, value, allowed in (("kernel", kernel, ("auto", *KERNELS)), ("fp8_matmul", fp8_matmul, REQUESTS),
+                                 ("head_norm", head_norm, HeadRMSNorm.PARAMETERISATIONS)):
+        if not isinstance(value, str) or value not in allowed:
+            raise InvalidArgumentError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    if upcast_cache_bytes is not None and (isinstance(upcast_cache_bytes, bool) or
+                                           not isinstance(upcast_cache_bytes, int) or upcast_cache_bytes < 0):
+        raise InvalidArgumentError(f"upcast_cache_bytes must be an integer >= 0 (or None), got {upcast_cache_bytes!r}")
 
 
 def _check_finite(name: str, t: torch.Tensor, path: str) -> None:
@@ -74,26 +105,30 @@ class Encoder:
                  upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off"):
         self.path = str(path)
         t0 = time.perf_counter()
+        _check_options(kernel, head_norm, upcast_cache_bytes, fp8_matmul)
+        self.device = check_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
         infos = read_header(self.path)
         layout = infer_layout(infos, self.path)
         self.config = layout.config
-        self.identity = file_identity(self.path)
-        self._short_hash = None
-        self.device = check_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        # The files whose headers were read; load_tensors checks it reads exactly those.
+        self.identity = loaded_identity(infos)
         # Canonical names: 'layers.3.self_attn.q_proj.weight', 'head.norm.0.weight', ...
         head_names = {layout.head_prefix + k: "head." + k for k in HEAD_KEYS} if layout.head_prefix is not None else {}
         rename = {n: head_names.get(n, n[len(layout.prefix):]) for n in layout.expected}
-        # Straight onto the target device (a GPU load skips the host copy); FP8 stays FP8.
+        # Straight onto the target device (a GPU load skips the host copy); FP8 stays FP8. Owned memory, not
+        # a mapping of the file: a later truncation or rewrite of the file cannot reach these weights.
         tensors = load_tensors(infos, list(rename), device=self.device)
+        self._short_hash = short_hash(self.path)
+        if checkpoint_identity(self.path) != self.identity:
+            raise WeightsFileError(f"{self.path}: the weights file changed while it was being loaded (a copy or "
+                                   f"download into the same path?). Wait until it finishes, then try again.")
         for n, t in tensors.items():
             _check_finite(n, t, self.path)
         weights = {rename[n]: tensors.pop(n) for n in list(tensors)}
         self.kernel_request = kernel
-        self.kernel = pick_kernel(kernel, self.device)
+        self.kernel = pick_kernel(kernel, self.device, self.dtype)
         self.head_norm = head_norm
-        # everything that changes the numbers: file, compute dtype, head parameterisation
-        self._emb_key = (self.identity, str(self.dtype), head_norm)
         self.backbone = Qwen35Backbone(self.config, weights, kernel=self.kernel, head_norm=head_norm).eval()
         self.backbone.to(self.device)     # the RoPE table and anything created on the CPU
         if upcast_cache_bytes is None:   # CPU: per-call FP8 upcasting costs more than the matmul; GPU: it's cheap
@@ -110,9 +145,7 @@ class Encoder:
     # -- properties -------------------------------------------------------------------------------
     @property
     def short_hash(self) -> str:
-        if self._short_hash is None:
-            self._short_hash = short_hash(self.path)
-        return self._short_hash
+        return self._short_hash          # computed while loading, from the same file
 
     @property
     def output_size(self) -> int:
@@ -123,6 +156,13 @@ class Encoder:
         dts = {b.dtype for b in self.backbone.buffers() if b.dim() == 2}
         return "fp8" if dts & set(FP8_DTYPES) else ",".join(sorted(str(d).replace("torch.", "") for d in dts))
 
+    @property
+    def _emb_key(self) -> tuple:
+        """The embedding-cache key: everything that changes the numbers (file, compute dtype, head
+        parameterisation, delta-rule kernel, FP8 matmul mode, device type), read at each use because to() and
+        the fast path change some of them. CUDA graphs and batching change rounding only."""
+        return (self.identity, str(self.dtype), self.head_norm, self.kernel, self.fp8_mode, self.device.type)
+
     def to(self, device) -> "Encoder":
         """Move the weights (FP8 stays FP8). Upcast copies are rebuilt lazily only on CPU."""
         device = check_device(device)
@@ -132,7 +172,7 @@ class Encoder:
                 self.device = device
                 if device.type == "cpu" and self.upcast_cache_bytes:
                     self.backbone.cache_upcasts(self.dtype, self.upcast_cache_bytes)
-                self.kernel = pick_kernel(self.kernel_request, device)
+                self.kernel = pick_kernel(self.kernel_request, device, self.dtype)
                 self.backbone.set_kernel(self.kernel)
                 self._setup_fast_path()      # graphs bake in device, kernel and FP8 mode
         return self
@@ -148,6 +188,8 @@ class Encoder:
             fp8_matmul.enable_fp8_matmul(self.backbone, self.fp8_mode)
         if not self.cuda_graphs_requested:
             self._graphs, self._graphs_off = None, "CUDA graphs off (requested)"
+        elif self.fp8_mode == "per_tensor":   # its scale spans the padded bucket: results would depend on it
+            self._graphs, self._graphs_off = None, "CUDA graphs off: per-tensor FP8 scaling needs exact shapes"
         elif GraphRunner.available(self.device):
             self._graphs, self._graphs_off = GraphRunner(self.backbone, self.dtype), None
         else:
@@ -165,6 +207,9 @@ class Encoder:
         """One line: delta-rule kernel; FP8 matmul or upcast (and why); CUDA graphs (captured shapes / why off)."""
         kernel = {"fla": "fla delta rule", "chunk": "torch chunked delta rule",
                   "recurrent": "per-token delta rule"}.get(self.kernel, self.kernel)
+        if self.kernel_request in ("auto", "fla") and self.kernel != "fla" and self.device.type == "cuda":
+            auto_dtype = self.dtype if self.kernel_request == "auto" else None   # an explicit 'fla' ignores it
+            kernel += f" ({why_not_fla(self.device, auto_dtype)})"
         graphs = self._graphs.describe() if self._graphs is not None else self._graphs_off
         return f"{kernel}; {self.fp8_status}; {graphs}"
 
@@ -223,16 +268,21 @@ class Encoder:
         self.stats["fast_path"] = self.fast_path_status()
         if len(batch) == 1:
             return [out[0]]
-        return [out[i, : len(x)].clone() for i, x in enumerate(batch)]   # own storage, not the padded batch
+        return [out[i, : len(x)] for i, x in enumerate(batch)]
 
     def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16, use_cache: bool = True) -> list[torch.Tensor]:
         """Head outputs for several prompts, [T_i, D] float32 each; cached ones are not recomputed.
-        use_cache=False (bulk work such as the alignment fit) neither reads nor fills the embedding LRU."""
+        use_cache=False (bulk work such as the alignment fit) neither reads nor fills the embedding LRU.
+        Every result is the caller's: a plain tensor with its own storage, to modify in place at will."""
+        max_batch = check_batch_size(max_batch)
         batch_ids = [self._check_ids(x) for x in batch_ids]
+        if self.fp8_mode == "per_tensor":   # one activation scale per forward: batching would mix the prompts
+            max_batch = 1
         out: list = [None] * len(batch_ids)
         todo = []
+        key = self._emb_key
         for i, ids in enumerate(batch_ids):
-            hit = cache.EMBEDDINGS.get((self._emb_key, tuple(ids))) if use_cache else None
+            hit = cache.EMBEDDINGS.get((key, tuple(ids))) if use_cache else None
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 out[i] = hit.to(self.device, copy=True)   # the caller may modify it in place
@@ -241,10 +291,12 @@ class Encoder:
         todo.sort(key=lambda i: len(batch_ids[i]))     # similar lengths together: less padding
         for s in range(0, len(todo), max_batch):
             group = todo[s: s + max_batch]
-            for i, emb in zip(group, self._run([batch_ids[i] for i in group])):
-                if use_cache:
-                    cache.EMBEDDINGS.put((self._emb_key, tuple(batch_ids[i])), emb)
-                out[i] = emb
+            embs = self._run([batch_ids[i] for i in group])
+            store = use_cache and self._emb_key == key     # not if a concurrent to() changed the numbers meanwhile
+            for i, emb in zip(group, embs):
+                if store:
+                    cache.EMBEDDINGS.put((key, tuple(batch_ids[i])), emb)
+                out[i] = emb.clone()   # outside inference mode: a normal tensor, not a view of the batch
         return out
 
     def encode_ids(self, ids) -> torch.Tensor:

@@ -21,6 +21,19 @@ class NonFiniteOutputError(Qwen35Error):
     """The encoder produced NaN/Inf (usually fp16 overflow or corrupt weights)."""
 
 
+class OutputStageOverflowError(NonFiniteOutputError):
+    """Finite encoder output became NaN/Inf in the output stage; `stage` names the step (alignment,
+    calibration, output_scale) whose values are too large."""
+
+    def __init__(self, message: str, stage: str):
+        super().__init__(message)
+        self.stage = stage
+
+
+class InvalidArgumentError(Qwen35Error, ValueError):
+    """A public API argument has the wrong type or range; the message names it and what is allowed."""
+
+
 class EncoderOutOfMemoryError(Qwen35Error):
     """The device ran out of memory while encoding (the message says how to get around it)."""
 

@@ -34,7 +34,8 @@ from datetime import datetime, timezone
 
 import torch
 
-from .corpus import CORPUS_VERSION, Prompt, load_prompts
+from . import safe_io
+from .corpus import CORPUS_VERSION, Prompt, check_count, load_prompts
 from .errors import NonFiniteOutputError, PromptError, Qwen35Error
 
 POOLING_VERSION = "meanpool-v1"      # bump if pooling changes: it is part of the cache key
@@ -154,24 +155,28 @@ def _encode(encoder, batch: list[list[int]]) -> list[torch.Tensor]:
 
 def _read_chunk(path: str, sha: str, n: int) -> torch.Tensor | None:
     """The chunk's pooled [n, D] if the file is intact and was made from the same prompts, else None."""
-    from safetensors import safe_open
+    from .checkpoint import load_tensors, read_file_header
 
     try:
-        with safe_open(path, framework="pt") as f:
-            if (f.metadata() or {}).get("prompts_sha256") != sha:
-                return None
-            t = f.get_tensor("pooled")
-    except Exception:       # truncated/corrupt chunk (e.g. killed while writing): recompute it
+        header = read_file_header(path, "embedding cache chunk", Qwen35Error)
+        info = header.tensors.get("pooled")
+        if header.metadata.get("prompts_sha256") != sha or info is None or info.dtype != "F32" \
+                or len(info.shape) != 2 or info.shape[0] != n:
+            return None
+        return load_tensors(header.tensors, ["pooled"], "cpu", "embedding cache chunk", Qwen35Error)["pooled"]
+    except Qwen35Error:     # not a regular file, truncated, corrupt: recompute it
         return None
-    return t if t.ndim == 2 and t.shape[0] == n else None
 
 
 def _write_chunk(path: str, pooled: torch.Tensor, sha: str) -> None:
     from safetensors.torch import save_file
 
-    tmp = path + ".tmp"
-    save_file({"pooled": pooled.contiguous()}, tmp, metadata={"prompts_sha256": sha, "pooling": POOLING_VERSION})
-    os.replace(tmp, path)   # atomic: a kill never leaves a half-written chunk under the real name
+    # The chunk folder <role>-<encoder key> is the cache's own: a regular file under a chunk name there is
+    # a chunk (perhaps truncated by a kill) and may be replaced; a FIFO or a folder is refused.
+    safe_io.check_output(path, "embedding cache chunk", ours=lambda _: True, error=FitInputError)
+    with safe_io.atomic_output(path) as tmp:   # a kill never leaves a half-written chunk under the real name
+        save_file({"pooled": pooled.contiguous()}, tmp, metadata={"prompts_sha256": sha, "pooling": POOLING_VERSION,
+                                                                   safe_io.MARK_KEY: safe_io.MARK_VALUE + " fit"})
 
 
 def cached_prompt_count(encoder, prompts: list[Prompt], *, role: str, cache_dir: str | None,
@@ -216,7 +221,7 @@ def embed_prompts(encoder, prompts: list[Prompt], *, role: str, cache_dir: str |
         chunk = prompts[c0: c0 + chunk_size]
         sha = _chunk_sha(chunk)
         path = os.path.join(folder, f"chunk-{c0 // chunk_size:05d}.safetensors") if folder else None
-        cached = _read_chunk(path, sha, len(chunk)) if path and os.path.exists(path) else None
+        cached = _read_chunk(path, sha, len(chunk)) if path and os.path.lexists(path) else None
         if cached is not None:
             parts.append(cached)
             if on_batch:
@@ -422,12 +427,9 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
     or a callable returning True to stop (raises FitCancelled; a later call with the same out_dir/cache_dir
     resumes from the cached chunks). cache_dir defaults to out_dir/embedding_cache.
     """
-    if not 0.0 < holdout < 1.0:          # checked first: an empty split would only show after hours of embedding
-        raise FitInputError(f"holdout must be a fraction between 0 and 1 (exclusive), got {holdout}")
-    if int(batch_size) < 1:
-        raise FitInputError(f"batch size must be at least 1, got {batch_size}")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise FitInputError(f"output folder {out_dir} exists and is a file; pick another --out")
+    # Arguments and outputs are checked first: a problem would otherwise only show after hours of embedding.
+    outputs = check_request(out_dir, holdout=holdout, batch_size=batch_size, chunk_size=chunk_size, limit=limit,
+                            inputs=_input_files(encoder_4b, encoder_06b, prompt_file))
     if prompts is None:
         prompts, corpus_id = load_prompts(prompt_file, limit)
     elif limit:
@@ -439,7 +441,6 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
             seen.add(p.text)
             unique.append(p)
     prompts = unique
-    os.makedirs(out_dir, exist_ok=True)
     cache_dir = cache_dir or os.path.join(out_dir, "embedding_cache")
     heldout = heldout_mask(prompts, holdout)
     n_train = len(prompts) - int(heldout.sum())
@@ -498,8 +499,8 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
             "synthetic": "yes" if synthetic else "no"}
     meta.update(extra_metadata or {})
     overall = report["heldout"]["overall"]
-    rot_path = os.path.join(out_dir, ROTATION_FILE)
-    cal_path = os.path.join(out_dir, CALIBRATION_FILE)
+    rot_path, cal_path = outputs[ROTATION_FILE], outputs[CALIBRATION_FILE]
+    _check_fitted_finite(alignment, calibration)
     _save(rot_path, alignment, {**meta, "kind": "alignment",
                                 "heldout_cosine_before": overall["before"]["mean"],
                                 "heldout_cosine_strength_1.0": overall["strength_1.0"]["mean"]})
@@ -510,12 +511,9 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
                       # one encoding = one prompt through one encoder; cached chunks are not counted
                       "encodings_computed": computed, "encodings_from_cache": total - computed,
                       "encodings_per_second": round(computed / embed_s, 2) if computed and embed_s > 0 else None}
-    json_path = os.path.join(out_dir, REPORT_JSON)
-    md_path = os.path.join(out_dir, REPORT_MD)
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write(report_markdown(report))
+    json_path, md_path = outputs[REPORT_JSON], outputs[REPORT_MD]
+    safe_io.write_text_atomic(json_path, json.dumps(report, indent=2))
+    safe_io.write_text_atomic(md_path, report_markdown(report))
     if progress:
         progress(FitProgress("done", total, total, time.perf_counter() - t0, 0.0))
     return FitResult(out_dir, rot_path, cal_path, json_path, md_path, report, meta)
@@ -534,10 +532,74 @@ def _cancelled(stage: str, roles, prompts, cache_dir, chunk_size) -> FitCancelle
 def _save(path: str, tensors: dict, metadata: dict) -> None:
     from safetensors.torch import save_file
 
-    tmp = path + ".tmp"
-    save_file({k: v.float().contiguous() for k, v in tensors.items()}, tmp,
-              metadata={str(k): str(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
+    with safe_io.atomic_output(path) as tmp:
+        save_file({k: v.float().contiguous() for k, v in tensors.items()}, tmp,
+                  metadata={str(k): str(v) for k, v in metadata.items()})
+
+
+def _check_fitted_finite(alignment: dict, calibration: dict) -> None:
+    """The fit is float64; its float32 files must not overflow (e.g. a scale from a near-constant dimension)."""
+    for kind, tensors in (("alignment", alignment), ("calibration", calibration)):
+        for name, t in tensors.items():
+            if not torch.isfinite(t.float()).all():
+                raise NonFiniteOutputError(
+                    f"the fitted {kind} tensor {name!r} does not fit in float32 (NaN/Inf); the embeddings are "
+                    f"degenerate (e.g. a dimension that hardly varies). Check both encoders, or use more prompts.")
+
+
+def _is_our_report_json(path) -> bool:
+    data = json.loads(safe_io.read_text(path, "report", 64 << 20, Qwen35Error))
+    return isinstance(data, dict) and isinstance(data.get("meta"), dict) and data["meta"].get("tool") == "lib_qwen35.fit"
+
+
+def _is_our_report_md(path) -> bool:
+    first = safe_io.read_text(path, "report", 64 << 20, Qwen35Error).split("\n", 1)[0]
+    return first.startswith(("Alignment report:", "**SYNTHETIC DEMO"))
+
+
+def check_request(out_dir: str, *, holdout: float = 0.1, batch_size: int = 32, chunk_size: int = 512,
+                  limit: int | None = None, inputs=()) -> dict[str, str]:
+    """Everything about a fit that can be checked before any encoder is loaded: the numbers, and that every
+    output in `out_dir` may be written (none is an input (label, path) nor a file of someone else's).
+    Returns {file name: path}; creates `out_dir`."""
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0.0 < holdout < 1.0:
+        raise FitInputError(f"holdout must be a fraction between 0 and 1 (exclusive), got {holdout!r}")
+    for name, value in (("batch size", batch_size), ("chunk size", chunk_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FitInputError(f"{name} must be an integer >= 1, got {value!r}")
+    if limit is not None:
+        check_count(limit)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FitInputError(f"output folder {out_dir} exists and is not a folder; pick another --out")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise FitInputError(f"cannot create the output folder {out_dir}: {e.strerror or e}; pick another --out") from None
+    return {name: safe_io.check_output(os.path.join(out_dir, name), what, inputs=inputs, ours=ours,
+                                       error=FitInputError) for name, what, ours in _outputs()}
+
+
+def _outputs():
+    """(file name, what, predicate: is an existing file one of ours) of everything run_fit writes."""
+    from .checkpoint import written_by_us
+
+    return ((ROTATION_FILE, "alignment file", written_by_us), (CALIBRATION_FILE, "calibration file", written_by_us),
+            (REPORT_JSON, "report JSON file", _is_our_report_json), (REPORT_MD, "report", _is_our_report_md))
+
+
+def _input_files(encoder_4b, encoder_06b, prompt_file) -> list[tuple[str, str]]:
+    """(label, path) of the files the fit reads: it may write over none of them."""
+    from .checkpoint import checkpoint_files
+
+    out = [("prompt file", prompt_file)] if prompt_file else []
+    for label, enc in (("4B weights file", encoder_4b), ("0.6B weights file", encoder_06b)):
+        path = getattr(enc, "path", None)
+        if isinstance(path, str):
+            try:
+                out += [(label, f) for f in checkpoint_files(path)]
+            except Qwen35Error:
+                out.append((label, path))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -652,6 +714,11 @@ def main(args) -> int:
         print("error: pass both --weights-4b and --weights-06b (or neither, for a synthetic demo).", file=sys.stderr)
         return 2
     try:
+        # Everything that can fail without the encoders fails before their (long) load.
+        inputs = [(label, path) for label, path in (("4B weights file", args.weights_4b), ("0.6B weights file",
+                  args.weights_06b), ("prompt file", args.prompts)) if path]
+        check_request(args.out, holdout=args.holdout, batch_size=args.batch_size, limit=args.limit, inputs=inputs)
+        prompts, corpus_id = load_prompts(args.prompts, args.limit)
         if synthetic:
             print("DEMO MODE: no weights given, fitting between two tiny RANDOM synthetic checkpoints. The files "
                   "written are NOT usable with real models; pass --weights-4b and --weights-06b for a real fit.",
@@ -663,7 +730,8 @@ def main(args) -> int:
             print(f"loading {args.weights_4b} and {args.weights_06b} on {device} ...", file=sys.stderr)
             e4 = load_encoder(args.weights_4b, device=device, dtype=args.dtype)
             e6 = Qwen3Encoder(args.weights_06b, device=device, dtype=_torch_dtype(args.dtype))
-        res = run_fit(e4, e6, args.out, prompt_file=args.prompts, limit=args.limit, batch_size=args.batch_size,
+        res = run_fit(e4, e6, args.out, prompts=prompts, corpus_id=corpus_id, prompt_file=args.prompts,
+                      batch_size=args.batch_size,
                       holdout=args.holdout, cache_dir=args.cache_dir, progress=StderrProgress(),
                       allow_underdetermined=args.allow_underdetermined, synthetic=synthetic)
     except KeyboardInterrupt:

@@ -9,6 +9,11 @@ no upcast copy) at twice the bf16 tensor-core rate. The activation must be FP8 t
     x_q = e4m3(x / s)              round to nearest, saturating at +-448
     y   = (x_q @ W^T) * s (+ b)    == _scaled_mm(x_q, W^T, scale_a=s, scale_b=1) (+ b), output in x.dtype
 
+Per-token scaling keeps every row to itself, so padding and the other prompts in a batch change nothing. A
+per-tensor scale spans every row of the forward, padding and other prompts included: the encoder therefore runs
+per-tensor mode one prompt at a time, unpadded, without CUDA graphs (slower; the mode is only a fallback where
+row-wise scaling does not run).
+
 Only the activation rounding differs from the reference (upcast W exactly, bf16 matmul): E4M3 keeps 3 mantissa
 bits, so each activation is off by at most 2^-4 relative, and a linear's output by ~2.5% relative (rms) on
 random data (bf16 alone: ~0.2%). tests/test_fp8_matmul.py holds each linear under 4%, and the whole backbone to a
@@ -32,7 +37,7 @@ E4M3_MAX = 448.0
 MODES = ("per_token", "per_tensor")
 REQUESTS = ("auto", "off") + MODES
 _MIN_SCALE = 1e-12          # an all-zero row would give scale 0 -> 0/0; any tiny scale quantises zeros exactly
-_probe_cache: dict = {}     # (device str, mode) -> None if it works, else the error text
+_probe_cache: dict = {}     # (device str, mode, compute dtype) -> None if it works, else the error text
 ALLOW_CPU = False           # switched linears use FP8 kernels on CUDA only (CPU FP8 GEMMs are slow); tests set True
 
 
@@ -108,13 +113,15 @@ def emulated_fp8_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     return y.to(x.dtype).reshape(*x.shape[:-1], N)
 
 
-def probe(device, mode: str) -> str | None:
-    """Run one tiny FP8 matmul on `device`; None if it works, else the error (some builds lack row-wise scaling
-    on some GPUs). Cached per device and mode."""
-    key = (str(torch.device(device)), mode)
+def probe(device, mode: str, dtype: torch.dtype = torch.bfloat16) -> str | None:
+    """Run one tiny FP8 matmul on `device` with `dtype` in and out, exactly as the forward will; None if it works,
+    else the error. The output dtype matters: row-wise (per-token) scaling gives only bf16 output on Ada, and on
+    Hopper with cuBLAS < 12.9 (torch's _scaled_mm checks), so fp16 compute can fail where bf16 passes.
+    Cached per device, mode and dtype."""
+    key = (str(torch.device(device)), mode, dtype)
     if key not in _probe_cache:
         try:
-            x = torch.randn(16, 32, device=device, dtype=torch.bfloat16)
+            x = torch.randn(16, 32, device=device).to(dtype)
             w = torch.randn(32, 32, device=device).to(E4M3)
             y = fp8_linear(x, w, mode=mode)
             ref = emulated_fp8_linear(x, w, mode=mode)
@@ -140,7 +147,7 @@ def choose_mode(device, dtype: torch.dtype, requested: str = "auto") -> tuple[st
     if not ok:
         return None, f"{why}: FP8 weights upcast per layer"
     for mode in ((requested,) if requested in MODES else MODES):
-        err = probe(device, mode)
+        err = probe(device, mode, dtype)
         if err is None:
             return mode, f"FP8 tensor-core matmul ({mode.replace('_', '-')} activation scale) on {why.split(' (')[0]}"
     return None, f"FP8 matmul unavailable ({err}): FP8 weights upcast per layer"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import detect_prefix, file_identity, load_tensors, read_header, short_hash
+from .checkpoint import checkpoint_identity, detect_prefix, load_tensors, loaded_identity, read_header, short_hash
 from .errors import NonFiniteOutputError, PromptError, WeightsFileError
 
 ANCHOR_SUFFIX = "layers.0.self_attn.q_norm.weight"   # present in every Qwen3 checkpoint, absent in Qwen3.5
@@ -153,15 +153,22 @@ class Qwen3Encoder:
     """
 
     def __init__(self, path: str, device="cpu", dtype: torch.dtype | None = None, tokenizer=None):
+        from .encoder import check_device, resolve_dtype
+
         self.path = str(path)
+        if dtype is not None:                       # before the load: a bad dtype fails at once
+            dtype = resolve_dtype(dtype, check_device(device))
         infos = read_header(self.path)
         prefix, self.config = validate(infos, self.path)
         self.prefix = prefix
-        self.identity = file_identity(self.path)
-        self._short_hash = None
+        self.identity = loaded_identity(infos)
         self._tokenizer = tokenizer
         names = [prefix + n for n in expected_shapes(self.config)]
-        raw = load_tensors(infos, names, device="cpu")
+        raw = load_tensors(infos, names, device="cpu")      # owned copies, never a mapping of the file
+        self._short_hash = short_hash(self.path)
+        if checkpoint_identity(self.path) != self.identity:
+            raise WeightsFileError(f"{self.path}: the file changed while it was being loaded; wait until the copy "
+                                   f"or download finishes, then try again.")
         self._w = {n[len(prefix):]: t for n, t in raw.items()}
         self.device = torch.device("cpu")
         self.dtype = dtype
@@ -171,12 +178,14 @@ class Qwen3Encoder:
     # --- housekeeping -------------------------------------------------------------------------------
     @property
     def short_hash(self) -> str:
-        if self._short_hash is None:
-            self._short_hash = short_hash(self.path)
-        return self._short_hash
+        return self._short_hash          # computed while loading, from the same file
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> "Qwen3Encoder":
-        device = torch.device(device) if device is not None else self.device
+        from .encoder import check_device, resolve_dtype
+
+        device = check_device(device) if device is not None else self.device
+        if dtype is not None:
+            dtype = resolve_dtype(dtype, device)    # float32 / bfloat16 / float16, else a specific error
         if dtype is None:
             dtype = self.dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
         for n, t in self._w.items():
@@ -251,7 +260,8 @@ class Qwen3Encoder:
             padded[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         hidden = self._forward(padded.to(self.device)).float()
         self.stats["backbone_runs"] += 1
-        out = [hidden[row, : len(ids)] for row, ids in enumerate(batch)]
+        # clones made outside inference mode: plain tensors the caller owns, not views of the batch
+        out = [hidden[row, : len(ids)].clone() for row, ids in enumerate(batch)]
         if torch.isfinite(hidden).all():      # one check for the batch; per-row only to name the culprit
             return out
         for row, o in enumerate(out):
@@ -271,7 +281,7 @@ _CACHE_LOCK = threading.Lock()
 
 def load_qwen3_encoder(path: str, device="cpu", dtype: torch.dtype | None = None) -> Qwen3Encoder:
     """Cached per (file identity, device, dtype): loading the 0.6B file takes seconds."""
-    key = (file_identity(path) if os.path.exists(path) else str(path), str(torch.device(device)), str(dtype))
+    key = (checkpoint_identity(path) if os.path.exists(path) else str(path), str(torch.device(device)), str(dtype))
     with _CACHE_LOCK:
         enc = _CACHE.get(key)
         if enc is None:

@@ -118,7 +118,7 @@ class GatedDeltaNet(nn.Module):
         v = v.reshape(B, T, self.Hv, self.Dv)
         beta = b.float().sigmoid()                                              # [B,T,Hv]
         g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias.float())
-        if self.kernel == "fla":   # exactly the call transformers makes: l2norm, scale and grouped heads in-kernel
+        if self.kernel == "fla":   # raw q/k, grouped key heads: l2norm, scale and head mapping happen in fla's kernel
             o = fla_chunk_gated_delta_rule(q, k, v, g, beta.to(x.dtype))
         else:
             rep = self.Hv // self.Hk              # value head h reads key head h // rep

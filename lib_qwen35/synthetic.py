@@ -15,6 +15,7 @@ import os
 
 import torch
 
+from . import safe_io
 from .config import Qwen35Config, expected_shapes
 
 # Small but structurally complete: two 4-layer groups, GQA and grouped value heads, partial RoPE.
@@ -86,12 +87,27 @@ def file_name(canonical: str, layout: str, prefix: str | None = None) -> str:
     return prefix + canonical
 
 
+def save_synthetic(tensors: dict, path, metadata: dict) -> str:
+    """Write a synthetic .safetensors file: never over a file the library did not write; atomically."""
+    from safetensors.torch import save_file
+
+    from .checkpoint import written_by_us
+
+    path = safe_io.check_output(path, "synthetic checkpoint", ours=lambda p: written_by_us(p, synthetic=True))
+    with safe_io.atomic_output(path) as tmp:
+        save_file(tensors, tmp, metadata={**metadata, "synthetic": "lib_qwen35.synthetic"})
+    return path
+
+
+def _is_synthetic_index(path) -> bool:
+    data = json.loads(safe_io.read_text(path, "index", 64 << 20))
+    return isinstance(data, dict) and data.get("metadata", {}).get(safe_io.MARK_KEY) == "lib_qwen35.synthetic"
+
+
 def write_checkpoint(path, *, seed: int = 0, layout: str = "anima", prefix: str | None = None,
                      shards: int = 1, weights: dict | None = None, **sizes) -> str:
     """Write a random checkpoint; returns the path to load (the index for a sharded official file).
     `weights` (canonical names, float) overrides the random ones; they are cast to the real dtypes."""
-    from safetensors.torch import save_file
-
     if layout not in ("anima", "official"):
         raise ValueError("layout must be 'anima' or 'official'")
     cfg = make_config(layout, **sizes)
@@ -102,21 +118,22 @@ def write_checkpoint(path, *, seed: int = 0, layout: str = "anima", prefix: str 
         tensors["model.visual.patch_embed.proj.weight"] = torch.zeros(8, 3, 2, 2, dtype=torch.bfloat16)
         tensors["mtp.fc.weight"] = torch.zeros(8, 8, dtype=torch.bfloat16)
     path = os.fspath(path)
-    meta = {"format": "pt", "synthetic": "lib_qwen35.synthetic"}
+    meta = {"format": "pt"}
     if shards <= 1:
-        save_file(tensors, path, metadata=meta)
+        save_synthetic(tensors, path, meta)
         return path
     os.makedirs(path, exist_ok=True)
+    index = safe_io.check_output(os.path.join(path, "model.safetensors.index.json"), "synthetic index",
+                                 ours=_is_synthetic_index)
     names = sorted(tensors)
     weight_map = {}
     for s in range(shards):
         shard = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         part = {n: tensors[n] for n in names[s::shards]}
-        save_file(part, os.path.join(path, shard), metadata=meta)
+        save_synthetic(part, os.path.join(path, shard), meta)
         weight_map.update({n: shard for n in part})
-    index = os.path.join(path, "model.safetensors.index.json")
-    with open(index, "w", encoding="utf-8") as f:
-        json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=1, sort_keys=True)
+    safe_io.write_text_atomic(index, json.dumps({"metadata": {safe_io.MARK_KEY: "lib_qwen35.synthetic"},
+                                                 "weight_map": weight_map}, indent=1, sort_keys=True))
     return index
 
 

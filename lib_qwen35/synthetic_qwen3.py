@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import torch
-from safetensors.torch import save_file
 
 from .qwen3 import Qwen3Config, expected_shapes
 
@@ -37,9 +36,10 @@ def write_checkpoint(path, *, seed: int = 0, prefix: str = "model.", dtype: str 
         tensors[prefix + name] = t.to(_DTYPES[dtype]).contiguous()
     if with_lm_head:             # some exports carry it; the encoder must ignore it
         tensors["lm_head.weight"] = tensors[prefix + "embed_tokens.weight"].clone()
+    from .synthetic import save_synthetic
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(tensors, str(path), metadata={"format": "pt", "synthetic": "qwen3", "seed": str(seed)})
-    return str(path)
+    return save_synthetic(tensors, path, {"format": "pt", "model": "qwen3", "seed": str(seed)})
 
 
 class SmallVocabTokenizer:

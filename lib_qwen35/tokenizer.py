@@ -22,6 +22,9 @@ from typing import Iterable
 from tokenizers import Tokenizer
 
 from .errors import TokenizerFileError
+from .safe_io import read_bounded
+
+MAX_TOKENIZER_BYTES = 256 << 20   # the bundled files are ~2-4 MB compressed
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "tokenizer"
 
@@ -88,14 +91,10 @@ def load_tokenizer_file(path: str | Path, spec: TokenizerSpec) -> BundledTokeniz
     """Load a gzip-compressed tokenizer.json and check it is `spec`'s tokenizer (not cached)."""
     path = Path(path)
     fix = "Reinstall the extension, or regenerate the file with `python tools/build_tokenizers.py`."
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         raise TokenizerFileError(f"The bundled {spec.display} tokenizer is missing: {path} "
-                                 f"does not exist. {fix}") from None
-    except OSError as e:
-        raise TokenizerFileError(f"Cannot read the bundled {spec.display} tokenizer {path}: {e}. "
-                                 f"{fix}") from e
+                                 f"does not exist. {fix}")
+    raw = read_bounded(path, f"bundled {spec.display} tokenizer", MAX_TOKENIZER_BYTES, TokenizerFileError, fix)
     try:
         tokenizer = Tokenizer.from_str(gzip.decompress(raw).decode("utf-8"))
     except Exception as e:  # BadGzipFile, EOFError, zlib.error, UnicodeDecodeError, bad JSON

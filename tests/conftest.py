@@ -22,6 +22,15 @@ def anima_ckpt(ckpt_dir):
     return synthetic.write_checkpoint(ckpt_dir / "qwen35_small.safetensors", seed=0)
 
 
+ENGINE_GENERATIONS = ("legacy", "qwen06-anima", "qwen06")  # Forge Neo's Anima text engines (tests/forge_stubs)
+
+
+@pytest.fixture(params=ENGINE_GENERATIONS)
+def engine_generation(request):
+    """Every stand-in Forge test runs on each generation of Anima's text engine."""
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     cache.clear_encoders()

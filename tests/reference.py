@@ -1,6 +1,35 @@
 """The transformers reference model built from our canonical weights (test-time only)."""
 
+import inspect
+
 import torch
+
+# transformers' own torch code for these, which it swaps at import for another package's kernel when that package
+# imports (fla for the delta rule, causal_conv1d for the conv), behind a functools.wraps wrapper.
+_SWAPPABLE = ("torch_chunk_gated_delta_rule", "torch_recurrent_gated_delta_rule", "causal_conv1d_fn",
+              "causal_conv1d_update")
+
+
+def torch_reference_module():
+    """transformers' Qwen3.5 modelling module, running its torch code whatever is installed.
+
+    Where `fla` imports (a GPU machine; fla-core + triton anywhere), transformers routes the delta rule to fla's
+    Triton kernels, which fail on CPU tensors and are not the reference anyway. The wrappers keep the torch function
+    as `__wrapped__`; the module's names are rebound to it for the rest of the test process (its layers call them
+    as module globals)."""
+    from transformers.models.qwen3_5 import modeling_qwen3_5 as mod
+
+    for name in _SWAPPABLE:
+        fn = getattr(mod, name, None)
+        if fn is None:
+            continue
+        torch_fn = inspect.unwrap(fn)
+        if torch_fn.__module__ != mod.__name__ or torch_fn.__name__ != name:
+            raise RuntimeError(f"transformers' {name} unwraps to {torch_fn.__module__}.{torch_fn.__name__}, not its "
+                               f"torch code; tests/reference.py needs updating for transformers "
+                               f"{__import__('transformers').__version__}")
+        setattr(mod, name, torch_fn)
+    return mod
 
 
 def transformers_config(cfg, attn_implementation: str = "eager"):
@@ -26,7 +55,7 @@ def transformers_model(cfg, weights):
     """A `Qwen3_5TextModel` in fp32 holding `weights` (canonical names, float32).
     For the Anima layout (last layer without MLP, no final norm) the missing MLP is zeroed and the
     final norm replaced by identity, so its last_hidden_state is our pre-head hidden state."""
-    from transformers import Qwen3_5TextModel
+    Qwen3_5TextModel = torch_reference_module().Qwen3_5TextModel
 
     tcfg = transformers_config(cfg)
     model = Qwen3_5TextModel(tcfg).float().eval()

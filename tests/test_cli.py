@@ -63,8 +63,8 @@ def test_diagnostics_definitions():
     (["encode", "x", "--strength", "1.5"], "strength must be in"),
     (["encode", "x", "--scale", "nan"], "output scale"),
     (["encode", "x", "--device", "foo"], "unknown device"),
-    (["stats", "--prompts", "/nonexistent/prompts.txt"], "No such file"),
-    (["encode", "x", "--save", "/nonexistent/dir/out.safetensors"], "folder does not exist"),
+    (["stats", "--prompts", "/nonexistent/prompts.txt"], "was not found"),
+    (["encode", "x", "--save", "/nonexistent/dir/out.safetensors"], "folder /nonexistent/dir does not exist"),
     (["fit", "--out", "FIT", "--limit", "300", "--holdout", "0"], "holdout must be"),
     (["fit", "--out", "FIT", "--limit", "300", "--batch-size", "0"], "batch size must be"),
 ])

@@ -87,7 +87,7 @@ def test_prompt_files(tmp_path):
 
 
 def test_prompt_file_errors(tmp_path):
-    with pytest.raises(PromptError, match="cannot read"):
+    with pytest.raises(PromptError, match="prompt file was not found"):
         read_prompt_file(tmp_path / "absent.txt")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok"}\nnot json\n', encoding="utf-8")

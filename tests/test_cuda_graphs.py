@@ -1,11 +1,14 @@
 """GraphRunner: bucketing, exact right padding, static-buffer plumbing, fallbacks. CPU tests use a stand-in for
 the CUDA capture with the same contract (reads the static ids at replay time, overwrites one static output)."""
 
+import contextlib
+import inspect
+
 import pytest
 import torch
 
 from lib_qwen35 import load_encoder
-from lib_qwen35.cuda_graphs import DEFAULT_BUCKETS, PAD_ID, GraphRunner, bucket_for
+from lib_qwen35.cuda_graphs import DEFAULT_BUCKETS, PAD_ID, GraphRunner, bucket_for, cuda_capture
 
 VOCAB = 248320
 
@@ -149,9 +152,46 @@ def test_bad_input_shape(backbone):
         r(torch.zeros(5, dtype=torch.long))
 
 
+def test_cuda_capture_is_thread_local(monkeypatch):
+    """The WebUI runs other threads; in torch's default 'global' capture mode a CUDA call from any of them
+    invalidates our capture. cuda_capture runs here against stand-ins for torch.cuda's stream and graph objects;
+    the graph context checks its arguments against the real torch.cuda.graph signature."""
+    seen = {}
+    real_signature = inspect.signature(torch.cuda.graph.__init__)
+
+    class Stream:
+        def __init__(self, device=None):
+            pass
+
+        def wait_stream(self, other):
+            pass
+
+    class GraphContext:
+        def __init__(self, cuda_graph, **kwargs):
+            real_signature.bind(self, cuda_graph, **kwargs)     # raises for arguments torch would refuse
+            seen.update(kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: type("Graph", (), {"replay": lambda self: None})())
+    monkeypatch.setattr(torch.cuda, "graph", GraphContext)
+    calls = []
+    replay, out = cuda_capture(lambda ids: calls.append(ids) or ids + 1, torch.zeros(1, 4, dtype=torch.long),
+                               warmup=2, pool="the pool")
+    assert seen.get("capture_error_mode") == "thread_local" and seen["pool"] == "the pool"
+    assert len(calls) == 3 and torch.equal(out, torch.ones(1, 4, dtype=torch.long))    # 2 warm-ups + the capture
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_equals_eager_on_gpu(anima_ckpt):
-    enc = load_encoder(anima_ckpt, device="cuda", dtype="bf16")
+    enc = load_encoder(anima_ckpt, device="cuda", dtype="bf16", kernel="chunk")   # no fla compile in the test step
     r = GraphRunner(enc.backbone, torch.bfloat16, buckets=(64, 192), batch_buckets=(1, 4))
     assert r.enabled
     for B, T in ((1, 77), (3, 150)):

@@ -1,9 +1,13 @@
 """The chunked delta-rule kernel against the per-token recurrence (our reference) and transformers'."""
 
+import sys
+import types
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from lib_qwen35.ops import delta_rule
 from lib_qwen35.ops.delta_rule import chunk_gated_delta_rule, pick_kernel, recurrent_gated_delta_rule
 
 
@@ -28,10 +32,28 @@ def test_chunk_equals_recurrence(T):
 
 
 def test_recurrence_matches_transformers():
-    mod = pytest.importorskip("transformers.models.qwen3_5.modeling_qwen3_5")
+    pytest.importorskip("transformers.models.qwen3_5.modeling_qwen3_5")
+    from reference import torch_reference_module
+
+    mod = torch_reference_module()      # transformers' torch code, even where fla is installed
     q, k, v, g, beta = _inputs(1, 100, 4, 16, 16, seed=3)
     want, _ = mod.torch_recurrent_gated_delta_rule(q * 16 ** 0.5, k, v, g=g, beta=beta)   # it scales q itself
     assert (recurrent_gated_delta_rule(q, k, v, g, beta) - want).abs().max().item() < 1e-5
+
+
+def test_chunk_kernel_solves_its_triangular_system_once(monkeypatch):
+    """u and w share the matrix (I + A): one solve on both right-hand sides [beta V | beta K exp(G)], not two."""
+    real, rhs_widths = torch.linalg.solve_triangular, []
+
+    def counted(a, b, **kw):
+        rhs_widths.append(b.shape[-1])
+        return real(a, b, **kw)
+
+    monkeypatch.setattr(torch.linalg, "solve_triangular", counted)
+    args = _inputs(1, 150, 2, 16, 8)                      # K = 16, V = 8, three chunks
+    got = chunk_gated_delta_rule(*args)
+    assert rhs_widths == [8 + 16]
+    assert (got - recurrent_gated_delta_rule(*args)).abs().max().item() < 1e-5
 
 
 def test_chunk_is_causal():
@@ -79,3 +101,76 @@ def test_fla_kernel_matches_chunk_kernel_in_the_model(anima_ckpt):
         ref = enc.backbone(ids, torch.bfloat16).float()
     cos = F.cosine_similarity(fla_out[0], ref[0], dim=-1)
     assert cos.min().item() > 0.999
+
+
+# -- choosing fla: version, caching ---------------------------------------------------------------------------
+
+class _CountingFinder:
+    """An import hook in front of every other: each `import fla` attempt is counted and fails like a broken
+    install (fla present, triton missing)."""
+
+    def __init__(self):
+        self.attempts = 0
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "fla":
+            self.attempts += 1
+            raise ModuleNotFoundError("No module named 'triton'", name="triton")
+        return None
+
+
+@pytest.fixture()
+def no_fla_imported(monkeypatch):
+    """No fla in sys.modules and a fresh fla_problem cache, before and after the test."""
+    for name in [n for n in sys.modules if n == "fla" or n.startswith("fla.")]:
+        monkeypatch.delitem(sys.modules, name)
+    delta_rule.fla_problem.cache_clear()
+    yield monkeypatch
+    delta_rule.fla_problem.cache_clear()
+
+
+def _fake_fla(monkeypatch, version):
+    fla = types.ModuleType("fla")
+    fla.__version__ = version
+    ops, gdr = types.ModuleType("fla.ops"), types.ModuleType("fla.ops.gated_delta_rule")
+    fla.ops, ops.gated_delta_rule = ops, gdr
+    for name, mod in (("fla", fla), ("fla.ops", ops), ("fla.ops.gated_delta_rule", gdr)):
+        monkeypatch.setitem(sys.modules, name, mod)
+
+
+def test_fla_older_than_0_5_is_refused(no_fla_imported):
+    """fla < 0.5.0 runs 16 key heads for 32 value heads without an error but fills only part of the output."""
+    _fake_fla(no_fla_imported, "0.4.2")
+    assert not delta_rule.fla_available("cuda")
+    assert pick_kernel("auto", "cuda") == "chunk"
+    why = delta_rule.why_not_fla("cuda")
+    assert "0.4.2" in why and "0.5.0" in why and "fla-core" in why
+
+
+@pytest.mark.parametrize("version", ["0.5.0", "0.6.0", "1.0.0rc1"])
+def test_fla_0_5_or_newer_is_used_on_cuda(no_fla_imported, version):
+    _fake_fla(no_fla_imported, version)
+    assert delta_rule.fla_available("cuda") and delta_rule.why_not_fla("cuda") is None
+    assert pick_kernel("auto", "cuda") == "fla"
+    assert not delta_rule.fla_available("cpu")
+
+
+def test_auto_keeps_fp32_off_fla(no_fla_imported):
+    """fla's tl.dot multiplies fp32 in TF32 on Ampere and newer: fp32 compute means the exact chunked kernel."""
+    _fake_fla(no_fla_imported, "0.6.0")
+    assert pick_kernel("auto", "cuda", torch.float32) == "chunk"
+    assert "TF32" in delta_rule.why_not_fla("cuda", torch.float32)
+    for dtype in (torch.bfloat16, torch.float16):
+        assert pick_kernel("auto", "cuda", dtype) == "fla"
+    assert pick_kernel("fla", "cuda", torch.float32) == "fla"      # asked for by name: honoured
+
+
+def test_failing_fla_import_is_tried_once(no_fla_imported):
+    """Encoder.to() asks again on every move; a broken fla must cost its import once per process, not per move."""
+    finder = _CountingFinder()
+    no_fla_imported.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    for _ in range(3):
+        assert not delta_rule.fla_available("cuda")
+        assert pick_kernel("auto", "cuda") == "chunk"
+    assert finder.attempts == 1
+    assert "triton" in delta_rule.why_not_fla("cuda")

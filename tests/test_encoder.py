@@ -44,7 +44,7 @@ def test_second_encode_reads_no_file_and_runs_no_backbone(anima_ckpt, monkeypatc
     runs = enc.stats["backbone_runs"]
     reads = []
     import lib_qwen35.encoder as encoder_module
-    for mod, name in ((checkpoint, "_read_one_header"), (encoder_module, "read_header"),
+    for mod, name in ((checkpoint, "read_file_header"), (encoder_module, "read_header"),
                       (encoder_module, "load_tensors")):
         monkeypatch.setattr(mod, name, lambda *a, **k: reads.append(a))
     monkeypatch.setattr(type(enc.backbone), "forward", lambda *a, **k: pytest.fail("backbone ran"))

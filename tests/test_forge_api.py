@@ -11,8 +11,8 @@ API_NAME = "qwen3.5-4b text encoder (anima)"
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         place_weights(w)
         yield w
 

@@ -12,8 +12,8 @@ from forge_stubs.harness import forge_world, place_weights, synthetic_checkpoint
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         yield w
 
 
@@ -162,7 +162,9 @@ def test_unexpected_error_while_encoding_names_the_file(world):
     def decode(*args, **kwargs):  # e.g. a tokenizer whose decode changed in a newer Forge
         raise ValueError("cannot decode these ids")
 
-    world.engine().qwen_tokenizer.decode = decode
+    from lib_qwen35.forge import engines
+
+    engines.generation_of(world.engine()).qwen3_tokenizer(world.engine()).decode = decode
     assert_stops(world, ["encoding failed", "qwen35_4b.safetensors", "ValueError", "cannot decode"])
 
 

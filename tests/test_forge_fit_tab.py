@@ -15,15 +15,15 @@ PROMPTS = ["1girl, from above, full body", "A witch, seen from the side.", "", "
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         yield w
         sys.modules.pop("qwen35_alignment_tab.py", None)
 
 
-def stock_reference(engine, ids):
+def stock_reference(world, ids):
     """The stock 0.6B hidden states of one prompt, straight from the class method: [T, 1024]."""
-    return type(engine).process_tokens(engine, [ids], [[1.0] * len(ids)])[0].float()
+    return world.seam_states(ids=ids, stock=True)[0].float()
 
 
 # ---- the wrapper around Forge's loaded stock encoder ---------------------------------------------------
@@ -35,16 +35,16 @@ def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
     hook.install(engine)
     replaced = []
 
-    def replacement(engine_, batch_tokens, batch_multipliers):
-        replaced.append(batch_tokens)
-        return torch.full((len(batch_tokens), len(batch_tokens[0]), 1024), 7.0)
+    def replacement(texts):
+        replaced.append(texts)
+        return [torch.full((4, 1024), 7.0) for _ in texts]
 
     active_state.arm(replacement, label="test")
     try:
         wrapper = stock_encoder.from_sd_model(world.anima)
         ids = [wrapper.tokenize(p) for p in PROMPTS]
         outs = wrapper.encode_batch(ids)  # right-padded batch of different lengths
-        assert engine.process_tokens([ids[0]], [[1.0] * len(ids[0])]).eq(7.0).all()  # the hook is live
+        assert world.seam_states(ids=ids[0]).eq(7.0).all()  # the hook is live
     finally:
         active_state.disarm()
     assert len(replaced) == 1  # only our own direct call above went through the hook
@@ -52,7 +52,7 @@ def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
     assert ids[0] == world.qwen_tokenizer(["1girl, from above, full body"])["input_ids"][0]
     for i, out in zip(ids, outs):
         assert out.dtype == torch.float32 and out.shape == (len(i), 1024)
-        assert torch.equal(out, stock_reference(engine, i))  # batching and padding change nothing
+        assert torch.equal(out, stock_reference(world, i))  # batching and padding change nothing
     assert not outs[0].is_inference()
 
 

@@ -10,8 +10,8 @@ from forge_stubs.harness import forge_world, place_weights, write_alignment, wri
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         place_weights(w)
         yield w
 
@@ -24,21 +24,23 @@ def lib_states(world, prompt, **stage):
 
 
 def hooked_states(world, prompt):
-    engine = world.engine()
-    (chunk,) = engine.tokenize_line(prompt)
-    return engine.process_tokens([chunk.qwen_tokens], [chunk.qwen_multipliers])
+    return world.seam_states(prompt)  # [1, T, 1024] through the instance: our hook
+
+
+def arm(world, **ours):
+    p = world.make_p(enabled=True, **ours)
+    return world.controller.process(p, *p.script_args[world.script.args_from : world.script.args_to])
 
 
 def test_enabled_conditioning_comes_from_the_qwen35_encoder(world):
     from lib_qwen35.forge import active_state
 
     stock = world.txt2img("1girl, from side", "lowres")
-    p = world.make_p("1girl, from side", "lowres", enabled=True)
-    world.controller.process(p, *p.script_args[world.script.args_from : world.script.args_to])
+    arm(world)
     z = hooked_states(world, "1girl, from side")  # [1, T, 1024], T = Qwen3.5 tokens
     ref = lib_states(world, "1girl, from side")
     assert z.shape == (1, ref.shape[0], 1024)
-    assert torch.allclose(z[0], ref, atol=1e-6)
+    assert torch.allclose(z[0].float(), ref, atol=1e-6)
     active_state.disarm()
 
     on = world.txt2img("1girl, from side", "lowres", enabled=True)
@@ -48,34 +50,69 @@ def test_enabled_conditioning_comes_from_the_qwen35_encoder(world):
 
 
 def test_output_matches_the_stock_device_and_dtype(world):
-    from lib_qwen35.forge import replacement
+    from lib_qwen35.forge import engines
 
     world.text_encoder.to(torch.float16)  # Forge's TE dtype on this "machine"
-    p = world.make_p(enabled=True)
-    world.controller.process(p, *p.script_args[world.script.args_from : world.script.args_to])
+    arm(world)
+    ids = world.qwen_ids("1girl")
+    stock, ours = world.seam_states(ids=ids, stock=True), world.seam_states(ids=ids)
+    want = (torch.device("cpu"), torch.float16 if world.generation == "legacy" else torch.float32)  # qwen06: .float() on intermediate_device
+    assert (ours.device, ours.dtype) == (stock.device, stock.dtype) == want
+    assert engines.generation_of(world.engine()).output_format(world.engine()) == want
+
+
+def test_qwen06_seam_returns_the_stock_container_and_mask(world):
+    """qwen06: (z [1, T, 1024] float32, None, {"attention_mask": int64 [1, T]}); empty prompt: mask [0] as stock."""
+    if world.generation == "legacy":
+        pytest.skip("legacy process_tokens returns a plain tensor (test above)")
+    arm(world)
+    for prompt, mask_value in (("1girl, smile", 1), ("", 0)):
+        ids = world.qwen_ids(prompt)
+        stock, ours = world.seam_output(ids, stock=True), world.seam_output(ids)
+        assert len(ours) == len(stock) == 3 and ours[1] is None and stock[1] is None
+        assert set(ours[2]) == set(stock[2]) == {"attention_mask"}
+        mask, z = ours[2]["attention_mask"], ours[0]
+        assert mask.dtype == stock[2]["attention_mask"].dtype == torch.int64 and mask.device == z.device
+        assert mask.shape == (1, z.shape[1]) and bool((mask == mask_value).all())
+        assert z.shape[1] == lib_states(world, prompt).shape[0]
+    assert world.qwen_ids("") == [151643] and stock[2]["attention_mask"].tolist() == [[0]]  # stock's empty prompt
+
+
+def test_engines_per_line_cache_never_serves_a_result_from_other_settings(world):
+    """Forge's engine caches per line inside one call; across calls and settings it must recompute."""
     engine = world.engine()
-    (chunk,) = engine.tokenize_line("1girl")
-    stock = type(engine).process_tokens(engine, [chunk.qwen_tokens], [chunk.qwen_multipliers])
-    ours = engine.process_tokens([chunk.qwen_tokens], [chunk.qwen_multipliers])
-    assert (ours.device, ours.dtype) == (stock.device, stock.dtype) == (torch.device("cpu"), torch.float16)
-    assert replacement.stock_output_format(engine) == (torch.device("cpu"), torch.float16)
+    arm(world, output_scale=1.0)
+    first = engine(["1girl", "1girl"])
+    assert torch.equal(first[0], first[1])
+    arm(world, output_scale=2.0)
+    second = engine(["1girl"])[0]
+    assert not torch.equal(first[0], second)
+    from lib_qwen35.forge import active_state
+
+    active_state.disarm()
+    stock = engine(["1girl"])[0]
+    assert not torch.equal(stock, second) and not torch.equal(stock, first[0])
 
 
 def test_text_is_recovered_from_qwen3_ids_with_emphasis_syntax_removed(world):
-    from lib_qwen35.forge import text_recovery
+    from lib_qwen35.forge import engines, text_recovery
 
     engine = world.engine()
-    for prompt, text in [("(cat:1.3) on a [mat], 日本語 ✨", "cat on a mat, 日本語 ✨"), ("", ""), ("a BREAK b", "aBREAKb")]:  # Forge drops the spaces around BREAK
-        (chunk,) = engine.tokenize_line(prompt)
-        assert text_recovery.recover_text(chunk.qwen_tokens, engine.qwen_tokenizer) == text
-    assert text_recovery.recover_text([151643], engine.qwen_tokenizer) == ""  # Forge's pad for empty prompts
+    tokenizer = engines.generation_of(engine).qwen3_tokenizer(engine)
+    if world.generation == "legacy":  # Forge's parse_prompt_attention: () [] (x:w) parsed; spaces around BREAK dropped
+        cases = [("(cat:1.3) on a [mat], 日本語 ✨", "cat on a mat, 日本語 ✨"), ("", ""), ("a BREAK b", "aBREAKb")]
+    else:  # the rewritten engine: only (x) / (x:w) parsed; [x], BREAK and \( stay text
+        cases = [("(cat:1.3) on a [mat], 日本語 ✨", "cat on a [mat], 日本語 ✨"), ("", ""), ("a BREAK b", "a BREAK b"),
+                 ("((deep)) \\(literal\\)", "deep (literal)")]
+    for prompt, text in cases:
+        assert text_recovery.recover_text(world.qwen_ids(prompt), tokenizer) == text
+    assert text_recovery.recover_text([151643], tokenizer) == ""  # Forge's pad for empty prompts
 
 
 def test_empty_negative_and_weighted_prompt_encode(world):
-    p = world.make_p("(1girl:1.4), (blue hair)", "", enabled=True)
-    world.controller.process(p, *p.script_args[world.script.args_from : world.script.args_to])
-    assert torch.allclose(hooked_states(world, "")[0], lib_states(world, ""), atol=1e-6)  # "" -> <|endoftext|>
-    assert torch.allclose(hooked_states(world, "(1girl:1.4), (blue hair)")[0], lib_states(world, "1girl, blue hair"), atol=1e-6)
+    arm(world)
+    assert torch.allclose(hooked_states(world, "")[0].float(), lib_states(world, ""), atol=1e-6)  # "" -> <|endoftext|>
+    assert torch.allclose(hooked_states(world, "(1girl:1.4), (blue hair)")[0].float(), lib_states(world, "1girl, blue hair"), atol=1e-6)
 
 
 def test_t5_side_emphasis_still_applies(world):
@@ -92,10 +129,9 @@ def test_output_stage_settings_are_applied(world):
     calib = write_calibration(os.path.join(world.models_dir, "qwen35", "my_calibration.safetensors"), seed=4)
     from lib_qwen35 import Alignment, Calibration
 
-    p = world.make_p(enabled=True, use_alignment=True, alignment_strength=0.5, alignment_file="my_rotation.safetensors",
-                     use_calibration=True, calibration_file="my_calibration.safetensors", output_scale=1.25)
-    world.controller.process(p, *p.script_args[world.script.args_from : world.script.args_to])
-    got = hooked_states(world, "1girl")[0]
+    arm(world, use_alignment=True, alignment_strength=0.5, alignment_file="my_rotation.safetensors",
+        use_calibration=True, calibration_file="my_calibration.safetensors", output_scale=1.25)
+    got = hooked_states(world, "1girl")[0].float()
     want = lib_states(world, "1girl", alignment=Alignment.load(align), strength=0.5, calibration=Calibration.load(calib), output_scale=1.25)
     assert torch.allclose(got, want, atol=1e-5)
 

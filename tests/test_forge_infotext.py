@@ -8,8 +8,8 @@ from forge_stubs.harness import forge_world, place_weights, write_alignment, wri
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         place_weights(w)
         yield w
 

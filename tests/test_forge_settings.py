@@ -11,8 +11,8 @@ from forge_stubs.harness import REPO_ROOT, forge_world, place_weights, write_ali
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         yield w
 
 

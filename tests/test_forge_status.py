@@ -10,8 +10,8 @@ from forge_stubs.harness import forge_world, place_weights, write_alignment
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         yield w
 
 
@@ -143,3 +143,14 @@ def test_before_forge_loads_a_model_the_status_says_so_instead_of_not_anima(worl
         text = change(world, enabled=True)
         assert text.startswith("On: the next generation encodes with qwen35_4b.safetensors (")
         assert text.splitlines()[0].endswith("on cpu fp32 (no model is loaded yet; it must be an Anima model).")
+
+
+def test_an_unknown_anima_engine_is_announced_before_the_generation(world):
+    from modules import shared
+
+    from test_forge_engines import unknown_anima
+
+    place_weights(world)
+    shared.sd_model = unknown_anima(world)
+    text = change(world, enabled=True)
+    assert text.startswith("On, but the next generation will stop:") and "UnknownAnimaEngine" in text

@@ -10,8 +10,8 @@ OUR_LABELS = ["[Qwen3.5 TE] On/Off", "[Qwen3.5 TE] Alignment strength", "[Qwen3.
 
 
 @pytest.fixture
-def world(tmp_path):
-    with forge_world(tmp_path) as w:
+def world(tmp_path, engine_generation):
+    with forge_world(tmp_path, generation=engine_generation) as w:
         place_weights(w)
         place_weights(w, name="other_qwen35.safetensors", folder="qwen35", seed=1)
         yield w

@@ -112,6 +112,24 @@ def test_unavailable_on_cpu_with_reasons():
         f8.choose_mode("cpu", torch.bfloat16, "fp4")
 
 
+def test_probe_uses_the_compute_dtype(monkeypatch):
+    """Row-wise scaling has only bf16 output on Ada and on Hopper with cuBLAS < 12.9 (torch's _scaled_mm check).
+    A bf16-only probe would pass there and then fp16 compute would fail in every forward."""
+    def ada_scaled_mm(x, weight, bias=None, mode="per_token"):
+        if mode == "per_token" and x.dtype != torch.bfloat16:
+            raise RuntimeError("Only bf16 high precision output types are supported for row-wise scaling.")
+        return f8.emulated_fp8_linear(x, weight, bias, mode)
+
+    monkeypatch.setattr(f8, "fp8_linear", ada_scaled_mm)
+    monkeypatch.setattr(f8, "fp8_matmul_support", lambda device: (True, "Fake Ada (compute capability 8.9) ..."))
+    monkeypatch.setattr(f8, "_probe_cache", {})
+    assert f8.choose_mode("cpu", torch.bfloat16, "auto")[0] == "per_token"
+    assert f8.choose_mode("cpu", torch.float16, "auto")[0] == "per_tensor"      # the fallback that works
+    mode, why = f8.choose_mode("cpu", torch.float16, "per_token")
+    assert mode is None and "row-wise" in why
+    assert f8.probe("cpu", "per_token", torch.bfloat16) is None                # cached apart from fp16's failure
+
+
 @pytest.fixture(scope="module")
 def fp8_friendly_ckpt(tmp_path_factory):
     return synthetic.write_checkpoint(tmp_path_factory.mktemp("fp8") / "m.safetensors", seed=5, **FP8_FRIENDLY)
@@ -138,17 +156,67 @@ def test_backbone_tolerance_and_switching(fp8_friendly_ckpt, fp8_kernel):
     assert cos_fp8 < cos_bf16                    # the FP8 path really ran
 
 
+@pytest.fixture()
+def fp8_on_cpu(monkeypatch, fp8_kernel):
+    """choose_mode() as on an FP8 GPU, with the CPU kernel (or its emulation) doing the FP8 matmuls."""
+    monkeypatch.setattr(f8, "fp8_matmul_support", lambda device: (True, "Fake GPU (compute capability 8.9) ..."))
+    monkeypatch.setattr(f8, "_probe_cache", {})
+
+
+def test_fp8_and_exact_embeddings_are_cached_apart(fp8_friendly_ckpt, fp8_on_cpu):
+    """An FP8-matmul encoder and an exact one on the same file and dtype must not serve each other's results."""
+    from lib_qwen35 import cache
+
+    cache.EMBEDDINGS.clear()
+    exact = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="off")
+    fp8 = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_token")
+    assert exact.fp8_mode is None and fp8.fp8_mode == "per_token"
+    ids = list(range(1000, 1040))
+    a = exact.encode_ids(ids)
+    b = fp8.encode_ids(ids)
+    assert fp8.stats["cache_hits"] == 0 and fp8.stats["backbone_runs"] == 1
+    assert not torch.equal(a, b)                                    # FP8 rounding really changed the numbers
+    assert torch.equal(exact.encode_ids(ids), a) and exact.stats["cache_hits"] == 1
+    assert torch.equal(fp8.encode_ids(ids), b) and fp8.stats["cache_hits"] == 1
+
+
+def test_per_tensor_scaling_does_not_depend_on_the_batch(fp8_friendly_ckpt, fp8_on_cpu):
+    """A per-tensor scale spans the whole forward: batched with a longer prompt (and padded to it), a prompt would
+    get other numbers than alone. The encoder runs per-tensor mode one prompt at a time."""
+    enc = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_tensor")
+    assert enc.fp8_mode == "per_tensor"
+    short, long_ = list(range(2000, 2012)), list(range(3000, 3070))
+    alone = [enc.encode_batch([x], use_cache=False)[0] for x in (short, long_)]
+    together = enc.encode_batch([short, long_], use_cache=False)
+    assert torch.equal(together[0], alone[0]) and torch.equal(together[1], alone[1])
+
+
+def test_per_tensor_scaling_turns_cuda_graphs_off(fp8_friendly_ckpt, fp8_on_cpu, monkeypatch):
+    """A graph pads to its bucket, and a per-tensor scale would take the padding in."""
+    from lib_qwen35.cuda_graphs import GraphRunner
+
+    monkeypatch.setattr(GraphRunner, "available", staticmethod(lambda device: True))   # as on a GPU
+    per_tensor = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_tensor")
+    assert per_tensor._graphs is None and "per-tensor" in per_tensor.fast_path_status()
+    per_token = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_token")
+    assert per_token._graphs is not None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fp8_linear_on_gpu_matches_emulation():
     ok, why = f8.fp8_matmul_support("cuda")
     if not ok:
         pytest.skip(why)
-    x, w = _x(300, 2560).cuda(), _w(1024, 2560).cuda()
-    for mode in f8.MODES:
-        if f8.probe("cuda", mode) is not None:
-            continue
-        got = f8.fp8_linear(x, w, mode=mode).float()
-        want = f8.emulated_fp8_linear(x, w, mode=mode).float()
-        assert ((got - want).norm() / want.norm()).item() <= 1e-2
-    mode, why = f8.choose_mode("cuda", torch.bfloat16, "auto")
-    assert mode in f8.MODES, why
+    w = _w(1024, 2560).cuda()
+    for dtype in (torch.bfloat16, torch.float16):
+        x = _x(300, 2560, dtype=dtype).cuda()
+        for mode in f8.MODES:
+            if f8.probe("cuda", mode, dtype) is not None:
+                continue
+            got = f8.fp8_linear(x, w, mode=mode)
+            want = f8.emulated_fp8_linear(x, w, mode=mode).float()
+            assert got.dtype == dtype
+            assert ((got.float() - want).norm() / want.norm()).item() <= 1e-2
+        mode, why = f8.choose_mode("cuda", dtype, "auto")
+        assert mode in f8.MODES, why         # whatever the probe chose really runs in this dtype
+        f8.fp8_linear(x, w, mode=mode)

@@ -67,7 +67,7 @@ def test_bad_calibration_files(tmp_path):
     with pytest.raises(OutputStageFileError, match=r"bias.*expected \[4\]"):
         Calibration.load(tmp_path / "c.safetensors")
     (tmp_path / "x.safetensors").write_bytes(b"not a file")
-    with pytest.raises(OutputStageFileError, match="cannot read calibration"):
+    with pytest.raises(OutputStageFileError, match="not a safetensors file.*calibration file with tensors"):
         Calibration.load(tmp_path / "x.safetensors")
     with pytest.raises(OutputStageFileError, match="not found"):
         Calibration.load(tmp_path / "missing.safetensors")

@@ -14,7 +14,7 @@ Modules, one concept each:
     hook               install / restore of the process_tokens instance attribute
     placement          device / dtype choice, moving weights to the GPU and back, OOM hint
     encoder_holder     loaded encoders and output stages, reused across generations
-    replacement        the replacement process_tokens body: ids -> text -> Qwen3.5 -> output stage
+    replacement        what the hook computes: prompt texts -> Qwen3.5 -> output stage
     cond_cache         Forge conditioning-cache invalidation when our settings signature changes
     infotext           PNG-infotext keys, writing them, and paste (restore) functions
     xyz_axes           X/Y/Z plot axes registered into the real xyz_grid module

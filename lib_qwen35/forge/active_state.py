@@ -1,7 +1,7 @@
 """The module-level "armed" state that routes the installed hook.
 
 The hook is installed once per engine and stays installed; whether it replaces anything is decided here,
-per generation: `Script.process()` arms a handler, `postprocess()` disarms it, and the hook disarms it
+per generation: `Script.process()` arms an encoder, `postprocess()` disarms it, and the hook disarms it
 on any exception. With nothing armed the hook runs the stock method, so a failure can never leave the
 WebUI stuck on the replacement.
 """
@@ -11,32 +11,33 @@ from __future__ import annotations
 import threading
 from typing import Callable, Optional
 
-# handler(engine, batch_tokens, batch_multipliers) -> Tensor[B, L, 1024]
-Handler = Callable[[object, list, list], object]
+# encode(texts) -> one [T_i, 1024] float32 CPU tensor per prompt text (the engine generation formats it);
+# an optional encode.report(error) -> the error to raise instead (replacement.make_encode)
+Encode = Callable[[list], list]
 
 _lock = threading.Lock()
-_handler: Optional[Handler] = None
+_encode: Optional[Encode] = None
 _label = ""
 
 
-def arm(handler: Handler, label: str = "") -> None:
-    global _handler, _label
+def arm(encode: Encode, label: str = "") -> None:
+    global _encode, _label
     with _lock:
-        _handler, _label = handler, label
+        _encode, _label = encode, label
 
 
 def disarm() -> None:
-    global _handler, _label
+    global _encode, _label
     with _lock:
-        _handler, _label = None, ""
+        _encode, _label = None, ""
 
 
-def current() -> Optional[Handler]:
-    return _handler
+def current() -> Optional[Encode]:
+    return _encode
 
 
 def is_armed() -> bool:
-    return _handler is not None
+    return _encode is not None
 
 
 def label() -> str:

@@ -5,8 +5,9 @@ Order inside Forge's `process_images` (modules/processing.py):
     Script.process_batch -> p.setup_conds() (-> our hook) -> sampling (hires conds) -> Script.postprocess
 
 Forge catches exceptions raised by Script.process/process_batch and carries on, so errors found there
-are *armed*: the hook raises them when the conditioning is computed, which stops that generation with
-the message in the UI and console. The cond cache is invalidated for that, so it cannot be skipped.
+are *armed* (error_guard): they are raised when the conditioning is computed, which stops that
+generation with the message in the UI and console. The cond cache is invalidated for that, so it cannot
+be skipped. Which engine generation is live (engines/) matters only to model_detection and the hook.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import traceback
 from lib_qwen35.checkpoint import file_identity, short_hash
 from lib_qwen35.errors import Qwen35Error
 
-from . import active_state, cond_cache, ext_settings, file_locator, host, hook, infotext, messages, model_detection, preview, status, xyz_axes
+from . import active_state, cond_cache, engines, error_guard, ext_settings, file_locator, host, hook, infotext, messages, model_detection, preview, status, xyz_axes
 from . import placement as placement_mod
 from .encoder_holder import EncoderHolder
 from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
-from .replacement import EncodeRun, make_handler
+from .replacement import EncodeRun, make_encode
 
 
 class Controller:
@@ -35,6 +36,7 @@ class Controller:
     def process(self, p, *args) -> EncodeRun | None:
         """Arm (or not) the replacement for this generation; returns the run when armed."""
         active_state.disarm()
+        error_guard.disarm()
         infotext.remove(p)
         overrides = getattr(p, OVERRIDE_ATTR, None)
         try:
@@ -47,14 +49,16 @@ class Controller:
             return None
 
         sd_model = host.sd_model()
-        engine = model_detection.anima_engine(sd_model)
-        if engine is None:
-            description = model_detection.describe_model(sd_model)
+        located = model_detection.locate(sd_model)
+        if located.kind in ("not_anima", "no_model"):
             cond_cache.sync(p, cond_cache.OFF)
-            status.set_not_anima(description)
-            messages.console(f"enabled, but the loaded model is not Anima ({description}): nothing changed.")
+            status.set_not_anima(located.model)
+            messages.console(f"enabled, but the loaded model is not Anima ({located.model}): nothing changed.")
             return None
-        hook.install(engine)
+        if located.kind == "unsupported":   # Anima, but an engine we cannot hook: never silently stock
+            self._arm_error(p, messages.unsupported_engine(located, host.forge_version(), engines.supported()))
+            return None
+        hook.install(located.engine, located.generation)
 
         try:
             if invalid is not None:
@@ -73,32 +77,41 @@ class Controller:
             self._arm_error(p, messages.unexpected(error))
             return None
 
-        active_state.arm(make_handler(run, self.holder), label=run.weights_name)
+        active_state.arm(make_encode(run, self.holder), label=run.weights_name)
         cond_cache.sync(p, signature)
         infotext.write(p, run)
-        status.set_armed(run)
+        status.set_armed(run, located)
         return run
 
     def process_batch(self, p, *args, **kwargs) -> None:
-        """Forge may reload the model between process() and this batch's setup_conds: hook the new one."""
+        """Forge may reload the model between process() and this batch's setup_conds: follow it."""
+        if error_guard.pending() is not None:
+            error_guard.follow(host.sd_model())
         if not active_state.is_armed():
             return
-        engine = model_detection.anima_engine(host.sd_model())
-        if engine is not None:
-            hook.install(engine)
+        located = model_detection.locate(host.sd_model())
+        if located.is_anima:
+            hook.install(located.engine, located.generation)
+        elif located.kind == "unsupported":
+            active_state.disarm()
+            self._arm_error(p, messages.unsupported_engine(located, host.forge_version(), engines.supported()))
 
     def postprocess(self, p, *args) -> None:
         active_state.disarm()
+        error_guard.disarm()
 
     # ---- host callbacks -------------------------------------------------------------------------
 
     def on_model_loaded(self, sd_model) -> None:
-        engine = model_detection.anima_engine(sd_model)
-        if engine is not None:
-            hook.install(engine)  # harmless while disarmed: the stock method runs
+        located = model_detection.locate(sd_model)
+        if located.is_anima:
+            hook.install(located.engine, located.generation)  # harmless while disarmed: the stock method runs
+        elif located.kind == "unsupported":
+            messages.console(f"warning: {messages.unsupported_engine(located, host.forge_version(), engines.supported())}")
 
     def on_script_unloaded(self) -> None:
         active_state.disarm()
+        error_guard.disarm()
         hook.restore_all()
 
     # ---- planning -------------------------------------------------------------------------------
@@ -155,10 +168,7 @@ class Controller:
         return self._hashes[identity]
 
     def _arm_error(self, p, error: Qwen35Error) -> None:
-        def raise_error(engine, batch_tokens, batch_multipliers):
-            raise error
-
-        active_state.arm(raise_error, label="error")
+        error_guard.arm(host.sd_model(), error)
         cond_cache.sync(p, ("error", next(self._error_ids)))  # never served from Forge's cache
         status.set_error(str(error))
         messages.console(str(error))

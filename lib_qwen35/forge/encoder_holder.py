@@ -44,6 +44,9 @@ class EncoderHolder:
             if key in self._encoders:
                 self._encoders.move_to_end(key)
                 return self._encoders[key]
+            for stale in [k for k, e in self._encoders.items() if getattr(e, "path", None) == path]:
+                placement_mod.release(self._encoders.pop(stale))  # this path now holds another file: never
+                # served again, so dropped before the new load (two 4.8 GB copies would not fit)
             _set_library_encoder_cache_size(max_entries)
             encoder = self._load_encoder(path, dtype, computes_on_cpu)
             self.loads += 1

@@ -7,14 +7,20 @@ Output stage: the bundled alignment_data/ (recursively), models/qwen35/, and the
               an alignment if its header has `rotation`, a calibration if it has `scale` and `bias`.
 "Automatic" picks qwen35_4b.safetensors (else the first weights file found), and the bundled
 rotation_matrix.safetensors / calibration_params.safetensors (else the first one found).
+Scans never hang or raise: a file that is not a regular file (a FIFO would block the pickers), cannot be
+read, or has a malformed header (the library's own checks) is skipped, reported once in the console, and
+named by the "not found" messages. Folder loops through symlinks and huge trees are cut off.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import struct
+import stat
+
+from lib_qwen35 import safe_io
+from lib_qwen35.checkpoint import read_file_header, read_index
+from lib_qwen35.errors import Qwen35Error
 
 from . import host
 from .params import AUTOMATIC
@@ -29,7 +35,11 @@ QWEN35_MARKER_SUFFIX = "layers.0.linear_attn.in_proj_qkv.weight"
 WEIGHT_EXTENSIONS = (".safetensors",)
 SHARD_INDEX = "model.safetensors.index.json"
 
-_header_cache: dict[str, frozenset] = {}  # file identity -> tensor names (or empty on failure)
+MAX_SCAN_FILES = 20000  # per folder: an "extra folder" set to / must not stall the pickers
+_HEADER_CACHE_MAX = 4096
+_header_cache: dict[str, frozenset | None] = {}  # file identity -> tensor names (None: skipped)
+_skipped: dict[str, str] = {}  # path -> why it is not offered (the latest scan's view)
+_reported: set = set()  # (identity, reason) already printed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +79,12 @@ def list_weights(extra_dirs=()) -> list[FoundFile]:
                 continue  # a shard: offered through its index
             if name in seen:
                 continue
-            if not list_everything and not _looks_like_qwen35(path):
+            names = _tensor_names(path)
+            if names is None:  # unreadable: skipped and reported
                 continue
-            if list_everything and _is_output_stage_file(path):
+            if not list_everything and not _looks_like_qwen35(names):
+                continue
+            if list_everything and _is_output_stage_file(names):
                 continue
             seen.add(name)
             found.append(FoundFile(name, path))
@@ -113,56 +126,93 @@ def _list_output_stage(extra_dirs, required_keys: set) -> list[FoundFile]:
             name = os.path.basename(path)
             if not name.endswith(".safetensors") or name in seen:
                 continue
-            if required_keys <= _tensor_names(path):
+            names = _tensor_names(path)
+            if names is not None and required_keys <= names:
                 seen.add(name)
                 found.append(FoundFile(name, path))
     return found
 
 
-def _is_output_stage_file(path: str) -> bool:
+def _is_output_stage_file(names: frozenset) -> bool:
     """Alignment/calibration files, and the alignment fit's embedding-cache chunks ({"pooled"}):
     data the fit and the output stage use, never weights, so never offered in the encoder picker."""
-    names = _tensor_names(path)
     return "rotation" in names or {"scale", "bias"} <= names or names == frozenset({"pooled"})
 
 
-def _looks_like_qwen35(path: str) -> bool:
-    return any(n.endswith(QWEN35_MARKER_SUFFIX) for n in _tensor_names(path))
+def _looks_like_qwen35(names: frozenset) -> bool:
+    return any(n.endswith(QWEN35_MARKER_SUFFIX) for n in names)
 
 
-def _tensor_names(path: str) -> frozenset:
-    """Tensor names from a safetensors header (or a shard index), cached per path/size/mtime."""
+def _tensor_names(path: str) -> frozenset | None:
+    """Tensor names from a safetensors header (or a shard index), cached per file identity; None when the
+    file cannot be used (then it is skipped and reported). Never blocks and never raises."""
     try:
-        stat = os.stat(path)
-    except OSError:
-        return frozenset()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+        st = os.stat(path)
+        key = safe_io.identity_from_stat(path, st)
+    except (OSError, ValueError) as error:
+        return _skip(path, path, f"cannot be read ({getattr(error, 'strerror', None) or error})")
+    if not stat.S_ISREG(st.st_mode):  # checked before any open: opening a FIFO blocks
+        return _skip(path, key, "not a regular file (a FIFO, socket or device)")
     if key not in _header_cache:
-        _header_cache[key] = _read_names(path, stat.st_size)
-    return _header_cache[key]
+        if len(_header_cache) >= _HEADER_CACHE_MAX:
+            _header_cache.clear()
+        try:
+            if path.endswith(".json"):
+                _header_cache[key] = frozenset(read_index(path))
+            else:
+                _header_cache[key] = frozenset(read_file_header(path, "file").tensors)
+        except Qwen35Error as error:  # the library's message: names the file, the field and the fix
+            _header_cache[key] = None
+            _skipped[path] = str(error)
+        except Exception as error:  # a scan must never break the pickers
+            _header_cache[key] = None
+            _skipped[path] = f"{path}: unreadable ({type(error).__name__}: {error})"
+    names = _header_cache[key]
+    if names is None:
+        return _skip(path, key, _skipped.get(path, "unreadable"))
+    _skipped.pop(path, None)
+    return names
 
 
-def _read_names(path: str, size: int) -> frozenset:
-    try:
-        if path.endswith(".json"):
-            with open(path, "r", encoding="utf-8") as f:
-                return frozenset(json.load(f).get("weight_map", {}))
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            if length <= 0 or length > min(size - 8, 100 << 20):
-                return frozenset()
-            header = json.loads(f.read(length))
-        return frozenset(k for k in header if k != "__metadata__")
-    except (OSError, ValueError, struct.error):
-        return frozenset()
+def _skip(path: str, key: str, reason: str) -> None:
+    _skipped[path] = reason
+    if (key, reason) not in _reported:
+        _reported.add((key, reason))
+        from . import messages
+
+        text = reason if reason.startswith(path) else f"{path}: {reason}"
+        messages.console(f"not offered in the file pickers: {text}")
+    return None
+
+
+def skipped_in(folders) -> list[tuple[str, str]]:
+    """(path, reason) of the files under `folders` that the scans skipped, for "not found" messages."""
+    roots = [os.path.join(os.path.abspath(f), "") for f in folders if f]
+    return sorted((p, r) for p, r in _skipped.items()
+                  if any(os.path.abspath(p).startswith(root) for root in roots) and os.path.lexists(p))
 
 
 def _walk(folder: str):
+    """Files under `folder`, sorted; symlinked folders are followed once (no loops), at most MAX_SCAN_FILES."""
     if not folder or not os.path.isdir(folder):
         return
-    for root, dirs, files in os.walk(folder, followlinks=True):
+    seen_dirs, count = set(), 0
+    for root, dirs, files in os.walk(folder, followlinks=True, onerror=lambda error: None):
+        try:
+            st = os.stat(root)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:  # reached again through a symlink: a loop
+            dirs[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
         dirs.sort()
         for file in sorted(files):
+            count += 1
+            if count > MAX_SCAN_FILES:
+                _skip(folder, folder, f"holds more than {MAX_SCAN_FILES} files; only the first were looked at")
+                return
             yield os.path.join(root, file)
 
 

@@ -234,6 +234,7 @@ class FitTab:
         cache_dir = os.path.join(host.models_path(), FIT_CACHE_FOLDER, name)
         for folder in (out_dir, cache_dir):
             _check_writable(folder)
+        _check_outputs(out_dir, name, weights_path, batch_size, limit or None)
         return dict(request=request, name=name, out_dir=out_dir, cache_dir=cache_dir, limit=limit or None,
                     batch_size=batch_size, settings=settings, placement=placement, weights_path=weights_path,
                     stock=stock)
@@ -458,7 +459,7 @@ def list_stock_files(extra_dirs=()) -> list:
             name = os.path.basename(path)
             if not name.endswith(".safetensors") or name in seen:
                 continue
-            names = file_locator._tensor_names(path)
+            names = file_locator._tensor_names(path) or frozenset()
             if any(n.endswith(STOCK_MARKER_SUFFIX) for n in names) and not any(n.endswith(file_locator.QWEN35_MARKER_SUFFIX) for n in names):
                 seen.add(name)
                 found.append(file_locator.FoundFile(name, path))
@@ -470,12 +471,33 @@ def output_names(name: str) -> tuple[str, str]:
     return f"rotation_{name}.safetensors", f"calibration_{name}.safetensors"
 
 
+def _check_outputs(out_dir: str, name: str, weights_path: str, batch_size: int, limit) -> None:
+    """Before the fit: every file it will write may be written (none is the weights file, none is a file
+    this tool did not write), and its numbers are valid."""
+    from lib_qwen35.checkpoint import written_by_us
+    from lib_qwen35.fit import check_request
+    from lib_qwen35.safe_io import check_output
+
+    try:
+        check_request(out_dir, batch_size=batch_size, limit=limit, inputs=[("4B weights file", weights_path)])
+        for file_name in output_names(name):
+            check_output(os.path.join(out_dir, file_name), "alignment file", ours=written_by_us,
+                         inputs=[("4B weights file", weights_path)])
+    except Qwen35Error as error:
+        raise _err(f"{error} (output name {name!r}; choosing another name also fixes it)") from error
+
+
 def _publish(result, name: str) -> tuple[str, str]:
-    """Rename run_fit's fixed file names to the per-fit names the pickers can tell apart."""
-    rot_name, cal_name = output_names(name)
-    os.replace(result.rotation_path, os.path.join(result.out_dir, rot_name))
-    os.replace(result.calibration_path, os.path.join(result.out_dir, cal_name))
-    return rot_name, cal_name
+    """Rename run_fit's fixed file names to the per-fit names the pickers can tell apart (checked again:
+    the fit took a while)."""
+    from lib_qwen35.checkpoint import written_by_us
+    from lib_qwen35.safe_io import check_output
+
+    names = output_names(name)
+    for source, file_name in zip((result.rotation_path, result.calibration_path), names):
+        target = check_output(os.path.join(result.out_dir, file_name), "alignment file", ours=written_by_us)
+        os.replace(source, target)
+    return names
 
 
 def _report_md(result, names, cache_dir) -> str:
@@ -493,15 +515,14 @@ def _report_md(result, names, cache_dir) -> str:
 
 
 def _check_writable(folder: str) -> None:
+    from lib_qwen35.safe_io import check_writable_folder
+
     try:
         os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, ".qwen35_write_test")
-        with open(probe, "w", encoding="utf-8") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as error:
-        raise _err(f"cannot write to the output folder {folder}: {error.strerror or error}. Fix: check the folder's "
-                   f"permissions and free disk space, or choose another output name.") from error
+        check_writable_folder(folder, "fit's files")
+    except (OSError, Qwen35Error) as error:
+        raise _err(f"cannot write to the output folder {folder}: {getattr(error, 'strerror', None) or error}. Fix: "
+                   f"check the folder's permissions and free disk space, or choose another output name.") from error
 
 
 def _default_stock_file_loader(path: str, placement):

@@ -71,6 +71,13 @@ def text_encoder_dirs() -> list[str]:
     return dirs
 
 
+def forge_version() -> str:
+    """modules_forge.forge_version as "neo 2.29.2", or "unknown" where it cannot be read."""
+    module = _optional("modules_forge.forge_version")
+    parts = [str(getattr(module, name)) for name in ("version", "release") if getattr(module, name, None)] if module else []
+    return " ".join(parts) or "unknown"
+
+
 def cpu_only() -> bool:
     """True under --cpu (or when Forge's memory manager says it runs on the CPU)."""
     cmd = cmd_opts()

@@ -20,11 +20,24 @@ def _fmt(text: str) -> str:
     return f"{PREFIX}: {text}"
 
 
+def _skipped(searched: list[str], wanted: str = "") -> str:
+    """Files in the searched folders that the scans could not use, with the reason (the likely culprit),
+    the one named like the wanted file first."""
+    from .file_locator import skipped_in
+
+    found = sorted(skipped_in(searched), key=lambda item: os.path.basename(item[0]) != os.path.basename(wanted))
+    if not found:
+        return ""
+    shown = " ".join(f"[{reason if reason.startswith(path) else path + ': ' + reason}]" for path, reason in found[:3])
+    more = f" and {len(found) - 3} more (see the console)" if len(found) > 3 else ""
+    return f" Skipped as unusable: {shown}{more}."
+
+
 def weights_not_found(name: str, searched: list[str]) -> WeightsFileError:
     where = "; ".join(searched) or "(no folder)"
     wanted = "qwen35_4b.safetensors" if name == "Automatic" else name
     return WeightsFileError(_fmt(
-        f"encoder weights file '{wanted}' not found. Searched: {where}. "
+        f"encoder weights file '{wanted}' not found. Searched: {where}.{_skipped(searched, wanted)} "
         f"Fix: put {wanted} into models/qwen35/ (or models/text_encoder/), press the refresh "
         f"button next to 'Encoder file' and pick it, {DISABLE_HINT}."
     ))
@@ -41,7 +54,7 @@ def weights_invalid(path: str, cause: BaseException) -> WeightsFileError:
 def output_stage_not_found(kind: str, name: str, searched: list[str]) -> OutputStageFileError:
     where = "; ".join(searched) or "(no folder)"
     return OutputStageFileError(_fmt(
-        f"{kind} file '{name}' not found. Searched: {where}. "
+        f"{kind} file '{name}' not found. Searched: {where}.{_skipped(searched, name.split(' (')[0])} "
         f"Fix: pick an existing {kind} file, put one into models/qwen35/, or untick 'Use {kind}'."
     ))
 
@@ -59,6 +72,11 @@ def out_of_memory(path: str, placement) -> Qwen35Error:
         f"Fix: in Settings > {PREFIX}, untick 'Keep the Qwen3.5-4B weights on the GPU', or set the device to "
         f"'cpu' (slower, no VRAM needed); closing other GPU programs or a lower resolution also helps."
     ))
+
+
+def output_stage_overflow(cause: BaseException) -> NonFiniteOutputError:
+    """The library's output-stage check: its text names the step (alignment, calibration, scale) and the fix."""
+    return NonFiniteOutputError(_fmt(f"{_strip(cause)} The WebUI keeps working; {DISABLE_HINT}."))
 
 
 def non_finite(path: str, placement) -> NonFiniteOutputError:
@@ -90,6 +108,23 @@ def unexpected(cause: BaseException) -> Qwen35Error:
     return Qwen35Error(_fmt(
         f"unexpected error while preparing the encoder: {type(cause).__name__}: {_strip(cause)} "
         f"Fix: see the traceback in the console (please report it); {DISABLE_HINT}."
+    ))
+
+
+def unsupported_engine(located, forge_version: str, supported: str) -> Qwen35Error:
+    """An Anima model whose text engine matches no engine generation we know (Forge Neo changed it)."""
+    engine = located.engine
+    if engine is not None:
+        what = (f"its text engine is {type(engine).__name__} (module {type(engine).__module__}) at "
+                f"sd_model.{located.attribute}")
+    else:
+        seen = ", ".join(located.attributes_seen) or "none"
+        what = f"no text engine was found on it (text_processing_engine* attributes: {seen})"
+    return Qwen35Error(_fmt(
+        f"this Forge Neo ({forge_version}) loads Anima in a way this extension does not know, so it cannot "
+        f"replace the text encoder: {what}. Supported engines: {supported}. Nothing was generated, so you do "
+        f"not get a stock image by mistake. Fix: update the extension (Extensions > Check for updates) and "
+        f"report the Forge Neo version if it persists, {DISABLE_HINT}."
     ))
 
 

@@ -13,7 +13,7 @@ import traceback
 
 from lib_qwen35.errors import Qwen35Error
 
-from . import ext_settings, host, messages, model_detection
+from . import engines, ext_settings, host, messages, model_detection
 from .params import GenerationParams, InvalidSetting
 
 NO_MODEL_YET = "FakeInitialModel"  # modules/sd_models.py: Forge's placeholder until the first model load
@@ -33,8 +33,11 @@ def describe(controller, args) -> str:
     sd_model = host.sd_model()
     if type(sd_model).__name__ == NO_MODEL_YET:
         sd_model = None
-    if sd_model is not None and model_detection.anima_engine(sd_model) is None:
-        return (f"On, but inactive: the loaded model is not Anima ({model_detection.describe_model(sd_model)}); "
+    located = model_detection.locate(sd_model) if sd_model is not None else None
+    if located is not None and located.kind == "unsupported":
+        return f"On, but the next generation will stop: {messages.unsupported_engine(located, host.forge_version(), engines.supported())}"
+    if located is not None and not located.is_anima:
+        return (f"On, but inactive: the loaded model is not Anima ({located.model}); "
                 f"generations use it unchanged.")
     try:
         run = controller.plan(params, ext_settings.read())

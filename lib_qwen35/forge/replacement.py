@@ -1,11 +1,12 @@
-"""The replacement for `AnimaTextProcessingEngine.process_tokens`.
+"""What our hook computes while a generation is armed, whatever the engine generation:
 
-    batch of Qwen3 id lists ─ engine's Qwen3 tokenizer ─> texts ─ Qwen3.5 tokenizer ─> ids
-        ─> Encoder.encode_ids (raw-embedding LRU; backbone only on a miss) ─> [T, 1024] head output
-        ─> output stage (alignment, calibration, scale; fp32 on the CPU) ─> right-pad to the longest
-        ─> [B, L, 1024] on the device / in the dtype the stock path returns
+    prompt texts (recovered by the engine generation from the Qwen3 ids it received)
+        ─ Qwen3.5 tokenizer ─> ids ─> Encoder.encode_ids (raw-embedding LRU; backbone only on a miss)
+        ─> [T, 1024] head output ─> output stage (alignment, calibration, scale; fp32 on the CPU)
+        ─> one [T_i, 1024] float32 CPU tensor per text
 
-Forge then runs the LLM adapter (T5 ids as queries, cross-attending to these states), applies the T5-side
+The engine generation (engines/) then puts them in its seam's format (device, dtype, padding, mask), and
+Forge runs the LLM adapter (T5 ids as queries, cross-attending to these states), applies the T5-side
 emphasis weights and pads to 512 rows, exactly as with the stock encoder.
 """
 
@@ -17,10 +18,10 @@ import time
 
 import torch
 
-from lib_qwen35.errors import NonFiniteOutputError
+from lib_qwen35.checkpoint import file_identity
+from lib_qwen35.errors import NonFiniteOutputError, OutputStageOverflowError
 
-from . import host, messages, placement as placement_mod, status
-from .text_recovery import QWEN3_PAD_ID, recover_text
+from . import messages, placement as placement_mod, status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +48,8 @@ class EncodeRun:
         return (
             "qwen35",
             self.weights_identity,
-            self.alignment_path and (self.alignment_path, os.path.getmtime(self.alignment_path), round(self.alignment_strength, 6)),
-            self.calibration_path and (self.calibration_path, os.path.getmtime(self.calibration_path)),
+            self.alignment_path and (file_identity(self.alignment_path), round(self.alignment_strength, 6)),
+            self.calibration_path and file_identity(self.calibration_path),
             round(self.output_scale, 6),
             str(self.placement.device),
             str(self.placement.dtype),
@@ -64,43 +65,24 @@ def build_output_stage(run: EncodeRun, holder):
     return OutputStage(alignment=alignment, strength=run.alignment_strength, calibration=calibration, output_scale=run.output_scale)
 
 
-def stock_output_format(engine) -> tuple[torch.device, torch.dtype]:
-    """Device and dtype the stock `process_tokens` returns: those of the TE's token embeddings, which
-    `process_embeds` looks up on `memory_management.text_encoder_device()` (probed with one pad id)."""
-    mm = host.memory_management()
-    device = torch.device(mm.text_encoder_device()) if mm is not None and hasattr(mm, "text_encoder_device") else torch.device("cpu")
-    embeddings = None
-    try:
-        embeddings = engine.text_encoder.get_input_embeddings()
-        probe = embeddings(torch.tensor([[QWEN3_PAD_ID]], device=device, dtype=torch.long))
-        return probe.device, probe.dtype
-    except Exception:
-        weight = getattr(embeddings, "weight", None)
-        if isinstance(weight, torch.Tensor) and weight.dtype in (torch.float16, torch.bfloat16, torch.float32):
-            return device, weight.dtype
-        dtype = mm.text_encoder_dtype() if mm is not None and hasattr(mm, "text_encoder_dtype") else torch.float32
-        return device, dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) else torch.float16
-
-
-def make_handler(run: EncodeRun, holder):
-    """The callable the hook routes to while this run is armed."""
+def make_encode(run: EncodeRun, holder):
+    """The `encode(texts)` the hook routes to while this run is armed. The hook hands any exception
+    raised while replacing (recovering the text, encoding, formatting) to `encode.report`."""
     stage_cache = {}
 
-    def handler(engine, batch_tokens, batch_multipliers):
-        try:
-            return encode_batch(engine, batch_tokens)
-        except Exception as error:  # every failure names the extension and the file and says what to do
-            if isinstance(error, NonFiniteOutputError) and not str(error).startswith(messages.PREFIX):
-                wrapped = messages.non_finite(run.weights_path, run.placement)   # the library's own NaN check
-            else:
-                wrapped = messages.encode_failed(run.weights_path, error)       # already ours: returned as is
-            status.set_error(str(wrapped))
-            messages.console(str(wrapped))
-            if wrapped is error:
-                raise
-            raise wrapped from error
+    def report(error: Exception) -> Exception:
+        """The error to raise instead: it names the extension and the file and says what to do."""
+        if isinstance(error, OutputStageOverflowError) and error.stage != "input":
+            wrapped = messages.output_stage_overflow(error)                 # names the step that overflowed
+        elif isinstance(error, NonFiniteOutputError) and not str(error).startswith(messages.PREFIX):
+            wrapped = messages.non_finite(run.weights_path, run.placement)   # the library's own NaN check
+        else:
+            wrapped = messages.encode_failed(run.weights_path, error)       # already ours: returned as is
+        status.set_error(str(wrapped))
+        messages.console(str(wrapped))
+        return wrapped
 
-    def encode_batch(engine, batch_tokens):
+    def encode_texts(texts):
         if "stage" not in stage_cache:
             stage_cache["stage"] = build_output_stage(run, holder)
         try:
@@ -110,25 +92,11 @@ def make_handler(run: EncodeRun, holder):
             raise messages.weights_invalid(run.weights_path, error) from error
 
         started = time.perf_counter()  # encode time, without the one-off file load
-        texts = [recover_text(tokens, engine.qwen_tokenizer) for tokens in batch_tokens]
         with placement_mod.on_compute_device(encoder, run.placement, run.weights_path):
             raws = [encoder.encode_ids(encoder.tokenize(text)) for text in texts]  # each [T_i, 1024]
-        outs = [stage_cache["stage"].apply(raw.detach().to("cpu", torch.float32)) for raw in raws]
-        if not all(bool(torch.isfinite(out).all()) for out in outs):
-            raise messages.non_finite(run.weights_path, run.placement)
-
-        device, dtype = stock_output_format(engine)
-        z = pad_stack(outs).to(device=device, dtype=dtype)  # [B, L, 1024]
+        outs = [stage_cache["stage"].apply(raw.detach().to("cpu", torch.float32)) for raw in raws]  # checks finiteness
         status.record_encode(run, [o.shape[0] for o in outs], time.perf_counter() - started, encoder)
-        return z
+        return outs
 
-    return handler
-
-
-def pad_stack(rows: list[torch.Tensor]) -> torch.Tensor:
-    """[T_i, D] -> [B, max T, D], zero-padded on the right (Forge passes one prompt at a time)."""
-    length = max(r.shape[0] for r in rows)
-    out = rows[0].new_zeros((len(rows), length, rows[0].shape[-1]))
-    for i, r in enumerate(rows):
-        out[i, : r.shape[0]] = r
-    return out
+    encode_texts.report = report
+    return encode_texts

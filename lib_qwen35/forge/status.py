@@ -26,12 +26,14 @@ def set_not_anima(model_description: str) -> None:
     _set("not_anima", f"inactive: the loaded model is not Anima ({model_description}); nothing is changed")
 
 
-def set_armed(run) -> None:
+def set_armed(run, located=None) -> None:
     with _lock:
         _last_encode.clear()  # the counters below describe the current generation
     extra = f", alignment {run.alignment_strength:g}" if run.alignment_path else ""
     extra += ", calibration" if run.calibration_path else ""
     extra += f", scale {run.output_scale:g}" if run.output_scale != 1.0 else ""
+    if located is not None and located.generation is not None:
+        extra += f"; Forge engine {located.generation.name} at {located.attribute}"
     _set("armed", f"ready: {run.weights_name} ({run.weights_hash}) on {run.placement.describe()}{extra}")
 
 

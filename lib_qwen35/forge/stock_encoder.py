@@ -5,9 +5,10 @@
     encode_batch(list of ids) -> list of [T_i, 1024] float32   (hidden states after the final norm)
     identity (str: the key of the resumable disk cache), device, dtype, path, short_hash (metadata).
 
-The hidden states come from the STOCK `AnimaTextProcessingEngine.process_tokens`, called through the
-class (`type(engine).process_tokens(engine, ...)`), never through the instance: our hook puts the
-replacement on the instance, and calling that would fit the 4B encoder against itself.
+The hidden states come from the engine generation's STOCK seam (`AnimaTextProcessingEngine.process_tokens`
+or `SDClipModel.encode_token_weights`), called through the class (engines/*.stock_states), never through
+the instance: our hook puts the replacement on the instance, and calling that would fit the 4B encoder
+against itself.
 
 Batching: prompts are right-padded with the pad id. Forge's mask marks everything after the first pad as
 padding, and the model is causal, so the valid positions are the same as for each prompt alone.
@@ -22,23 +23,26 @@ import os
 import torch
 
 from . import host
-from .text_recovery import QWEN3_PAD_ID, recover_text
+from .text_recovery import QWEN3_PAD_ID
 
 FINGERPRINT_VALUES = 64  # values sampled from each parameter for the weights fingerprint
 
 
 class ForgeStockEncoder:
-    """The stock encoder of a loaded Anima model (`sd_model.text_processing_engine_anima`)."""
+    """The stock encoder of a loaded Anima model's text engine (any supported engine generation)."""
 
     def __init__(self, engine, *, identity: str, path: str | None = None, short_hash: str | None = None,
-                 prepare=None, still_loaded=None):
+                 prepare=None, still_loaded=None, generation=None):
+        from .engines import generation_of
+
         self.engine = engine
+        self.generation = generation or generation_of(engine)
         self.identity = identity
         self.path = path
         self.short_hash = short_hash
         self._prepare = prepare            # () -> None: have Forge load the TE onto its device
         self._still_loaded = still_loaded  # () -> bool: is this engine still the loaded model's?
-        self.device, self.dtype = _output_format(engine)
+        self.device, self.dtype = _output_format(self.generation, engine)
         self.stats = {"backbone_runs": 0}
 
     @property
@@ -46,15 +50,14 @@ class ForgeStockEncoder:
         return int(getattr(self.engine, "id_pad", QWEN3_PAD_ID))
 
     def tokenize(self, text: str) -> list[int]:
-        ids = self.engine.qwen_tokenizer([text], truncation=False, add_special_tokens=False)["input_ids"][0]
+        tokenizer = self.generation.qwen3_tokenizer(self.engine)
+        ids = tokenizer([text], truncation=False, add_special_tokens=False)["input_ids"][0]
         return [int(i) for i in ids] or [self.pad_id]
 
     def generation_text(self, prompt: str) -> str:
         """The text a generation would hand the 4B encoder for `prompt`: Forge's own tokenization
         (emphasis syntax parsed away), decoded back, as the replacement does."""
-        chunks = self.engine.tokenize_line(prompt)
-        ids = [t for chunk in chunks for t in chunk.qwen_tokens]
-        return recover_text(ids, self.engine.qwen_tokenizer)
+        return self.generation.prompt_text(self.engine, prompt)
 
     def encode_batch(self, batch) -> list[torch.Tensor]:
         batch = [[int(i) for i in ids] or [self.pad_id] for ids in batch]
@@ -67,12 +70,10 @@ class ForgeStockEncoder:
                               "start again (finished chunks are reused).")
         length = max(len(ids) for ids in batch)
         padded = [ids + [self.pad_id] * (length - len(ids)) for ids in batch]   # [B, L]
-        multipliers = [[1.0] * length for _ in batch]
         with generation_lock(), torch.inference_mode():
             if self._prepare is not None:
                 self._prepare()
-            stock = type(self.engine).process_tokens   # the class method: never our instance hook
-            z = stock(self.engine, padded, multipliers)                     # [B, L, 1024]
+            z = self.generation.stock_states(self.engine, padded)   # [B, L, 1024]; the class method, never our hook
         self.stats["backbone_runs"] += 1
         # clone outside inference mode: plain tensors the caller may use freely
         return [z[row, : len(ids)].float().clone() for row, ids in enumerate(batch)]
@@ -82,14 +83,19 @@ class ForgeStockEncoder:
 
 
 def from_sd_model(sd_model) -> ForgeStockEncoder | None:
-    """The wrapper for the loaded model's stock encoder, or None when the model is not Anima."""
-    from .model_detection import anima_engine
+    """The wrapper for the loaded model's stock encoder, or None when the model is not Anima.
+    Raises (with the fix) for an Anima model whose engine generation we do not know."""
+    from . import engines, messages, model_detection
 
-    engine = anima_engine(sd_model)
-    if engine is None:
+    located = model_detection.locate(sd_model)
+    if located.kind == "unsupported":
+        raise messages.unsupported_engine(located, host.forge_version(), engines.supported())
+    if not located.is_anima:
         return None
+    engine = located.engine
     path = _text_encoder_file(sd_model)
-    fingerprint = weights_fingerprint(engine.text_encoder)
+    text_encoder = engine.text_encoder
+    fingerprint = weights_fingerprint(getattr(text_encoder, "transformer", text_encoder))  # the Qwen3 model, on every generation
     files = "|".join(_file_key(p) for p in _model_files(sd_model))
     identity = "forge-stock-qwen3|" + hashlib.sha256(f"{files}|{fingerprint}".encode()).hexdigest()[:24]
     short = (_short_hash(path) if path else None) or fingerprint[:10]
@@ -101,11 +107,10 @@ def from_sd_model(sd_model) -> ForgeStockEncoder | None:
             mm.load_model_gpu(patcher)   # what Anima.get_learned_conditioning does first
 
     def still_loaded():
-        current = host.sd_model()
-        return getattr(current, "text_processing_engine_anima", None) is engine
+        return model_detection.locate(host.sd_model()).engine is engine
 
     return ForgeStockEncoder(engine, identity=identity, path=path, short_hash=short, prepare=prepare,
-                             still_loaded=still_loaded)
+                             still_loaded=still_loaded, generation=located.generation)
 
 
 def weights_fingerprint(module) -> str:
@@ -142,11 +147,9 @@ def generation_lock():
         yield
 
 
-def _output_format(engine) -> tuple[torch.device, torch.dtype]:
-    from .replacement import stock_output_format
-
+def _output_format(generation, engine) -> tuple[torch.device, torch.dtype]:
     try:
-        return stock_output_format(engine)
+        return generation.output_format(engine)
     except Exception:
         return torch.device("cpu"), torch.float32
 

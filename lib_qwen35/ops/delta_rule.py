@@ -3,19 +3,23 @@
     inputs  q, k  [B, T, H, K]   (already l2-normalised; q also scaled by K^-0.5)
             v     [B, T, H, V]   (H = value heads; key heads already repeated to match)
             g     [B, T, H]      log-decay (<= 0), beta [B, T, H] in (0, 1)
-    output  o     [B, T, H, V]   float32
+    output  o     [B, T, H, V]   float32 (fla's kernel, below, has its own contract)
 
     per head, state S [K, V] = 0;  for t:  S = exp(g_t) S ;  S += k_t (beta_t (v_t - S^T k_t))^T ;  o_t = S^T q_t
 
 - `recurrent_gated_delta_rule`: the per-token loop above, verbatim. The reference; slow.
 - `chunk_gated_delta_rule`: the same maths in chunks of 64 tokens (WY/UT form): a few matmuls per
-  chunk plus a scan over chunks. The default on CPU and CUDA.
-- `fla_chunk_gated_delta_rule`: flash-linear-attention's Triton kernel, used on CUDA when `fla` imports.
-  It takes raw q/k (normalised in-kernel) and grouped key heads, as transformers passes them.
+  chunk plus a scan over chunks. The default on CPU, for fp32 compute, and on CUDA without fla.
+- `fla_chunk_gated_delta_rule`: flash-linear-attention's Triton kernel (fla >= 0.5.0), used on CUDA for bf16/fp16
+  compute when `fla` imports. It takes raw q/k (normalised in-kernel), grouped key heads (Hk < Hv, mapped in the
+  kernel) and returns q's dtype. transformers 5.23 hands fla grouped heads too; 5.17 repeats them to Hv first.
 Tests hold the torch kernels together (and fla to them on a GPU).
 """
 
 from __future__ import annotations
+
+import functools
+import itertools
 
 import torch
 import torch.nn.functional as F
@@ -61,8 +65,8 @@ def chunk_gated_delta_rule(q, k, v, g, beta, chunk_size: int = 64):
     # UT transform: (I + tril(beta K K^T decay, -1))^-1 applied to beta V and beta K exp(G)
     A = ((k_beta @ k.transpose(-1, -2)) * decay).tril(-1)                                 # strictly lower
     eye = torch.eye(C, dtype=A.dtype, device=A.device)
-    u = torch.linalg.solve_triangular(eye + A, v_beta, upper=False, unitriangular=True)     # [.., C, V]
-    w = torch.linalg.solve_triangular(eye + A, k_beta * G[..., None].exp(), upper=False, unitriangular=True)
+    rhs = torch.cat([v_beta, k_beta * G[..., None].exp()], dim=-1)       # one solve for both right-hand sides
+    u, w = torch.linalg.solve_triangular(eye + A, rhs, upper=False, unitriangular=True).split([V, K], dim=-1)
     attn = (q @ k.transpose(-1, -2)) * decay                                                # [.., C, C] causal
     q_dec = q * G[..., None].exp()                                      # reads the state at chunk start
     k_dec = k * (G[..., -1:] - G).exp()[..., None]                      # writes decayed to chunk end
@@ -77,20 +81,58 @@ def chunk_gated_delta_rule(q, k, v, g, beta, chunk_size: int = 64):
     return out.reshape(B, H, Tp, V)[:, :, :T].transpose(1, 2)
 
 
-def fla_available(device) -> bool:
-    if torch.device(device).type != "cuda":
-        return False
+# fla < 0.5.0 accepts fewer key heads than value heads without an error but writes only part of the output
+# (Qwen3.5 has 16 key heads for 32 value heads), so older versions are refused, not used.
+FLA_MIN_VERSION = (0, 5, 0)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """'0.6.0' -> (0, 6, 0); '0.5.0rc1' -> (0, 5, 0); anything unreadable counts as 0."""
+    parts = []
+    for part in (text.split(".") + ["0", "0"])[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+@functools.lru_cache(maxsize=None)
+def fla_problem() -> str | None:
+    """Why fla's kernel cannot run in this process, or None when it can. Cached: a failing `import fla` (or the
+    triton under it) takes seconds and would otherwise be retried on every Encoder.to()."""
     try:
-        import fla.ops.gated_delta_rule  # noqa: F401
-        return True
-    except Exception:
-        return False
+        import fla
+        import fla.ops.gated_delta_rule  # noqa: F401 - the module our kernel calls
+    except Exception as e:   # noqa: BLE001 - any import failure means "do not use fla", with the reason
+        if isinstance(e, ModuleNotFoundError) and e.name == "fla":
+            return "fla not installed"
+        return f"fla does not import ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]})"
+    version, need = getattr(fla, "__version__", None), ".".join(map(str, FLA_MIN_VERSION))
+    if not isinstance(version, str):
+        return (f"fla has no version number, so it may predate {need} (grouped key heads need it); "
+                "pip install -U fla-core")
+    if _version_tuple(version) < FLA_MIN_VERSION:
+        return f"fla {version} is older than {need} (grouped key heads need it); pip install -U fla-core"
+    return None
+
+
+def fla_available(device) -> bool:
+    return torch.device(device).type == "cuda" and fla_problem() is None
+
+
+def why_not_fla(device, dtype: torch.dtype | None = None) -> str | None:
+    """For the status line: why 'auto' runs the torch kernel here (None when fla can run)."""
+    if torch.device(device).type != "cuda":
+        return f"fla needs CUDA, the encoder runs on {torch.device(device).type}"
+    if dtype == torch.float32:
+        return "fp32 compute keeps the exact kernel: fla would multiply in TF32"
+    return fla_problem()
 
 
 def fla_chunk_gated_delta_rule(q, k, v, g, beta):
-    """fla's Triton kernel, called as transformers calls it: RAW q, k [B,T,Hk,K] (l2norm and the K^-0.5
-    scale happen in the kernel, key heads are shared by Hv/Hk value heads), v [B,T,Hv,V] in the compute
-    dtype, g fp32. Unlike the two torch kernels above, q and k are not pre-normalised here."""
+    """fla's Triton kernel on RAW q, k [B,T,Hk,K]: l2norm and the default K^-0.5 scale happen in the kernel, and
+    fla >= 0.5.0 maps value head h to key head h // (Hv/Hk) itself (older fla wrote only part of the output, so
+    fla_available refuses it). v [B,T,Hv,V] and beta in the compute dtype, g fp32. Returns o [B,T,Hv,V] in q's
+    dtype (bf16/fp16), not fp32. Unlike the two torch kernels above, q and k are not pre-normalised here."""
     from fla.ops.gated_delta_rule import chunk_gated_delta_rule as fla_chunk
 
     o, _ = fla_chunk(q.contiguous(), k.contiguous(), v.contiguous(), g=g.float().contiguous(),
@@ -102,11 +144,15 @@ KERNELS = {"recurrent": recurrent_gated_delta_rule, "chunk": chunk_gated_delta_r
            "fla": fla_chunk_gated_delta_rule}
 
 
-def pick_kernel(name: str, device) -> str:
-    """'auto' -> fla on CUDA when importable, else the chunked torch kernel. An explicit 'fla' where it
-    cannot run (CPU, or fla not installed) also falls back to 'chunk': the status line reports the kernel."""
+def pick_kernel(name: str, device, dtype: torch.dtype | None = None) -> str:
+    """'auto' -> fla on CUDA when importable and the compute dtype is bf16/fp16, else the chunked torch kernel.
+    fp32 compute gets the chunked kernel: fla's tl.dot runs fp32 in TF32 on Ampere and newer (10 mantissa bits),
+    and whoever asks for fp32 asks for the exact path. An explicit 'fla' is honoured where it can run; where it
+    cannot (CPU, fla missing or too old) it falls back to 'chunk': the status line says why."""
     if name not in ("auto", *KERNELS):
         raise ValueError(f"unknown delta-rule kernel {name!r}; choose one of auto, {', '.join(KERNELS)}")
+    if name == "auto" and dtype == torch.float32:
+        return "chunk"
     if name in ("auto", "fla"):
         return "fla" if fla_available(device) else "chunk"
     return name

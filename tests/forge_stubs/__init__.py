@@ -4,8 +4,10 @@ of the same names, signatures and behaviour, modelled on Forge Neo v3.5's code; 
     site/gradio/            just enough of gradio 4 for Script.ui(): components, blocks, update/skip
     site/modules/           shared, options, scripts, script_callbacks, processing, ui_components,
                             infotext_utils, paths, api/api (alwayson args), errors
-    site/backend/           memory_management, args, text_processing (anima_engine, parsing, emphasis),
-                            diffusion_engine/anima (the Anima engine object holding the text engine)
+    site/backend/           memory_management, args, text_processing (anima_engine = legacy generation;
+                            _comfy + anima_engine_qwen06 = the rewritten one; parsing, emphasis),
+                            diffusion_engine/anima (the Anima engine object holding the text engine, per generation)
+    site/modules_forge/     forge_version
     site/builtin_scripts/   xyz_grid.py (AxisOption classes, axis_options, a cell runner)
     site/launch.py          is_installed / run_pip
 
@@ -18,7 +20,7 @@ import os
 import sys
 
 SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")
-STUB_TOP_LEVEL = ("gradio", "modules", "backend", "launch", "xyz_grid.py", "qwen35_anima.py")
+STUB_TOP_LEVEL = ("gradio", "modules", "modules_forge", "backend", "launch", "xyz_grid.py", "qwen35_anima.py")
 
 
 def purge(prefixes=STUB_TOP_LEVEL) -> None:

@@ -22,7 +22,9 @@ class Qwen3TokenizerHF:
 
         self._tok = load_qwen3_tokenizer()
 
-    def __call__(self, texts, truncation=False, add_special_tokens=False):
+    def __call__(self, texts, truncation=False, add_special_tokens=True):  # Qwen adds no special tokens either way
+        if isinstance(texts, str):
+            return {"input_ids": self._tok.encode(texts)}
         return {"input_ids": [self._tok.encode(t) for t in texts]}
 
     def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=False):
@@ -30,10 +32,13 @@ class Qwen3TokenizerHF:
 
 
 class T5TokenizerStandIn:
-    """Word-level ids in [3, 32000); no special tokens added (Forge appends the end id 1 itself)."""
+    """Word-level ids in [3, 32000); the end id 1 appended unless add_special_tokens=False, like T5TokenizerFast."""
 
-    def __call__(self, texts, truncation=False, add_special_tokens=False):
-        return {"input_ids": [[3 + zlib.crc32(w.encode()) % 31997 for w in re.findall(r"\w+|[^\w\s]", t)] for t in texts]}
+    def __call__(self, texts, truncation=False, add_special_tokens=True):
+        def ids(text):
+            return [3 + zlib.crc32(w.encode()) % 31997 for w in re.findall(r"\w+|[^\w\s]", text)] + ([1] if add_special_tokens else [])
+
+        return {"input_ids": ids(texts) if isinstance(texts, str) else [ids(t) for t in texts]}
 
 
 class _HashedEmbedding(torch.nn.Module):
@@ -49,9 +54,12 @@ class _HashedEmbedding(torch.nn.Module):
 
 
 class StubQwen3TextEncoder(torch.nn.Module):
-    """Stands in for backend.nn.llm.llama.Qwen3_06B: get_input_embeddings(), forward(input_ids=None,
-    embeds=..., attention_mask=..., num_tokens=..., embeds_info=...) -> (hidden [B, L, 1024], None), and
+    """Stands in for backend.nn.llm.llama.Qwen3_06B: num_layers, get_input_embeddings(), forward(input_ids,
+    attention_mask, embeds=..., num_tokens=..., intermediate_output=..., final_layer_norm_intermediate=...,
+    dtype=..., embeds_info=...) -> (hidden [B, L, 1024] in the embeddings' dtype, None), and
     preprocess_text_embeds(z, t5_ids) -> [B, Lt, 1024] (a one-layer cross-attention "adapter")."""
+
+    num_layers = 28
 
     def __init__(self, dtype=torch.float32, seed=0):
         super().__init__()
@@ -62,9 +70,10 @@ class StubQwen3TextEncoder(torch.nn.Module):
     def get_input_embeddings(self):
         return self.embed
 
-    def forward(self, input_ids=None, embeds=None, attention_mask=None, num_tokens=None, embeds_info=None):
+    def forward(self, input_ids=None, attention_mask=None, embeds=None, num_tokens=None, intermediate_output=None,
+                final_layer_norm_intermediate=True, dtype=None, embeds_info=None):
         self.calls += 1
-        x = embeds
+        x = embeds.to(self.embed.weight.dtype)
         # causal mixing so that the states depend on the context, not only on each token
         steps = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=x.dtype).view(1, -1, 1)
         return torch.tanh(torch.cumsum(x, dim=1) / steps), None

@@ -1,8 +1,9 @@
 """A booted stand-in Forge for tests: stubs on sys.path, a temporary models folder, the built-in
 xyz_grid script and our script loaded the way Forge loads scripts, txt2img/img2img script runners with
-their UI built, and an Anima model whose text engine uses the real Qwen3 tokenizer.
+their UI built, and an Anima model whose text engine uses the real Qwen3 tokenizer, in any Forge Neo
+engine generation ("legacy", "qwen06-anima", "qwen06"; see site/backend/diffusion_engine/anima.py).
 
-    with forge_world(tmp_path) as world:
+    with forge_world(tmp_path, generation="qwen06") as world:
         processed = world.txt2img("1girl", "lowres", enabled=True)
 """
 
@@ -21,12 +22,15 @@ XYZ_SCRIPT = os.path.join(SITE, "builtin_scripts", "xyz_grid.py")
 
 def reset_adapter_state(encoder_loader=None):
     """Forget everything lib_qwen35.forge keeps at module level (it outlives stub purges)."""
-    from lib_qwen35.forge import active_state, controller, cond_cache, file_locator, hook, status
+    from lib_qwen35.forge import active_state, controller, cond_cache, error_guard, file_locator, hook, status
 
     active_state.disarm()
+    error_guard.disarm()
     hook.restore_all()
     cond_cache.reset()
     file_locator._header_cache.clear()
+    file_locator._skipped.clear()
+    file_locator._reported.clear()
     status._state.update(kind="idle", text="")
     status._last_encode.clear()
     controller._controller = controller.Controller(encoder_loader)
@@ -34,9 +38,8 @@ def reset_adapter_state(encoder_loader=None):
 
 
 class ForgeWorld:
-    def __init__(self, models_dir, encoder_loader=None):
+    def __init__(self, models_dir, encoder_loader=None, generation="legacy"):
         from backend import memory_management
-        from backend.diffusion_engine.anima import Anima
         from modules import paths, processing, script_callbacks, scripts, shared
 
         from .fakes import Qwen3TokenizerHF, StubQwen3TextEncoder, T5TokenizerStandIn
@@ -57,7 +60,8 @@ class ForgeWorld:
 
         self.qwen_tokenizer, self.t5_tokenizer = Qwen3TokenizerHF(), T5TokenizerStandIn()
         self.text_encoder = StubQwen3TextEncoder()
-        self.anima = Anima(self.text_encoder, self.qwen_tokenizer, self.t5_tokenizer)
+        self.generation = generation
+        self.anima = self.new_anima()
         shared.sd_model = self.anima
 
         script_callbacks.clear_callbacks()
@@ -100,20 +104,61 @@ class ForgeWorld:
 
         return processing.process_images(self.make_p(prompt, negative, "txt2img", **ours))
 
-    def engine(self):
+    def new_anima(self, name="anima_stub"):
+        from backend.diffusion_engine.anima import Anima
+
+        return Anima(self.text_encoder, self.qwen_tokenizer, self.t5_tokenizer, name=name, generation=self.generation)
+
+    def engine(self, model=None):
         from modules import shared
 
-        return shared.sd_model.text_processing_engine_anima
+        return (model or shared.sd_model).text_engine
+
+    def seam_owner(self, engine=None):
+        """The object whose method carries the Qwen3 states: the engine (legacy) or its SDClipModel."""
+        engine = engine or self.engine()
+        return engine if self.generation == "legacy" else engine.text_encoder
+
+    def seam_name(self):
+        return "process_tokens" if self.generation == "legacy" else "encode_token_weights"
+
+    def qwen_ids(self, prompt):
+        """The Qwen3 ids Forge's engine hands its seam for one prompt line (emphasis parsed as Forge does)."""
+        engine = self.engine()
+        if self.generation == "legacy":
+            (chunk,) = engine.tokenize_line(prompt)
+            return list(chunk.qwen_tokens)
+        (section,) = engine.qwen_tokenizer.tokenize_with_weights(prompt)
+        return [t for t, _ in section]
+
+    def seam_states(self, prompt=None, ids=None, stock=False, engine=None):
+        """What the seam returns for a prompt (or ids): [1, T, 1024] Qwen3 states. Through the instance
+        (our hook when installed), or with stock=True through the class method."""
+        engine = engine or self.engine()
+        ids = list(ids) if ids is not None else self.qwen_ids(prompt)
+        owner = self.seam_owner(engine)
+        method = getattr(type(owner), self.seam_name()).__get__(owner) if stock else getattr(owner, self.seam_name())
+        if self.generation == "legacy":
+            return method([ids], [[1.0] * len(ids)])
+        return method([[(t, 1.0) for t in ids]])[0]
+
+    def seam_output(self, ids, stock=False):
+        """The seam's whole return value (qwen06: the (z, pooled, extra) tuple)."""
+        owner = self.seam_owner()
+        method = getattr(type(owner), self.seam_name()).__get__(owner) if stock else getattr(owner, self.seam_name())
+        if self.generation == "legacy":
+            return method([list(ids)], [[1.0] * len(ids)])
+        return method([[(t, 1.0) for t in ids]])
 
 
 @contextlib.contextmanager
-def forge_world(tmp_path, encoder_loader=None):
+def forge_world(tmp_path, encoder_loader=None, generation="legacy"):
     models_dir = os.path.join(str(tmp_path), "models")
     os.makedirs(os.path.join(models_dir, "qwen35"), exist_ok=True)
     os.makedirs(os.path.join(models_dir, "text_encoder"), exist_ok=True)
     with installed():
         try:
-            yield ForgeWorld(models_dir, encoder_loader)
+            yield ForgeWorld(models_dir, encoder_loader, generation)
         finally:
             reset_adapter_state()
             for name in ("qwen35_anima.py", "xyz_grid.py"):

@@ -46,3 +46,7 @@ def load_model_gpu(model):
 
 def is_oom(e):
     return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def intermediate_device():
+    return torch.device("cpu")

@@ -1,0 +1,1 @@
+"""Stand-in for modules_forge/ (Forge's version file)."""
