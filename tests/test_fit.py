@@ -229,6 +229,10 @@ def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
     fast = [p for p in seen if p.stage == "embed 4B"]
     slow = [p for p in seen if p.stage == "embed 0.6B"]
     assert len(fast) == len(slow) == 19   # chunks of 64, 64, 64, 64, 44 in batches of 16
+    middle = slow[9]   # what the user reads: 140 slow encodings of 0.5 s are left
+    assert middle.done == 300 + 160 and middle.message == "embed 0.6B: 460/600 prompt encodings, ETA 1m10s"
+    # the former estimate, remaining * elapsed / computed over both stages, said 25 s here
+    assert (600 - middle.done) * middle.elapsed_s / middle.done == pytest.approx(25.26, abs=0.01)
     for p in fast:
         assert p.rate == pytest.approx(100.0) and p.eta_s == pytest.approx((300 - p.done) * 0.01)
         assert p.next_stage == "embed 0.6B"
@@ -236,10 +240,6 @@ def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
     for p in slow:   # from the first 0.6B batch on: its own rate, not an average with the fast stage
         assert p.rate == pytest.approx(2.0) and p.eta_s == pytest.approx((600 - p.done) * 0.5)
         assert p.next_stage is None
-    middle = slow[9]
-    assert middle.done == 300 + 160 and middle.message == "embed 0.6B: 460/600 prompt encodings, ETA 1m10s"
-    # the former estimate, remaining * elapsed / computed over both stages, said 25 s here
-    assert (600 - middle.done) * middle.elapsed_s / middle.done == pytest.approx(25.26, abs=0.01)
 
 
 def test_cancel_message_counts_both_encoders_and_resume_reuses_the_chunks(tmp_path):
