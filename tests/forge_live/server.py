@@ -88,6 +88,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class HttpStatusError(RuntimeError):
+    """Forge answered with an HTTP error status; the text says what it answered."""
+
+    def __init__(self, text: str, code: int):
+        super().__init__(text)
+        self.code = code
+
+
 def http(method: str, url: str, body=None, timeout: float = 60.0):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
@@ -95,7 +103,7 @@ def http(method: str, url: str, body=None, timeout: float = 60.0):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read()
     except urllib.error.HTTPError as error:  # say what Forge answered, not only the status
-        raise RuntimeError(f"{method} {url}: HTTP {error.code}: {error.read()[:3000].decode(errors='replace')}") from None
+        raise HttpStatusError(f"{method} {url}: HTTP {error.code}: {error.read()[:3000].decode(errors='replace')}", error.code) from None
     return json.loads(raw) if raw else None
 
 
@@ -129,6 +137,7 @@ class ForgeServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(run_dir, "server.log")
         self.proc = None
+        self.peak_rss = None   # GiB, read just before the process is stopped
 
     def command(self) -> list[str]:
         models = self.setup.models
@@ -156,6 +165,10 @@ class ForgeServer:
                 if self.web_ui:
                     urllib.request.urlopen(self.url + "/", timeout=10).read(100)
                 return time.time() - t0
+            except HttpStatusError as error:
+                if error.code != 404:   # with the web UI, gradio answers before Forge mounts its API routes
+                    raise
+                time.sleep(1.0)
             except (OSError, urllib.error.URLError, ValueError):
                 time.sleep(1.0)
         raise TimeoutError(f"Forge did not answer within {timeout:.0f}s:\n{self.log_tail()}")
@@ -170,6 +183,9 @@ class ForgeServer:
             raise RuntimeError(f"Forge did not take the model selection: {options.get('sd_model_checkpoint')} {chosen}")
 
     def peak_rss_gib(self) -> float | None:
+        """The server's peak resident memory (VmHWM) so far, or at its stop."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.peak_rss
         try:
             with open(f"/proc/{self.proc.pid}/status") as f:
                 for line in f:
@@ -194,6 +210,7 @@ class ForgeServer:
         """SIGTERM, then SIGKILL, to the process group this object started (its id is the child's pid)."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.peak_rss = self.peak_rss_gib()
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
             try:
                 os.killpg(self.proc.pid, sig)

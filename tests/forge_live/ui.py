@@ -94,9 +94,10 @@ def dropdown_value(page, elem_id: str) -> str:
 
 
 def dropdown_choices(page, elem_id: str) -> list[str]:
+    """A Dropdown's options, read from its open list; its value is left as it was (a focus lists them all;
+    typing, even clearing the box, would set a custom value on blur)."""
     box = page.locator(f"#{elem_id} input").first
     box.click()
-    box.fill("")
     time.sleep(0.3)
     choices = [t.strip() for t in page.locator("ul.options li").all_inner_texts()]
     box.press("Escape")
