@@ -79,7 +79,6 @@ def line() -> str:
     return text
 
 
-
 def panel(now: str) -> str:
     """The accordion's status box: `now` (what the controls will do) and the last generation's line."""
     return f"{now}\nLast generation: {line() or 'none yet in this session'}"
