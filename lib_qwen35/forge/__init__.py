@@ -18,7 +18,8 @@ Modules, one concept each:
     cond_cache         Forge conditioning-cache invalidation when our settings signature changes
     infotext           PNG-infotext keys, writing them, and paste (restore) functions
     xyz_axes           X/Y/Z plot axes registered into the real xyz_grid module
-    status             the one-line status shown in the accordion
+    preview            what the accordion's current controls will do at the next generation (status, first part)
+    status             the accordion's status: the preview plus what the last generation did
     messages           user-facing error text (what happened, which file, the fix)
     controller         what the Script calls: process / process_batch / postprocess
 """
