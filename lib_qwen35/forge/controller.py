@@ -18,7 +18,7 @@ import traceback
 from lib_qwen35.checkpoint import file_identity, short_hash
 from lib_qwen35.errors import Qwen35Error
 
-from . import active_state, cond_cache, engines, error_guard, ext_settings, file_locator, host, hook, infotext, messages, model_detection, preview, status, xyz_axes
+from . import active_state, cond_cache, error_guard, ext_settings, file_locator, host, hook, infotext, messages, model_detection, preview, status, xyz_axes
 from . import placement as placement_mod
 from .encoder_holder import EncoderHolder
 from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
@@ -56,7 +56,7 @@ class Controller:
             messages.console(f"enabled, but the loaded model is not Anima ({located.model}): nothing changed.")
             return None
         if located.kind == "unsupported":   # Anima, but an engine we cannot hook: never silently stock
-            self._arm_error(p, messages.unsupported_engine(located, host.forge_version(), engines.supported()))
+            self._arm_error(p, messages.unsupported_engine(located))
             return None
         hook.install(located.engine, located.generation)
 
@@ -94,7 +94,7 @@ class Controller:
             hook.install(located.engine, located.generation)
         elif located.kind == "unsupported":
             active_state.disarm()
-            self._arm_error(p, messages.unsupported_engine(located, host.forge_version(), engines.supported()))
+            self._arm_error(p, messages.unsupported_engine(located))
 
     def postprocess(self, p, *args) -> None:
         active_state.disarm()
@@ -107,7 +107,7 @@ class Controller:
         if located.is_anima:
             hook.install(located.engine, located.generation)  # harmless while disarmed: the stock method runs
         elif located.kind == "unsupported":
-            messages.console(f"warning: {messages.unsupported_engine(located, host.forge_version(), engines.supported())}")
+            messages.console(f"warning: {messages.unsupported_engine(located)}")
 
     def on_script_unloaded(self) -> None:
         active_state.disarm()

@@ -175,18 +175,18 @@ def _tensor_names(path: str) -> frozenset | None:
 
 
 def _skip(path: str, key: str, reason: str) -> None:
-    _skipped[path] = reason
-    if (key, reason) not in _reported:
-        _reported.add((key, reason))
+    text = reason if reason.startswith(path) else f"{path}: {reason}"  # the library's own messages name the file
+    _skipped[path] = text
+    if (key, text) not in _reported:
+        _reported.add((key, text))
         from . import messages
 
-        text = reason if reason.startswith(path) else f"{path}: {reason}"
         messages.console(f"not offered in the file pickers: {text}")
     return None
 
 
 def skipped_in(folders) -> list[tuple[str, str]]:
-    """(path, reason) of the files under `folders` that the scans skipped, for "not found" messages."""
+    """(path, reason naming the path) of the files under `folders` that the scans skipped, for "not found" messages."""
     roots = [os.path.join(os.path.abspath(f), "") for f in folders if f]
     return sorted((p, r) for p, r in _skipped.items()
                   if any(os.path.abspath(p).startswith(root) for root in roots) and os.path.lexists(p))

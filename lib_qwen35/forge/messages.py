@@ -28,7 +28,7 @@ def _skipped(searched: list[str], wanted: str = "") -> str:
     found = sorted(skipped_in(searched), key=lambda item: os.path.basename(item[0]) != os.path.basename(wanted))
     if not found:
         return ""
-    shown = " ".join(f"[{reason if reason.startswith(path) else path + ': ' + reason}]" for path, reason in found[:3])
+    shown = " ".join(f"[{reason}]" for _, reason in found[:3])
     more = f" and {len(found) - 3} more (see the console)" if len(found) > 3 else ""
     return f" Skipped as unusable: {shown}{more}."
 
@@ -111,8 +111,11 @@ def unexpected(cause: BaseException) -> Qwen35Error:
     ))
 
 
-def unsupported_engine(located, forge_version: str, supported: str) -> Qwen35Error:
+def unsupported_engine(located) -> Qwen35Error:
     """An Anima model whose text engine matches no engine generation we know (Forge Neo changed it)."""
+    from . import engines, host
+
+    forge_version, supported = host.forge_version(), engines.supported()
     engine = located.engine
     if engine is not None:
         what = (f"its text engine is {type(engine).__name__} (module {type(engine).__module__}) at "

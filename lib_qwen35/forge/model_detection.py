@@ -54,12 +54,6 @@ def locate(sd_model) -> Located:
     return Located("not_anima", model=described, attributes_seen=seen)
 
 
-def anima_engine(sd_model):
-    """The engine to hook, or None (no model, not Anima, or an engine generation we do not know)."""
-    located = locate(sd_model)
-    return located.engine if located.is_anima else None
-
-
 def engine_attributes(sd_model) -> list[tuple[str, object]]:
     """(attribute, engine) for every text-processing engine the model holds, known attributes first."""
     names = list(KNOWN_ENGINE_ATTRS)

@@ -13,7 +13,7 @@ import traceback
 
 from lib_qwen35.errors import Qwen35Error
 
-from . import engines, ext_settings, host, messages, model_detection
+from . import ext_settings, host, messages, model_detection
 from .params import GenerationParams, InvalidSetting
 
 NO_MODEL_YET = "FakeInitialModel"  # modules/sd_models.py: Forge's placeholder until the first model load
@@ -35,7 +35,7 @@ def describe(controller, args) -> str:
         sd_model = None
     located = model_detection.locate(sd_model) if sd_model is not None else None
     if located is not None and located.kind == "unsupported":
-        return f"On, but the next generation will stop: {messages.unsupported_engine(located, host.forge_version(), engines.supported())}"
+        return f"On, but the next generation will stop: {messages.unsupported_engine(located)}"
     if located is not None and not located.is_anima:
         return (f"On, but inactive: the loaded model is not Anima ({located.model}); "
                 f"generations use it unchanged.")

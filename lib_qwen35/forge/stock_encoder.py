@@ -85,11 +85,11 @@ class ForgeStockEncoder:
 def from_sd_model(sd_model) -> ForgeStockEncoder | None:
     """The wrapper for the loaded model's stock encoder, or None when the model is not Anima.
     Raises (with the fix) for an Anima model whose engine generation we do not know."""
-    from . import engines, messages, model_detection
+    from . import messages, model_detection
 
     located = model_detection.locate(sd_model)
     if located.kind == "unsupported":
-        raise messages.unsupported_engine(located, host.forge_version(), engines.supported())
+        raise messages.unsupported_engine(located)
     if not located.is_anima:
         return None
     engine = located.engine
