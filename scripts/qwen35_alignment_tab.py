@@ -1,8 +1,10 @@
-"""Forge Neo: the "Qwen3.5 Alignment" tab. Fit a 4B -> 0.6B alignment against the loaded stock encoder,
-and compare one prompt's 4B embedding (raw / aligned / aligned + calibrated) with the stock 0.6B one.
+"""Forge Neo and SD.Next: the "Qwen3.5 Alignment" tab. Fit a 4B -> 0.6B alignment against the loaded
+stock encoder, and compare one prompt's 4B embedding (raw / aligned / aligned + calibrated) with the stock
+0.6B one.
 
-Only the UI lives here; lib_qwen35/forge/fit_tab.py holds the logic (background fit, progress, report,
-compare), testable without gradio.
+Only the UI lives here (gradio 3.43 in SD.Next, 4.40 in Forge Neo: only components and keywords both
+have); lib_qwen35/host/fit_tab.py holds the logic (background fit, progress, report, compare), testable
+without gradio.
 """
 
 import gradio as gr
@@ -10,8 +12,8 @@ import gradio as gr
 from modules import script_callbacks
 from modules.ui_components import ToolButton
 
-from lib_qwen35.forge.fit_tab import DEVICE_CHOICES, STOCK_AUTOMATIC, TAB_TITLE, CompareRequest, FitRequest, get_fit_tab
-from lib_qwen35.forge.params import AUTOMATIC
+from lib_qwen35.host.fit_tab import DEVICE_CHOICES, STOCK_AUTOMATIC, TAB_TITLE, CompareRequest, FitRequest, get_fit_tab
+from lib_qwen35.host.params import AUTOMATIC
 
 INTRO = (
     "Fit the output-space alignment (rotation + means) and the calibration for **your** Qwen3.5-4B encoder "

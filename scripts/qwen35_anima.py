@@ -1,19 +1,19 @@
-"""Forge Neo: encode Anima prompts with the Qwen3.5-4B text encoder (the accordion and its wiring).
+"""Forge Neo and SD.Next: encode Anima prompts with the Qwen3.5-4B text encoder (the accordion and its wiring).
 
-All behaviour lives in lib_qwen35/forge/ (the host adapter); this file only builds the UI and forwards
-Forge's script callbacks. API: alwayson_scripts {"qwen3.5-4b text encoder (anima)": {"args": [...]}} with
-the args in lib_qwen35.forge.params.ARG_NAMES order (see the README).
+All behaviour lives in lib_qwen35/host/ (the host layer); this file only builds the UI and forwards the
+WebUI's script callbacks. What differs between WebUIs (the accordion, paste fields) comes from the running
+WebUI's package (lib_qwen35.host.selection). API: alwayson_scripts {"qwen3.5-4b text encoder (anima)":
+{"args": [...]}} with the args in lib_qwen35.host.params.ARG_NAMES order (see the README).
 """
 
 import gradio as gr
 
 from modules import scripts
-from modules.infotext_utils import PasteField
-from modules.ui_components import InputAccordion, ToolButton
+from modules.ui_components import ToolButton
 
-from lib_qwen35.forge import TITLE, infotext
-from lib_qwen35.forge.controller import get_controller, register_callbacks
-from lib_qwen35.forge.params import ARG_NAMES, AUTOMATIC, GenerationParams
+from lib_qwen35.host import TITLE, infotext, selection
+from lib_qwen35.host.controller import get_controller, register_callbacks
+from lib_qwen35.host.params import ARG_NAMES, AUTOMATIC, GenerationParams
 
 DEFAULTS = GenerationParams()
 register_callbacks()
@@ -29,9 +29,8 @@ class Qwen35AnimaTextEncoder(scripts.Script):
         return scripts.AlwaysVisible
 
     def ui(self, is_img2img):
-        ctl = get_controller()
-        tab = "img2img" if is_img2img else "txt2img"
-        with InputAccordion(DEFAULTS.enabled, label=TITLE, elem_id=self.elem_id("enabled")) as enabled:
+        ctl, webui = get_controller(), selection.current()
+        with webui.enable_accordion(DEFAULTS.enabled, label=TITLE, elem_id=self.elem_id("enabled")) as enabled:
             with gr.Row():
                 encoder_file = gr.Dropdown(label="Encoder file", choices=ctl.weight_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("encoder_file"))
                 refresh = ToolButton(value="\U0001f504", elem_id=self.elem_id("refresh"))  # rescan weights / alignment / calibration folders
@@ -61,13 +60,21 @@ class Qwen35AnimaTextEncoder(scripts.Script):
         # The status follows the controls at once (a tick, a file, the alignment), and a PNG Info paste too.
         for control in values:
             control.change(fn=ctl.status_text, inputs=values, outputs=[status], show_progress=False)
-        # The generation-info box changes when a generation ends: show what that generation did.
-        self.on_after_component(lambda c: c.component.change(fn=ctl.status_text, inputs=values, outputs=[status], show_progress=False), elem_id=f"html_info_{tab}")
+        # The generation-info box changes when a generation ends: after_component() makes the status follow it.
+        self._status_wiring = ("img2img" if is_img2img else "txt2img", values, status)
 
-        self.infotext_fields = [PasteField(controls[name], infotext.PASTE_FUNCTIONS[name], api=None) for name in ARG_NAMES]
+        self.infotext_fields = [webui.paste_field(controls[name], infotext.PASTE_FUNCTIONS[name]) for name in ARG_NAMES]
         # "Send to img2img/txt2img" matches fields by their paste target: our paste functions.
-        self.paste_field_names = [infotext.PASTE_FUNCTIONS[name] for name in ARG_NAMES]
+        self.paste_field_names = [field[1] for field in self.infotext_fields]
         return values
+
+    def after_component(self, component, **kwargs):
+        """Every A1111-family WebUI calls this for each component it builds (the output panel comes after ui())."""
+        wiring = getattr(self, "_status_wiring", None)
+        elem_id = kwargs.get("elem_id") or getattr(component, "elem_id", None)
+        if wiring is not None and elem_id == f"html_info_{wiring[0]}":
+            _tab, values, status = wiring
+            component.change(fn=get_controller().status_text, inputs=values, outputs=[status], show_progress=False)
 
     def process(self, p, *args):
         get_controller().process(p, *args)

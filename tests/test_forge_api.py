@@ -28,7 +28,7 @@ def api_generate(world, alwayson, tab="txt2img", prompt="1girl", negative="lowre
 
 
 def test_title_resolves_case_insensitively_and_defaults_follow_arg_names(world):
-    from lib_qwen35.forge.params import ARG_NAMES, GenerationParams
+    from lib_qwen35.host.params import ARG_NAMES, GenerationParams
     from modules.api import api
 
     runner = world.runners["txt2img"]
@@ -69,7 +69,7 @@ def test_unknown_script_name_is_a_422(world):
 
 
 def test_params_coercion_rules():
-    from lib_qwen35.forge.params import GenerationParams, InvalidSetting
+    from lib_qwen35.host.params import GenerationParams, InvalidSetting
 
     p = GenerationParams.from_args(["on", "", "yes", "0.5", "automatic", "0", None, "2"])
     assert p.enabled and p.use_alignment and not p.use_calibration

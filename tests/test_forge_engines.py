@@ -42,7 +42,7 @@ def unknown_anima(world, attribute="text_processing_engine_qwen"):
 
 
 def test_each_generation_is_found_by_what_the_engine_offers(world):
-    from lib_qwen35.forge import model_detection
+    from lib_qwen35.host.forge_neo import model_detection
 
     located = model_detection.locate(world.anima)
     assert located.kind == "anima" and located.engine is world.engine()
@@ -52,7 +52,8 @@ def test_each_generation_is_found_by_what_the_engine_offers(world):
 def test_a_model_sharing_the_qwen_attribute_is_not_anima(world):
     """2.29.2+: Z-Image, Flux2/Klein, Krea2, Qwen-Image keep their engine on text_processing_engine_qwen too."""
     from backend.diffusion_engine.anima import ZImage
-    from lib_qwen35.forge import active_state, model_detection, status
+    from lib_qwen35.host import active_state, status
+    from lib_qwen35.host.forge_neo import model_detection
     from modules import shared
 
     zimage = ZImage(world.text_encoder, world.qwen_tokenizer)
@@ -67,7 +68,8 @@ def test_a_model_sharing_the_qwen_attribute_is_not_anima(world):
 @pytest.mark.parametrize("attribute", ["text_processing_engine_qwen", "text_processing_engine_anima", "text_processing_engine_t5"])
 def test_unknown_anima_engine_stops_the_generation_with_the_specifics(world, attribute):
     from lib_qwen35.errors import Qwen35Error
-    from lib_qwen35.forge import active_state, model_detection, status
+    from lib_qwen35.host import active_state, status
+    from lib_qwen35.host.forge_neo import model_detection
     from modules import shared
 
     shared.sd_model = unknown_anima(world, attribute)
@@ -156,9 +158,9 @@ def test_error_guard_restores_another_extensions_patch(world):
 def test_a_new_generation_is_one_more_adapter(world, monkeypatch):
     """The controller, hook, caches and infotext do not care which generation is live: an adapter for a
     made-up engine, registered in GENERATIONS, is all it takes."""
-    from lib_qwen35.forge import engines
-    from lib_qwen35.forge.engines.base import EngineGeneration
-    from lib_qwen35.forge.text_recovery import recover_text
+    from lib_qwen35.host.forge_neo import engines
+    from lib_qwen35.host.forge_neo.engines.base import EngineGeneration
+    from lib_qwen35.host.forge_neo.text_recovery import recover_text
     from modules import shared
 
     class FutureEngine(EngineGeneration):
@@ -186,7 +188,8 @@ def test_a_new_generation_is_one_more_adapter(world, monkeypatch):
 
 
 def test_alignment_tab_names_an_unknown_anima_engine_instead_of_using_another_stock(world):
-    from lib_qwen35.forge import fit_tab, stock_encoder
+    from lib_qwen35.host import fit_tab
+    from lib_qwen35.host.forge_neo import stock_encoder
     from modules import shared
 
     assert stock_encoder.from_sd_model(world.anima).generation.name == EXPECTED[world.generation][0]

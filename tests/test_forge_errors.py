@@ -19,7 +19,7 @@ def world(tmp_path, engine_generation):
 
 def assert_stops(world, match, **ours):
     from lib_qwen35.errors import Qwen35Error
-    from lib_qwen35.forge import active_state, status
+    from lib_qwen35.host import active_state, status
 
     with pytest.raises(Qwen35Error) as err:
         world.txt2img("1girl", "lowres", enabled=True, **ours)
@@ -143,7 +143,7 @@ def test_a_failing_file_does_not_break_the_other_tab_or_later_runs(world, tmp_pa
 
 
 def test_unexpected_error_while_preparing_still_stops_the_generation(world, monkeypatch):
-    from lib_qwen35.forge import file_locator
+    from lib_qwen35.host import file_locator
 
     place_weights(world)
 
@@ -162,7 +162,7 @@ def test_unexpected_error_while_encoding_names_the_file(world):
     def decode(*args, **kwargs):  # e.g. a tokenizer whose decode changed in a newer Forge
         raise ValueError("cannot decode these ids")
 
-    from lib_qwen35.forge import engines
+    from lib_qwen35.host.forge_neo import engines
 
     engines.generation_of(world.engine()).qwen3_tokenizer(world.engine()).decode = decode
     assert_stops(world, ["encoding failed", "qwen35_4b.safetensors", "ValueError", "cannot decode"])

@@ -29,7 +29,8 @@ def stock_reference(world, ids):
 # ---- the wrapper around Forge's loaded stock encoder ---------------------------------------------------
 
 def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
-    from lib_qwen35.forge import active_state, hook, stock_encoder
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook, stock_encoder
 
     engine = world.engine()
     hook.install(engine)
@@ -58,7 +59,7 @@ def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
 
 def test_wrapper_identity_loads_the_te_and_holds_the_generation_lock(world):
     from backend import memory_management
-    from lib_qwen35.forge import stock_encoder
+    from lib_qwen35.host.forge_neo import stock_encoder
     from modules import call_queue
 
     patcher = object()
@@ -85,7 +86,7 @@ def test_wrapper_identity_loads_the_te_and_holds_the_generation_lock(world):
 # ---- a fit through the tab ----------------------------------------------------------------------------
 
 def test_fit_cancel_resume_and_the_files_reach_the_pickers(world):
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
     from lib_qwen35.output_stage import Alignment, Calibration
 
     place_weights(world)
@@ -135,7 +136,7 @@ def test_fit_cancel_resume_and_the_files_reach_the_pickers(world):
 
 
 def test_errors_in_the_fit_thread_end_as_messages(world):
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
 
     place_weights(world)
     tab = fit_tab.FitTab()
@@ -148,7 +149,7 @@ def test_errors_in_the_fit_thread_end_as_messages(world):
 
 @pytest.mark.parametrize("name", ["", "../escape", "a/b", "..", " ", "x" * 80])
 def test_bad_output_name_is_refused(world, name):
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
 
     place_weights(world)
     view = fit_tab.FitTab().start(fit_tab.FitRequest(name=name, limit=10))
@@ -158,7 +159,7 @@ def test_bad_output_name_is_refused(world, name):
 
 def test_unwritable_output_folder_and_missing_inputs(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
     from modules import shared
 
     tab = fit_tab.FitTab()
@@ -187,7 +188,8 @@ def test_unwritable_output_folder_and_missing_inputs(world):
 def test_compare_readout_equals_the_library_function(world):
     from lib_qwen35 import load_encoder
     from lib_qwen35.fit import compare_with_stock
-    from lib_qwen35.forge import fit_tab, stock_encoder
+    from lib_qwen35.host import fit_tab
+    from lib_qwen35.host.forge_neo import stock_encoder
     from lib_qwen35.output_stage import Alignment, Calibration, OutputStage
 
     weights = place_weights(world)
@@ -215,7 +217,7 @@ def test_compare_readout_equals_the_library_function(world):
 
 
 def test_compare_without_alignment_file_and_with_a_broken_one(world):
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
 
     place_weights(world)
     result = fit_tab.FitTab().compare(fit_tab.CompareRequest(prompt="1girl", device="cpu"))
@@ -230,7 +232,7 @@ def test_compare_without_alignment_file_and_with_a_broken_one(world):
 def test_stock_file_fallback_when_no_anima_model_is_loaded(world):
     from backend.diffusion_engine.anima import NotAnima
     from lib_qwen35.fit import compare_with_stock
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
     from lib_qwen35.qwen3 import Qwen3Encoder
     from lib_qwen35.synthetic_qwen3 import SmallVocabTokenizer, write_checkpoint
     from lib_qwen35.tokenizer import load_qwen3_tokenizer
@@ -265,7 +267,7 @@ def test_stock_file_fallback_when_no_anima_model_is_loaded(world):
 # ---- the UI script -----------------------------------------------------------------------------------
 
 def test_tab_script_registers_the_tab_and_its_handlers_never_raise(world):
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
     from modules import script_callbacks, scripts
 
     fit_tab._tab = None
@@ -305,7 +307,7 @@ def test_tab_script_registers_the_tab_and_its_handlers_never_raise(world):
 
 def test_a_model_change_during_the_fit_stops_it_with_a_message(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
     from modules import shared
 
     place_weights(world)

@@ -33,7 +33,7 @@ def arm(world, **ours):
 
 
 def test_enabled_conditioning_comes_from_the_qwen35_encoder(world):
-    from lib_qwen35.forge import active_state
+    from lib_qwen35.host import active_state
 
     stock = world.txt2img("1girl, from side", "lowres")
     arm(world)
@@ -50,7 +50,7 @@ def test_enabled_conditioning_comes_from_the_qwen35_encoder(world):
 
 
 def test_output_matches_the_stock_device_and_dtype(world):
-    from lib_qwen35.forge import engines
+    from lib_qwen35.host.forge_neo import engines
 
     world.text_encoder.to(torch.float16)  # Forge's TE dtype on this "machine"
     arm(world)
@@ -87,7 +87,7 @@ def test_engines_per_line_cache_never_serves_a_result_from_other_settings(world)
     arm(world, output_scale=2.0)
     second = engine(["1girl"])[0]
     assert not torch.equal(first[0], second)
-    from lib_qwen35.forge import active_state
+    from lib_qwen35.host import active_state
 
     active_state.disarm()
     stock = engine(["1girl"])[0]
@@ -95,7 +95,7 @@ def test_engines_per_line_cache_never_serves_a_result_from_other_settings(world)
 
 
 def test_text_is_recovered_from_qwen3_ids_with_emphasis_syntax_removed(world):
-    from lib_qwen35.forge import engines, text_recovery
+    from lib_qwen35.host.forge_neo import engines, text_recovery
 
     engine = world.engine()
     tokenizer = engines.generation_of(engine).qwen3_tokenizer(engine)
@@ -186,7 +186,7 @@ def test_weights_load_once_and_output_stage_sweeps_reuse_raw_embeddings(world):
 
 def test_non_anima_model_is_left_alone_and_status_says_so(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.forge import active_state, status
+    from lib_qwen35.host import active_state, status
     from modules import shared
 
     shared.sd_model = NotAnima("sdxl_base")
@@ -198,7 +198,7 @@ def test_non_anima_model_is_left_alone_and_status_says_so(world):
 
 
 def test_status_line_reports_file_device_dtype_time_and_tokens(world):
-    from lib_qwen35.forge import status
+    from lib_qwen35.host import status
 
     world.txt2img("1girl, smile", "lowres", enabled=True)
     line = status.line()

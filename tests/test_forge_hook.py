@@ -19,7 +19,7 @@ def world(tmp_path, engine_generation):
 
 
 def test_install_is_idempotent_and_restore_removes_the_instance_attribute(world):
-    from lib_qwen35.forge import hook
+    from lib_qwen35.host.forge_neo import hook
 
     engine, owner, name = world.engine(), world.seam_owner(), world.seam_name()
     assert name not in vars(owner)
@@ -34,7 +34,7 @@ def test_install_is_idempotent_and_restore_removes_the_instance_attribute(world)
 
 
 def test_only_the_engines_instance_is_patched(world):
-    from lib_qwen35.forge import hook
+    from lib_qwen35.host.forge_neo import hook
 
     owner = world.seam_owner()
     before = dict(vars(type(owner)))
@@ -45,7 +45,8 @@ def test_only_the_engines_instance_is_patched(world):
 
 
 def test_disarmed_hook_is_bit_identical_to_stock(world):
-    from lib_qwen35.forge import active_state, hook
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook
 
     engine = world.engine()
     before = [world.seam_output(world.qwen_ids(p), stock=True) for p in PROMPTS]
@@ -73,7 +74,7 @@ def test_generation_with_extension_off_is_bit_identical_and_leaves_no_trace(worl
 
 
 def test_hook_wraps_and_restores_another_extensions_patch(world):
-    from lib_qwen35.forge import hook
+    from lib_qwen35.host.forge_neo import hook
 
     owner, name = world.seam_owner(), world.seam_name()
     seen = []
@@ -93,7 +94,8 @@ def test_hook_wraps_and_restores_another_extensions_patch(world):
 
 
 def test_exception_in_the_replacement_disarms_it(world):
-    from lib_qwen35.forge import active_state, hook
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook
 
     hook.install(world.engine())
 
@@ -108,7 +110,8 @@ def test_exception_in_the_replacement_disarms_it(world):
 
 
 def test_armed_hook_hands_the_recovered_texts_to_the_encoder(world):
-    from lib_qwen35.forge import active_state, hook
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook
 
     hook.install(world.engine())
     seen = []
@@ -123,7 +126,7 @@ def test_armed_hook_hands_the_recovered_texts_to_the_encoder(world):
 
 
 def test_reinstalled_on_the_new_engine_after_a_model_reload(world):
-    from lib_qwen35.forge import hook
+    from lib_qwen35.host.forge_neo import hook
     from modules import processing, shared
 
     scripted = ScriptedEncoder()
@@ -147,7 +150,7 @@ def test_reinstalled_on_the_new_engine_after_a_model_reload(world):
 
 def test_model_loaded_callback_installs_and_script_unload_restores(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.forge import hook
+    from lib_qwen35.host.forge_neo import hook
     from modules import script_callbacks
 
     fresh = world.new_anima("fresh")
@@ -159,7 +162,7 @@ def test_model_loaded_callback_installs_and_script_unload_restores(world):
 
 
 def test_hook_keeps_no_strong_reference_to_the_engine(world):
-    from lib_qwen35.forge import hook
+    from lib_qwen35.host.forge_neo import hook
 
     model = world.new_anima("transient")
     hook.install(world.engine(model))

@@ -16,7 +16,7 @@ def world(tmp_path, engine_generation):
 
 def pasted_values(world, infotext, tab="txt2img"):
     """Run Forge's paste over our script's infotext_fields; {ARG name: new value or 'skip'}."""
-    from lib_qwen35.forge.params import ARG_NAMES
+    from lib_qwen35.host.params import ARG_NAMES
     from modules import infotext_utils
 
     script = next(s for s in world.runners[tab].alwayson_scripts if type(s).__module__ == "qwen35_anima.py")
@@ -52,7 +52,7 @@ def test_infotext_without_our_keys_pastes_as_off(world):
 
 
 def test_alignment_and_calibration_off_are_recorded_as_off(world):
-    from lib_qwen35.forge import infotext
+    from lib_qwen35.host import infotext
     from modules import infotext_utils
 
     processed = world.txt2img("1girl", "lowres", enabled=True, use_alignment=False, output_scale=0.9)
@@ -64,7 +64,7 @@ def test_alignment_and_calibration_off_are_recorded_as_off(world):
 
 
 def test_our_keys_are_removed_from_shared_params_when_a_later_cell_is_off(world):
-    from lib_qwen35.forge import infotext
+    from lib_qwen35.host import infotext
 
     p = world.make_p(enabled=True)
     world.controller.process(p, *p.script_args[world.script.args_from : world.script.args_to])
@@ -75,7 +75,7 @@ def test_our_keys_are_removed_from_shared_params_when_a_later_cell_is_off(world)
 
 
 def test_paste_field_names_let_send_to_carry_our_fields(world):
-    from lib_qwen35.forge import infotext
+    from lib_qwen35.host import infotext
 
     script = world.script
     targets = [target for _, target in script.infotext_fields]

@@ -113,7 +113,8 @@ def forge():
     try:
         yield types.SimpleNamespace(anima_engine=anima_engine, replaced=replaced)
     finally:
-        from lib_qwen35.forge import active_state, hook
+        from lib_qwen35.host import active_state
+        from lib_qwen35.host.forge_neo import hook
 
         active_state.disarm()
         hook.restore_all()
@@ -147,10 +148,10 @@ def _anima_source():
 
 
 def test_the_checkout_has_an_engine_generation_we_support():
-    """Fails (never skips) when Forge moved the seam: update lib_qwen35/forge/engines/ for it."""
+    """Fails (never skips) when Forge moved the seam: update lib_qwen35/host/forge_neo/engines/ for it."""
     assert TREE is not None, (f"{FORGE_DIR}: backend/text_processing/anima_engine.py has neither AnimaTextProcessingEngine "
                               "nor Qwen06Engine (+ _comfy.py): Forge Neo's Anima text engine changed; add an engine adapter")
-    from lib_qwen35.forge import model_detection
+    from lib_qwen35.host.forge_neo import model_detection
 
     source = _anima_source()
     engine_class = "AnimaTextProcessingEngine" if TREE == "legacy" else "Qwen06Engine"
@@ -170,7 +171,8 @@ def test_seam_signatures_are_what_the_hook_expects(forge):
 
 @legacy_only
 def test_disarmed_hook_is_bit_identical_on_the_real_engine(engine):
-    from lib_qwen35.forge import active_state, hook
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook
 
     stock = [engine([p])[0] for p in PROMPTS]
     assert hook.install(engine)
@@ -184,7 +186,7 @@ def test_disarmed_hook_is_bit_identical_on_the_real_engine(engine):
 
 @legacy_only
 def test_text_recovered_from_forges_qwen3_ids(engine):
-    from lib_qwen35.forge.text_recovery import recover_text
+    from lib_qwen35.host.forge_neo.text_recovery import recover_text
     from lib_qwen35.tokenizer import load_qwen3_tokenizer
 
     ours = load_qwen3_tokenizer()
@@ -198,10 +200,10 @@ def test_text_recovered_from_forges_qwen3_ids(engine):
 
 
 def _arm_synthetic():
-    from lib_qwen35.forge import active_state
-    from lib_qwen35.forge.encoder_holder import EncoderHolder, file_identity
-    from lib_qwen35.forge.placement import Placement
-    from lib_qwen35.forge.replacement import EncodeRun, make_encode
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.encoder_holder import EncoderHolder, file_identity
+    from lib_qwen35.host.placement import Placement
+    from lib_qwen35.host.replacement import EncodeRun, make_encode
 
     path = synthetic_checkpoint()
     run = EncodeRun(weights_path=path, weights_identity=file_identity(path), weights_hash="0" * 10, alignment_path=None,
@@ -214,7 +216,8 @@ def _arm_synthetic():
 @legacy_only
 def test_armed_hook_returns_qwen35_states_on_the_stock_device_and_dtype(engine, tmp_path):
     from lib_qwen35 import load_encoder
-    from lib_qwen35.forge import active_state, hook
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook
 
     stock_conds = engine(PROMPTS[:2])
     hook.install(engine)
@@ -249,7 +252,7 @@ def _pairs(engine, prompt):
 
 @qwen06_only
 def test_qwen06_seam_is_what_the_adapter_expects(forge, engine):
-    from lib_qwen35.forge import engines, model_detection
+    from lib_qwen35.host.forge_neo import engines, model_detection
 
     comfy = sys.modules["backend.text_processing._comfy"]
     assert list(inspect.signature(comfy.SDClipModel.encode_token_weights).parameters) == ["self", "token_weight_pairs"]
@@ -274,7 +277,7 @@ def test_qwen06_seam_is_what_the_adapter_expects(forge, engine):
 
 @qwen06_only
 def test_qwen06_ids_mask_and_empty_prompt_on_the_real_engine(engine):
-    from lib_qwen35.forge.text_recovery import recover_text
+    from lib_qwen35.host.forge_neo.text_recovery import recover_text
     from lib_qwen35.tokenizer import load_qwen3_tokenizer
 
     ours = load_qwen3_tokenizer()
@@ -295,7 +298,8 @@ def test_qwen06_ids_mask_and_empty_prompt_on_the_real_engine(engine):
 @qwen06_only
 def test_qwen06_disarmed_hook_is_bit_identical_and_armed_hook_feeds_qwen35(engine):
     from lib_qwen35 import load_encoder
-    from lib_qwen35.forge import active_state, hook
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook
 
     stock = [engine([p])[0] for p in PROMPTS]
     assert hook.install(engine)
@@ -353,8 +357,9 @@ def test_the_test_stand_in_matches_the_real_comfy_port(engine, tokenizers):
 
 @qwen06_only
 def test_qwen06_stock_encoder_for_the_fit_uses_the_class_seam(engine):
-    from lib_qwen35.forge import active_state, hook
-    from lib_qwen35.forge.stock_encoder import ForgeStockEncoder
+    from lib_qwen35.host import active_state
+    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo.stock_encoder import ForgeStockEncoder
 
     hook.install(engine)
     active_state.arm(lambda texts: [torch.full((2, 1024), 7.0) for _ in texts])

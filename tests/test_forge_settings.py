@@ -17,7 +17,7 @@ def world(tmp_path, engine_generation):
 
 
 def test_settings_section_is_registered_with_defaults(world):
-    from lib_qwen35.forge import ext_settings
+    from lib_qwen35.host import ext_settings
     from modules import shared
 
     keys = [ext_settings.KEY_SEARCH_DIRS, ext_settings.KEY_DEVICE, ext_settings.KEY_DTYPE, ext_settings.KEY_KEEP_RESIDENT,
@@ -30,7 +30,7 @@ def test_settings_section_is_registered_with_defaults(world):
 
 
 def test_settings_are_read_and_sanitised(world):
-    from lib_qwen35.forge import ext_settings
+    from lib_qwen35.host import ext_settings
     from modules import shared
 
     shared.opts.qwen35_te_search_dirs = " /a/b ; /c\n/d "
@@ -45,7 +45,7 @@ def test_settings_are_read_and_sanitised(world):
 
 def test_placement_follows_forge_and_the_settings(world):
     from backend import memory_management as mm
-    from lib_qwen35.forge import ext_settings, placement
+    from lib_qwen35.host import ext_settings, placement
 
     auto = placement.resolve(ext_settings.DEFAULTS)
     assert auto.device == torch.device("cpu") and auto.dtype == torch.float32  # --cpu machine
@@ -84,7 +84,7 @@ def test_weights_go_to_the_gpu_to_encode_and_back_unless_resident(world):
 
 
 def test_file_discovery_and_automatic_choice(world, tmp_path):
-    from lib_qwen35.forge import file_locator
+    from lib_qwen35.host import file_locator
     from modules import shared
 
     te_dir = os.path.join(world.models_dir, "text_encoder")
@@ -126,7 +126,7 @@ def test_sharded_checkpoint_is_offered_through_its_index(world):
 
 
 def test_accordion_ui(world):
-    from lib_qwen35.forge.params import ARG_NAMES
+    from lib_qwen35.host.params import ARG_NAMES
 
     script = world.script
     controls = script.controls

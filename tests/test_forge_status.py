@@ -24,7 +24,7 @@ def status_box(world, tab="txt2img"):
 def change(world, tab="txt2img", **ours):
     """What the status box shows after the user changes controls to `ours` (the other controls at their
     defaults): runs the control's own change listener, as gradio does."""
-    from lib_qwen35.forge.params import ARG_NAMES, GenerationParams
+    from lib_qwen35.host.params import ARG_NAMES, GenerationParams
 
     script, box = status_box(world, tab)
     values = dict(zip(ARG_NAMES, GenerationParams().as_args()), **ours)

@@ -22,7 +22,7 @@ def axis(world, label):
 
 
 def test_axes_are_registered_once_with_the_modules_own_class_on_both_tabs(world):
-    from lib_qwen35.forge import xyz_axes
+    from lib_qwen35.host import xyz_axes
 
     labels = [o.label for o in world.xyz.axis_options]
     assert [l for l in labels if l.startswith("[Qwen3.5 TE]")] == OUR_LABELS
@@ -36,7 +36,7 @@ def test_axes_are_registered_once_with_the_modules_own_class_on_both_tabs(world)
 def test_apply_functions_set_a_fresh_override_dict_on_each_copy(world):
     from copy import copy
 
-    from lib_qwen35.forge.params import OVERRIDE_ATTR
+    from lib_qwen35.host.params import OVERRIDE_ATTR
 
     p = world.make_p()
     strength = axis(world, "[Qwen3.5 TE] Alignment strength")

@@ -7,8 +7,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ["lib_qwen35", "lib_qwen35.__main__", "lib_qwen35.encoder", "lib_qwen35.fit", "lib_qwen35.qwen3",
-           "lib_qwen35.corpus", "lib_qwen35.cuda_graphs", "lib_qwen35.fp8_matmul", "lib_qwen35.forge.controller",
-           "lib_qwen35.forge.fit_tab", "lib_qwen35.forge.xyz_axes", "lib_qwen35.forge.infotext"]
+           "lib_qwen35.corpus", "lib_qwen35.cuda_graphs", "lib_qwen35.fp8_matmul", "lib_qwen35.host.controller",
+           "lib_qwen35.host.fit_tab", "lib_qwen35.host.xyz_axes", "lib_qwen35.host.infotext"]
 
 
 def test_library_imports_no_webui_and_no_transformers():

@@ -185,7 +185,7 @@ def world(tmp_path):
 
 def test_scans_skip_every_malformed_file_and_the_generation_works(world, capsys):
     from forge_stubs.harness import place_weights
-    from lib_qwen35.forge import file_locator
+    from lib_qwen35.host import file_locator
 
     place_weights(world)
     qwen35 = os.path.join(world.models_dir, "qwen35")

@@ -197,7 +197,7 @@ def world(tmp_path):
 @pytest.mark.parametrize("kind", ["fifo", "socket", "char_device"])
 def test_scans_skip_and_report_non_regular_files(world, kind, sockets, capsys):
     from forge_stubs.harness import place_weights, write_alignment
-    from lib_qwen35.forge import file_locator
+    from lib_qwen35.host import file_locator
 
     place_weights(world)
     qwen35 = os.path.join(world.models_dir, "qwen35")
@@ -213,7 +213,7 @@ def test_scans_skip_and_report_non_regular_files(world, kind, sockets, capsys):
     assert out.count(bad + ":") == 1                     # reported once, not on every scan
     processed = world.txt2img("1girl", "lowres", enabled=True)
     assert "Qwen35 TE: on" in processed.info             # the next generation works
-    from lib_qwen35.forge.fit_tab import FitTab
+    from lib_qwen35.host.fit_tab import FitTab
     assert FitTab(world.controller).stock_choices()
 
 
@@ -230,7 +230,7 @@ def test_a_picked_file_that_became_unusable_is_named_in_the_error(world):
 
 def test_scans_survive_symlink_loops(world):
     from forge_stubs.harness import place_weights
-    from lib_qwen35.forge import file_locator
+    from lib_qwen35.host import file_locator
 
     place_weights(world)
     qwen35 = os.path.join(world.models_dir, "qwen35")
@@ -241,7 +241,7 @@ def test_scans_survive_symlink_loops(world):
 
 
 def test_scans_are_bounded(world, monkeypatch, capsys):
-    from lib_qwen35.forge import file_locator
+    from lib_qwen35.host import file_locator
 
     qwen35 = os.path.join(world.models_dir, "qwen35")
     for i in range(30):

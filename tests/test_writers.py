@@ -200,7 +200,7 @@ def test_a_failing_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypa
 
 def test_fit_tab_refuses_a_foreign_file_under_its_output_name(tmp_path):
     from forge_stubs.harness import forge_world, place_weights
-    from lib_qwen35.forge import fit_tab
+    from lib_qwen35.host import fit_tab
 
     with forge_world(tmp_path) as world:
         place_weights(world)

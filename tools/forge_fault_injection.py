@@ -45,7 +45,7 @@ TITLE = "qwen3.5-4b text encoder (anima)"
 # Names of our own: the shared harness's text_encoder folder (also searched) may hold a qwen35_4b.safetensors.
 WEIGHTS, REF_B = "faults_qwen35_4b.safetensors", "faults_ref_b.safetensors"
 SCRIPT_ARGS = ["enabled", "encoder_file", "use_alignment", "alignment_strength", "alignment_file",
-               "use_calibration", "calibration_file", "output_scale"]   # lib_qwen35/forge/params.py ARG_NAMES
+               "use_calibration", "calibration_file", "output_scale"]   # lib_qwen35/host/params.py ARG_NAMES
 
 
 def alwayson(encoder_file: str) -> dict:

@@ -31,11 +31,15 @@ def purge(prefixes=STUB_TOP_LEVEL) -> None:
 
 @contextlib.contextmanager
 def installed():
+    from lib_qwen35.host import selection
+
     purge()
     sys.path.insert(0, SITE)
+    selection.use(None)   # the running WebUI is detected again, inside these stand-ins
     try:
         yield
     finally:
         if SITE in sys.path:
             sys.path.remove(SITE)
         purge()
+        selection.use(None)

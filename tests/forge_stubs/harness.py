@@ -21,13 +21,15 @@ XYZ_SCRIPT = os.path.join(SITE, "builtin_scripts", "xyz_grid.py")
 
 
 def reset_adapter_state(encoder_loader=None):
-    """Forget everything lib_qwen35.forge keeps at module level (it outlives stub purges)."""
-    from lib_qwen35.forge import active_state, controller, cond_cache, error_guard, file_locator, hook, status
+    """Forget everything lib_qwen35.host keeps at module level (it outlives stub purges)."""
+    from lib_qwen35.host import active_state, controller, file_locator, selection, status
+    from lib_qwen35.host.forge_neo import cond_cache, error_guard, hook
 
     active_state.disarm()
     error_guard.disarm()
     hook.restore_all()
     cond_cache.reset()
+    selection.use(None)
     file_locator._header_cache.clear()
     file_locator._skipped.clear()
     file_locator._reported.clear()
@@ -81,7 +83,7 @@ class ForgeWorld:
 
     def script_args(self, tab="txt2img", **ours):
         """Full script_args: defaults from the UI, with our fields (by ARG_NAMES name) replaced."""
-        from lib_qwen35.forge.params import ARG_NAMES
+        from lib_qwen35.host.params import ARG_NAMES
 
         runner = self.runners[tab]
         args = runner.default_args()

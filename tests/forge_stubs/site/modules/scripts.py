@@ -58,6 +58,9 @@ class Script:
     def postprocess(self, p, processed, *args):
         pass
 
+    def after_component(self, component, **kwargs):
+        pass
+
     def on_after_component(self, callback, *, elem_id):
         if self.on_after_component_elem_id is None:
             self.on_after_component_elem_id = []
@@ -125,9 +128,12 @@ class ScriptRunner:
                     self.after_component.setdefault(elem_id, []).append(callback)
 
     def component_created(self, component):
-        """What Forge does after building a component with an elem_id."""
+        """What Forge does after building a component with an elem_id: the on_after_component callbacks
+        for that elem_id, then every script's after_component(component, **kwargs)."""
         for callback in self.after_component.get(component.elem_id, []):
             callback(OnComponent(component=component))
+        for script in self.scripts:
+            script.after_component(component, elem_id=component.elem_id)
 
     def default_args(self):
         return [0] + [c.value for c in self.inputs[1:]]

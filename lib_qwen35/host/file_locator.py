@@ -1,8 +1,10 @@
 """Where the extension looks for files, what it lists in the pickers, and how a picked name resolves.
 
-Weights:      models/qwen35/ (everything there), then models/text_encoder/ and --text-encoder-dirs (only
-              files whose header has the Qwen3.5 layout, so the stock Qwen3-0.6B / T5 files are not
-              offered), then the folders of the "extra folders" setting.
+Weights:      models/qwen35/ under the WebUI's models folder (everything there), then the WebUI's
+              text-encoder folders (Forge Neo: models/text_encoder/ and --text-encoder-dirs; SD.Next: its
+              "Text encoder" folder setting, models/Text-encoder/ by default; only files whose header has
+              the Qwen3.5 layout, so the stock Qwen3-0.6B / T5 files are not offered), then the folders
+              of the "extra folders" setting.
 Output stage: the bundled alignment_data/ (recursively), models/qwen35/, and the extra folders; a file is
               an alignment if its header has `rotation`, a calibration if it has `scale` and `bias`.
 "Automatic" picks qwen35_4b.safetensors (else the first weights file found), and the bundled
@@ -22,10 +24,10 @@ from lib_qwen35 import safe_io
 from lib_qwen35.checkpoint import read_file_header, read_index
 from lib_qwen35.errors import Qwen35Error
 
-from . import host
+from . import selection
 from .params import AUTOMATIC
 
-EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # lib_qwen35/host/ -> root
 BUNDLED_ALIGNMENT_DIR = os.path.join(EXTENSION_ROOT, "alignment_data")
 DEDICATED_FOLDER = "qwen35"  # models/qwen35
 PREFERRED_WEIGHTS = "qwen35_4b.safetensors"
@@ -49,13 +51,13 @@ class FoundFile:
 
 
 def dedicated_dir() -> str:
-    return os.path.join(host.models_path(), DEDICATED_FOLDER)
+    return os.path.join(selection.current().models_path(), DEDICATED_FOLDER)
 
 
 def weights_search_dirs(extra_dirs=()) -> list[tuple[str, bool]]:
     """(folder, list_everything) in search order; text-encoder folders are filtered by header."""
     dirs = [(dedicated_dir(), True)]
-    dirs += [(d, False) for d in host.text_encoder_dirs()]
+    dirs += [(d, False) for d in selection.current().text_encoder_dirs()]
     dirs += [(d, True) for d in extra_dirs]
     return _unique(dirs)
 

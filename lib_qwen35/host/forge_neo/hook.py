@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 
-from . import active_state
+from .. import active_state
 from .engines import EngineGeneration, generation_of
 
 _MARK = "_qwen35_te_hook"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..interface import Located as HostLocated
 from .engines import EngineGeneration, generation_of, has_llm_adapter
 
 KNOWN_ENGINE_ATTRS = ("text_processing_engine_anima", "text_processing_engine_qwen")
@@ -24,17 +25,14 @@ ENGINE_ATTR_PREFIX = "text_processing_engine"
 
 
 @dataclasses.dataclass(frozen=True)
-class Located:
-    kind: str
+class Located(HostLocated):
     engine: object = None
     attribute: str = ""
     generation: EngineGeneration | None = None
-    model: str = ""                    # describe_model(sd_model)
     attributes_seen: tuple = ()        # every text_processing_engine* attribute, for messages
 
-    @property
-    def is_anima(self) -> bool:
-        return self.kind == "anima"
+    def seam_description(self) -> str:
+        return f"Forge engine {self.generation.name} at {self.attribute}" if self.generation is not None else ""
 
 
 def locate(sd_model) -> Located:
@@ -47,10 +45,10 @@ def locate(sd_model) -> Located:
         if has_llm_adapter(engine):
             generation = generation_of(engine)
             kind = "anima" if generation is not None else "unsupported"
-            return Located(kind, engine, name, generation, described, seen)
+            return Located(kind, described, engine, name, generation, seen)
     if _is_anima_model(sd_model):  # Anima, but no engine that looks like Anima's
         name, engine = candidates[0] if candidates else ("", None)
-        return Located("unsupported", engine, name, None, described, seen)
+        return Located("unsupported", described, engine, name, None, seen)
     return Located("not_anima", model=described, attributes_seen=seen)
 
 

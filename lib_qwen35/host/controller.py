@@ -1,13 +1,14 @@
 """What the Script calls. One module-level Controller survives "Reload UI", so loaded weights do too.
 
-Order inside Forge's `process_images` (modules/processing.py):
+Order inside an A1111-family `process_images` (Forge Neo and SD.Next alike):
     before_process -> model (re)load -> Script.process -> per batch: model reload check ->
-    Script.process_batch -> p.setup_conds() (-> our hook) -> sampling (hires conds) -> Script.postprocess
+    Script.process_batch -> the conditioning (-> the seam we patched) -> sampling (hires) -> Script.postprocess
 
-Forge catches exceptions raised by Script.process/process_batch and carries on, so errors found there
-are *armed* (error_guard): they are raised when the conditioning is computed, which stops that
-generation with the message in the UI and console. The cond cache is invalidated for that, so it cannot
-be skipped. Which engine generation is live (engines/) matters only to model_detection and the hook.
+WebUIs catch exceptions raised by Script.process/process_batch and carry on, so errors found there are
+*armed* (WebUIHost.arm_error): the running WebUI's package raises them where it cannot swallow them,
+which stops that generation with the message in the UI and console. The WebUI's conditioning caches are
+synced for that, so they cannot skip it. Everything that differs between WebUIs is asked of
+`selection.current()`; which seam is live matters only to the WebUI's package.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import traceback
 from lib_qwen35.checkpoint import file_identity, short_hash
 from lib_qwen35.errors import Qwen35Error
 
-from . import active_state, cond_cache, error_guard, ext_settings, file_locator, host, hook, infotext, messages, model_detection, preview, status, xyz_axes
+from . import a1111, active_state, ext_settings, file_locator, infotext, messages, preview, selection, status, xyz_axes
 from . import placement as placement_mod
 from .encoder_holder import EncoderHolder
 from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
-from .replacement import EncodeRun, make_encode
+from .replacement import OFF_SIGNATURE, EncodeRun, make_encode
 
 
 class Controller:
@@ -35,8 +36,9 @@ class Controller:
 
     def process(self, p, *args) -> EncodeRun | None:
         """Arm (or not) the replacement for this generation; returns the run when armed."""
+        webui = selection.current()
         active_state.disarm()
-        error_guard.disarm()
+        webui.disarm_error()
         infotext.remove(p)
         overrides = getattr(p, OVERRIDE_ATTR, None)
         try:
@@ -44,21 +46,20 @@ class Controller:
         except InvalidSetting as error:   # reported below, inside the generation, if the encoder is wanted
             params, invalid = None, error
         if not (params.enabled if params is not None else GenerationParams.requested_enabled(args, overrides)):
-            cond_cache.sync(p, cond_cache.OFF)
+            webui.sync_caches(p, OFF_SIGNATURE)
             status.set_off()
             return None
 
-        sd_model = host.sd_model()
-        located = model_detection.locate(sd_model)
+        located = webui.locate(a1111.sd_model())
         if located.kind in ("not_anima", "no_model"):
-            cond_cache.sync(p, cond_cache.OFF)
+            webui.sync_caches(p, OFF_SIGNATURE)
             status.set_not_anima(located.model)
             messages.console(f"enabled, but the loaded model is not Anima ({located.model}): nothing changed.")
             return None
-        if located.kind == "unsupported":   # Anima, but an engine we cannot hook: never silently stock
-            self._arm_error(p, messages.unsupported_engine(located))
+        if located.kind == "unsupported":   # Anima, but a seam we cannot hook: never silently stock
+            self._arm_error(p, webui.unsupported(located))
             return None
-        hook.install(located.engine, located.generation)
+        webui.install(located)
 
         try:
             if invalid is not None:
@@ -72,47 +73,55 @@ class Controller:
         except Qwen35Error as error:
             self._arm_error(p, error)
             return None
-        except Exception as error:  # Forge would swallow it and silently generate with the stock encoder
+        except Exception as error:  # the WebUI would swallow it and silently generate with the stock encoder
             traceback.print_exc()
             self._arm_error(p, messages.unexpected(error))
             return None
 
         active_state.arm(make_encode(run, self.holder), label=run.weights_name)
-        cond_cache.sync(p, signature)
+        webui.sync_caches(p, signature)
         infotext.write(p, run)
         status.set_armed(run, located)
         return run
 
     def process_batch(self, p, *args, **kwargs) -> None:
-        """Forge may reload the model between process() and this batch's setup_conds: follow it."""
-        if error_guard.pending() is not None:
-            error_guard.follow(host.sd_model())
+        """The WebUI may reload or switch the model between process() and this batch's conditioning: follow it."""
+        webui = selection.current()
+        if webui.error_pending() is not None:
+            webui.follow_model(a1111.sd_model())
         if not active_state.is_armed():
             return
-        located = model_detection.locate(host.sd_model())
+        located = webui.locate(a1111.sd_model())
         if located.is_anima:
-            hook.install(located.engine, located.generation)
+            webui.install(located)
         elif located.kind == "unsupported":
             active_state.disarm()
-            self._arm_error(p, messages.unsupported_engine(located))
+            self._arm_error(p, webui.unsupported(located))
 
     def postprocess(self, p, *args) -> None:
-        active_state.disarm()
-        error_guard.disarm()
+        self.after_process(p)
 
-    # ---- host callbacks -------------------------------------------------------------------------
+    def after_process(self, p=None) -> None:
+        """The generation ended (postprocess, or the WebUI's after-process callback, which also runs when
+        a generation was interrupted or failed and postprocess was skipped)."""
+        active_state.disarm()
+        selection.current().disarm_error()
+
+    # ---- WebUI callbacks ------------------------------------------------------------------------
 
     def on_model_loaded(self, sd_model) -> None:
-        located = model_detection.locate(sd_model)
+        webui = selection.current()
+        located = webui.locate(sd_model)
         if located.is_anima:
-            hook.install(located.engine, located.generation)  # harmless while disarmed: the stock method runs
+            webui.install(located)  # harmless while disarmed: the stock method runs
         elif located.kind == "unsupported":
-            messages.console(f"warning: {messages.unsupported_engine(located)}")
+            messages.console(f"warning: {webui.unsupported(located)}")
 
     def on_script_unloaded(self) -> None:
+        webui = selection.current()
         active_state.disarm()
-        error_guard.disarm()
-        hook.restore_all()
+        webui.disarm_error()
+        webui.restore_all()
 
     # ---- planning -------------------------------------------------------------------------------
 
@@ -168,8 +177,9 @@ class Controller:
         return self._hashes[identity]
 
     def _arm_error(self, p, error: Qwen35Error) -> None:
-        error_guard.arm(host.sd_model(), error)
-        cond_cache.sync(p, ("error", next(self._error_ids)))  # never served from Forge's cache
+        webui = selection.current()
+        webui.arm_error(a1111.sd_model(), error)
+        webui.sync_caches(p, ("error", next(self._error_ids)))  # never served from the WebUI's cache
         status.set_error(str(error))
         messages.console(str(error))
 
@@ -203,13 +213,16 @@ def get_controller() -> Controller:
 
 
 def register_callbacks(controller: Controller | None = None) -> None:
-    """Called when the script file is loaded (Forge clears callbacks before each load)."""
+    """Called when the script file is loaded (the WebUI clears callbacks before each load)."""
     controller = controller or get_controller()
-    callbacks = host.script_callbacks()
+    selection.current()  # pick the WebUI now: an unrecognised one is reported at start-up
+    callbacks = a1111.script_callbacks()
     if callbacks is None:
         return
     callbacks.on_ui_settings(ext_settings.register)
     callbacks.on_before_ui(controller.register_xyz_axes)
     callbacks.on_model_loaded(controller.on_model_loaded)
     callbacks.on_script_unloaded(controller.on_script_unloaded)
-    controller.register_xyz_axes()  # xyz_grid.py (webui/scripts) is loaded before extensions
+    if callable(getattr(callbacks, "on_after_process", None)):  # SD.Next: runs even when postprocess is skipped
+        callbacks.on_after_process(controller.after_process)
+    controller.register_xyz_axes()  # xyz_grid.py (the WebUI's scripts) is loaded before extensions

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import host
+from .. import memory
 from ..text_recovery import QWEN3_PAD_ID, recover_text
 from .base import EngineGeneration, method_params
 
@@ -50,8 +50,7 @@ class LegacyEngine(EngineGeneration):
     def output_format(self, engine):
         """Those of the TE's token embeddings, which the stock `process_embeds` looks up on
         `memory_management.text_encoder_device()` (probed with one pad id)."""
-        mm = host.memory_management()
-        device = torch.device(mm.text_encoder_device()) if mm is not None and hasattr(mm, "text_encoder_device") else torch.device("cpu")
+        device = memory.text_encoder_device()
         embeddings = None
         try:
             embeddings = engine.text_encoder.get_input_embeddings()
@@ -61,7 +60,7 @@ class LegacyEngine(EngineGeneration):
             weight = getattr(embeddings, "weight", None)
             if isinstance(weight, torch.Tensor) and weight.dtype in (torch.float16, torch.bfloat16, torch.float32):
                 return device, weight.dtype
-            dtype = mm.text_encoder_dtype() if mm is not None and hasattr(mm, "text_encoder_dtype") else torch.float32
+            dtype = memory.text_encoder_dtype(torch.float32)
             return device, dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) else torch.float16
 
 

@@ -1,7 +1,7 @@
 """What the last generation did (loaded file, device, dtype, encode time, tokens, or the error).
 
 Module-level, so the txt2img and img2img accordions (and the API) share it. The accordion's status box
-is `panel(now)`: what its current controls will do (forge/preview.py), then `line()`.
+is `panel(now)`: what its current controls will do (preview.py), then `line()`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def set_armed(run, located=None) -> None:
     extra = f", alignment {run.alignment_strength:g}" if run.alignment_path else ""
     extra += ", calibration" if run.calibration_path else ""
     extra += f", scale {run.output_scale:g}" if run.output_scale != 1.0 else ""
-    if located is not None and located.generation is not None:
-        extra += f"; Forge engine {located.generation.name} at {located.attribute}"
+    seam = located.seam_description() if located is not None else ""
+    if seam:
+        extra += f"; {seam}"
     _set("armed", f"ready: {run.weights_name} ({run.weights_hash}) on {run.placement.describe()}{extra}")
 
 

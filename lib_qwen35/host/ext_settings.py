@@ -1,4 +1,4 @@
-"""The extension's section in Forge's Settings tab: keys, defaults, registration and reading.
+"""The extension's section in the WebUI's Settings tab: keys, defaults, registration and reading.
 
 Registered from an `on_ui_settings` callback with `shared.opts.add_option(key, shared.OptionInfo(...))`.
 Read through `read()`, which falls back to the defaults when a key is absent (tests, API-only start).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import host
+from . import a1111
 
 SECTION = ("qwen35_te", "Qwen3.5-4B text encoder (Anima)")
 
@@ -49,7 +49,7 @@ def register() -> None:
     """on_ui_settings callback: add our section to the Settings tab."""
     import gradio as gr
 
-    shared = host.shared()
+    shared = a1111.shared()
     info = shared.OptionInfo
     add = shared.opts.add_option
     add(KEY_SEARCH_DIRS, info("", _LABELS[KEY_SEARCH_DIRS], gr.Textbox, section=SECTION))
@@ -64,7 +64,7 @@ def read(opts=None) -> ExtensionSettings:
     """Current settings; any missing or malformed value falls back to its default."""
     if opts is None:
         try:
-            opts = host.opts()
+            opts = a1111.opts()
         except ImportError:
             opts = None
 

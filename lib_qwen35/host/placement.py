@@ -1,10 +1,11 @@
 """Where the 4B encoder computes, in which dtype, and moving its weights there and back.
 
 Weights live in RAM between generations (loaded once, memory-mapped by the library). To encode, they
-move to the compute device; before that, Forge's `memory_management.free_memory()` is asked to make room
-(it offloads only as much as needed, like for its own models), and afterwards they go back to RAM and the
-CUDA cache is emptied, unless "keep resident" is set. An out-of-memory error anywhere in that sequence
-puts the weights back in RAM and raises an error that says what to change.
+move to the compute device; before that, the running WebUI is asked to make room (WebUIHost.make_room:
+Forge Neo's memory manager, SD.Next's offload), and afterwards they go back to RAM and the WebUI's memory
+is given back (WebUIHost.empty_cache), unless "keep resident" is set. An out-of-memory error anywhere in
+that sequence puts the weights back in RAM and raises an error that says what to change. Which device
+"auto" means, and the dtype "auto" gives, are the WebUI's own (WebUIHost.compute_device / default_dtype).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 
 import torch
 
-from . import host, messages
+from . import messages, selection
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 _NAMES = {v: k for k, v in _DTYPES.items()}
@@ -46,22 +47,15 @@ def resolve(settings) -> Placement:
 
 
 def _resolve_device(choice: str) -> torch.device:
-    if choice == "cpu" or host.cpu_only():
-        return torch.device("cpu")
-    mm = host.memory_management()
-    if choice == "gpu":
-        if mm is not None and hasattr(mm, "get_torch_device"):
-            return torch.device(mm.get_torch_device())
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    # auto: Forge's own text-encoder device (cpu under --cpu / --cpu-text-enc / low VRAM)
-    if mm is not None and hasattr(mm, "text_encoder_device"):
-        return torch.device(mm.text_encoder_device())
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device(selection.current().compute_device(choice))
 
 
 def _resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
     if choice in _DTYPES:
         return _DTYPES[choice]
+    webui_dtype = selection.current().default_dtype(device)
+    if webui_dtype in _NAMES:
+        return webui_dtype
     if device.type == "cpu":
         return torch.float32  # CPUs without bf16 units run fp32 fastest, and it is exact
     if device.type == "cuda":
@@ -107,11 +101,7 @@ def _is_oom_one(error: BaseException) -> bool:
 
 
 def empty_cache() -> None:
-    mm = host.memory_management()
-    if mm is not None and hasattr(mm, "soft_empty_cache"):
-        mm.soft_empty_cache()
-    elif torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    selection.current().empty_cache()
 
 
 @contextlib.contextmanager
@@ -145,9 +135,7 @@ def release(encoder) -> None:
 
 
 def _make_room(device: torch.device, nbytes: int) -> None:
-    mm = host.memory_management()
-    if mm is not None and hasattr(mm, "free_memory"):
-        mm.free_memory(nbytes, device)  # Forge offloads its own models only as far as needed
+    selection.current().make_room(device, nbytes)  # the WebUI offloads its own models as its mode allows
 
 
 def _back_to_ram(encoder) -> None:

@@ -16,16 +16,15 @@ padding, and the model is causal, so the valid positions are the same as for eac
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 
 import torch
 
-from . import host
+from .. import a1111
+from ..stock_identity import file_key, short_hash_or_none, weights_fingerprint
+from . import memory
 from .text_recovery import QWEN3_PAD_ID
-
-FINGERPRINT_VALUES = 64  # values sampled from each parameter for the weights fingerprint
 
 
 class ForgeStockEncoder:
@@ -70,7 +69,7 @@ class ForgeStockEncoder:
                               "start again (finished chunks are reused).")
         length = max(len(ids) for ids in batch)
         padded = [ids + [self.pad_id] * (length - len(ids)) for ids in batch]   # [B, L]
-        with generation_lock(), torch.inference_mode():
+        with a1111.generation_lock(), torch.inference_mode():
             if self._prepare is not None:
                 self._prepare()
             z = self.generation.stock_states(self.engine, padded)   # [B, L, 1024]; the class method, never our hook
@@ -82,69 +81,34 @@ class ForgeStockEncoder:
         return self.encode_batch([ids])[0]
 
 
-def from_sd_model(sd_model) -> ForgeStockEncoder | None:
+def from_sd_model(sd_model, webui=None) -> ForgeStockEncoder | None:
     """The wrapper for the loaded model's stock encoder, or None when the model is not Anima.
     Raises (with the fix) for an Anima model whose engine generation we do not know."""
-    from . import messages, model_detection
+    from . import model_detection
+    from .webui import ForgeNeoHost
 
+    webui = webui or ForgeNeoHost()
     located = model_detection.locate(sd_model)
     if located.kind == "unsupported":
-        raise messages.unsupported_engine(located)
+        raise webui.unsupported(located)
     if not located.is_anima:
         return None
     engine = located.engine
     path = _text_encoder_file(sd_model)
     text_encoder = engine.text_encoder
     fingerprint = weights_fingerprint(getattr(text_encoder, "transformer", text_encoder))  # the Qwen3 model, on every generation
-    files = "|".join(_file_key(p) for p in _model_files(sd_model))
+    files = "|".join(file_key(p) for p in _model_files(sd_model))
     identity = "forge-stock-qwen3|" + hashlib.sha256(f"{files}|{fingerprint}".encode()).hexdigest()[:24]
-    short = (_short_hash(path) if path else None) or fingerprint[:10]
+    short = (short_hash_or_none(path) if path else None) or fingerprint[:10]
 
     def prepare():
-        patcher = _clip_patcher(sd_model)
-        mm = host.memory_management()
-        if patcher is not None and mm is not None and hasattr(mm, "load_model_gpu"):
-            mm.load_model_gpu(patcher)   # what Anima.get_learned_conditioning does first
+        memory.load_model_gpu(_clip_patcher(sd_model))   # what Anima.get_learned_conditioning does first
 
     def still_loaded():
-        return model_detection.locate(host.sd_model()).engine is engine
+        return model_detection.locate(a1111.sd_model()).engine is engine
 
     return ForgeStockEncoder(engine, identity=identity, path=path, short_hash=short, prepare=prepare,
                              still_loaded=still_loaded, generation=located.generation)
-
-
-def weights_fingerprint(module) -> str:
-    """sha256 over every parameter's name, shape, dtype and first values: tells two loaded encoders
-    apart without hashing 1.2 GB (a changed fine-tune changes its first values too)."""
-    h = hashlib.sha256()
-    try:
-        named = sorted(module.named_parameters(), key=lambda kv: kv[0])
-    except Exception:
-        named = []
-    for name, param in named:
-        h.update(f"{name}|{tuple(param.shape)}|{param.dtype}".encode())
-        try:
-            with torch.no_grad():
-                sample = param.detach().flatten()[:FINGERPRINT_VALUES].float().cpu()
-            h.update(sample.numpy().tobytes())
-        except Exception:  # quantized storage types that cannot be sampled: name/shape only
-            pass
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def generation_lock():
-    """Hold Forge's queue lock while an encoder runs, so a fit never interleaves with a generation.
-    Not re-entrant (Forge's FIFOLock): never nest it."""
-    try:
-        lock = host.queue_lock()
-    except Exception:  # a Forge whose call_queue cannot be imported here: run unlocked
-        lock = None
-    if lock is None:
-        yield
-        return
-    with lock:
-        yield
 
 
 def _output_format(generation, engine) -> tuple[torch.device, torch.dtype]:
@@ -168,7 +132,7 @@ def _model_files(sd_model) -> list[str]:
     if filename:
         files.append(str(filename))
     try:
-        files += [str(m) for m in (getattr(host.opts(), "forge_additional_modules", None) or [])]
+        files += [str(m) for m in (getattr(a1111.opts(), "forge_additional_modules", None) or [])]
     except Exception:
         pass
     return files
@@ -180,20 +144,3 @@ def _text_encoder_file(sd_model) -> str | None:
         if "qwen" in os.path.basename(f).lower():
             return f
     return files[0] if files else None
-
-
-def _file_key(path: str) -> str:
-    try:
-        stat = os.stat(path)
-        return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
-    except OSError:
-        return str(path)
-
-
-def _short_hash(path: str) -> str | None:
-    try:
-        from lib_qwen35.checkpoint import short_hash
-
-        return short_hash(path)
-    except Exception:
-        return None

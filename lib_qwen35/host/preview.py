@@ -13,29 +13,30 @@ import traceback
 
 from lib_qwen35.errors import Qwen35Error
 
-from . import ext_settings, host, messages, model_detection
+from . import a1111, ext_settings, messages, selection
 from .params import GenerationParams, InvalidSetting
 
-NO_MODEL_YET = "FakeInitialModel"  # modules/sd_models.py: Forge's placeholder until the first model load
-OFF = "Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock Forge. Tick the accordion to use Qwen3.5-4B (Anima models only)."
+OFF = "Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock {webui}. Tick the accordion to use Qwen3.5-4B (Anima models only)."
 
 
 def describe(controller, args) -> str:
     """One line for the accordion's current values (`args` in params.ARG_NAMES order)."""
+    webui = selection.current()
+    off = OFF.format(webui=webui.name)
     try:
         params = GenerationParams.from_args(args)
     except InvalidSetting as error:
         if not GenerationParams.requested_enabled(args, None):
-            return OFF
+            return off
         return f"On, but the next generation will stop: {messages.invalid_setting(error)}"
     if not params.enabled:
-        return OFF
-    sd_model = host.sd_model()
-    if type(sd_model).__name__ == NO_MODEL_YET:
+        return off
+    sd_model = a1111.sd_model()
+    if webui.is_placeholder(sd_model):
         sd_model = None
-    located = model_detection.locate(sd_model) if sd_model is not None else None
+    located = webui.locate(sd_model) if sd_model is not None else None
     if located is not None and located.kind == "unsupported":
-        return f"On, but the next generation will stop: {messages.unsupported_engine(located)}"
+        return f"On, but the next generation will stop: {webui.unsupported(located)}"
     if located is not None and not located.is_anima:
         return (f"On, but inactive: the loaded model is not Anima ({located.model}); "
                 f"generations use it unchanged.")

@@ -1,13 +1,19 @@
-"""What our hook computes while a generation is armed, whatever the engine generation:
+"""What a seam patch computes while a generation is armed, whatever the WebUI and its seam:
 
-    prompt texts (recovered by the engine generation from the Qwen3 ids it received)
-        ─ Qwen3.5 tokenizer ─> ids ─> Encoder.encode_ids (raw-embedding LRU; backbone only on a miss)
+    prompt texts (Forge Neo: recovered from the Qwen3 ids its engine received; SD.Next: the pipeline's prompts)
+        ─ Qwen3.5 tokenizer ─> ids (optionally cut to max_tokens, padded to the batch's longest)
+        ─> Encoder.encode_batch (raw-embedding LRU; backbone only on a miss)
         ─> [T, 1024] head output ─> output stage (alignment, calibration, scale; fp32 on the CPU)
         ─> one [T_i, 1024] float32 CPU tensor per text
 
-The engine generation (engines/) then puts them in its seam's format (device, dtype, padding, mask), and
-Forge runs the LLM adapter (T5 ids as queries, cross-attending to these states), applies the T5-side
-emphasis weights and pads to 512 rows, exactly as with the stock encoder.
+The WebUI's package then puts them in its seam's format (device, dtype, padding, mask), and the WebUI runs
+the LLM adapter (T5 ids as queries, cross-attending to these states) and pads to 512 rows, exactly as
+with the stock encoder.
+
+Batches (SD.Next encodes a batch's prompts in one call): stock pads every prompt's Qwen3 ids to the
+longest with the pad token and the adapter attends to the encoder's states at those positions (it gets
+no mask). `pad_to_longest` does the same with our encoder: ids padded with Qwen3.5's <|endoftext|> to the
+batch's longest, and its (causal) states there are kept, so real positions equal the prompt's alone.
 """
 
 from __future__ import annotations
@@ -20,8 +26,12 @@ import torch
 
 from lib_qwen35.checkpoint import file_identity
 from lib_qwen35.errors import NonFiniteOutputError, OutputStageOverflowError
+from lib_qwen35.tokenizer import QWEN35_ENDOFTEXT_ID
 
 from . import messages, placement as placement_mod, status
+
+OFF_SIGNATURE = ("off",)   # what the WebUI's caches hold when our encoder is off: the stock conditioning
+QWEN35_PAD_ID = QWEN35_ENDOFTEXT_ID
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +54,7 @@ class EncodeRun:
         return os.path.basename(self.weights_path)
 
     def signature(self) -> tuple:
-        """Changes whenever the conditioning we would produce can change (for Forge's cond cache)."""
+        """Changes whenever the conditioning we would produce can change (for the WebUI's caches)."""
         return (
             "qwen35",
             self.weights_identity,
@@ -66,8 +76,9 @@ def build_output_stage(run: EncodeRun, holder):
 
 
 def make_encode(run: EncodeRun, holder):
-    """The `encode(texts)` the hook routes to while this run is armed. The hook hands any exception
-    raised while replacing (recovering the text, encoding, formatting) to `encode.report`."""
+    """The `encode(texts, pad_to_longest=False, max_tokens=None)` a seam patch routes to while this run is
+    armed. The patch hands any exception raised while replacing (recovering the text, encoding,
+    formatting) to `encode.report`."""
     stage_cache = {}
 
     def report(error: Exception) -> Exception:
@@ -82,7 +93,7 @@ def make_encode(run: EncodeRun, holder):
         messages.console(str(wrapped))
         return wrapped
 
-    def encode_texts(texts):
+    def encode_texts(texts, pad_to_longest: bool = False, max_tokens: int | None = None):
         if "stage" not in stage_cache:
             stage_cache["stage"] = build_output_stage(run, holder)
         try:
@@ -92,10 +103,17 @@ def make_encode(run: EncodeRun, holder):
             raise messages.weights_invalid(run.weights_path, error) from error
 
         started = time.perf_counter()  # encode time, without the one-off file load
+        ids = [encoder.tokenize(text) for text in texts]
+        if max_tokens is not None:
+            ids = [row[: max(1, int(max_tokens))] for row in ids]   # as the stock tokenizer's truncation
+        counts = [len(row) for row in ids]
+        if pad_to_longest:
+            longest = max(counts)
+            ids = [row + [QWEN35_PAD_ID] * (longest - len(row)) for row in ids]
         with placement_mod.on_compute_device(encoder, run.placement, run.weights_path):
-            raws = [encoder.encode_ids(encoder.tokenize(text)) for text in texts]  # each [T_i, 1024]
+            raws = [encoder.encode_ids(row) for row in ids]  # each [T_i, 1024]
         outs = [stage_cache["stage"].apply(raw.detach().to("cpu", torch.float32)) for raw in raws]  # checks finiteness
-        status.record_encode(run, [o.shape[0] for o in outs], time.perf_counter() - started, encoder)
+        status.record_encode(run, counts, time.perf_counter() - started, encoder)
         return outs
 
     encode_texts.report = report

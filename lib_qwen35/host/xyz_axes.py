@@ -1,7 +1,10 @@
-"""X/Y/Z plot axes, registered into the real `scripts/xyz_grid.py` with its own AxisOption class.
+"""X/Y/Z plot axes, registered into the WebUI's own `scripts/xyz_grid.py` with its own AxisOption class.
 
-The xyz module is found through `modules.scripts.scripts_data` (Forge loads it under the module name
-"xyz_grid.py"; older layouts use "scripts.xyz_grid"). Plain `AxisOption`s show in both txt2img and img2img.
+The xyz module is found through `modules.scripts.scripts_data` (Forge Neo and SD.Next load it under the
+module name "xyz_grid.py"; older layouts use "scripts.xyz_grid"). Its `axis_options` list is extended in
+place (SD.Next's xyz_grid.py imports the list from scripts/xyz/xyz_grid_classes.py: the same object).
+`AxisOption(label, type, apply, choices=...)` is called with positional type and apply: SD.Next names those
+keywords `tipe` and `fmt`. Plain `AxisOption`s show in both txt2img and img2img.
 Each cell runs `apply(pc, value, values)` on a shallow copy of p: we set a *new* override dict on it
 (never mutate the shared one) and `Script.process()` merges it over the accordion's values.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from . import host
+from . import a1111
 from .params import AUTOMATIC, OVERRIDE_ATTR, parse_bool
 
 LABEL_PREFIX = "[Qwen3.5 TE] "
@@ -18,7 +21,7 @@ ON_OFF = ["Off", "On"]
 
 
 def find_xyz_module():
-    scripts = host.scripts_module()
+    scripts = a1111.scripts_module()
     for data in list(getattr(scripts, "scripts_data", None) or []):
         module_name = getattr(getattr(data, "script_class", None), "__module__", "")
         if module_name in ("xyz_grid.py", "scripts.xyz_grid", "xyz_grid") or os.path.basename(getattr(data, "path", "") or "") == "xyz_grid.py":

@@ -4,7 +4,7 @@ Fit: `FitTab.start(FitRequest)` checks the inputs at once (output name, 4B file,
 `lib_qwen35.fit.run_fit` in a background thread. The UI polls `view()` / `watch()` (a generator) for the
 progress bar, and `cancel()` sets the fit's cancel event. Starting again with the same name resumes: the
 embedding chunks are cached on disk.
-    stock encoder: the loaded Anima model's own Qwen3-0.6B (stock_encoder.ForgeStockEncoder), else a
+    stock encoder: the loaded Anima model's own Qwen3-0.6B (WebUIHost.stock_encoder), else a
                    qwen_3_06b_base.safetensors picked by the user (lib_qwen35.qwen3.load_qwen3_encoder)
     4B encoder:    the accordion's encoder (the controller's holder: one copy in RAM), kept on the fit's
                    device for every batch (a generation in between may move it back to RAM)
@@ -31,7 +31,7 @@ import traceback
 
 from lib_qwen35.errors import Qwen35Error
 
-from . import ext_settings, file_locator, host, messages, stock_encoder
+from . import a1111, ext_settings, file_locator, messages, selection
 from . import placement as placement_mod
 from .params import AUTOMATIC
 
@@ -231,7 +231,7 @@ class FitTab:
         weights_path = self._weights_path(request.encoder_file, settings)
         stock = self._stock_source(request.stock_file, settings)
         out_dir = os.path.join(file_locator.dedicated_dir(), name)
-        cache_dir = os.path.join(host.models_path(), FIT_CACHE_FOLDER, name)
+        cache_dir = os.path.join(selection.current().models_path(), FIT_CACHE_FOLDER, name)
         for folder in (out_dir, cache_dir):
             _check_writable(folder)
         _check_outputs(out_dir, name, weights_path, batch_size, limit or None)
@@ -251,7 +251,7 @@ class FitTab:
             result = run_fit(e4, e6, plan["out_dir"], limit=plan["limit"], batch_size=plan["batch_size"],
                              cache_dir=plan["cache_dir"], progress=self._progress, cancel=self._cancel,
                              allow_underdetermined=request.allow_underdetermined,
-                             extra_metadata={"made_by": "Forge Neo tab (sd-qwen35-anima)"})
+                             extra_metadata={"made_by": f"{selection.current().name} tab (sd-qwen35-anima)"})
             names = _publish(result, plan["name"])
             self._set(FitView(state="done", fraction=1.0, progress_text="done", alignment_name=names[0],
                               calibration_name=names[1], report_md=_report_md(result, names, plan["cache_dir"]),
@@ -275,7 +275,7 @@ class FitTab:
             self._set(FitView(state="error", message=message))
         finally:
             if encoder is not None and not placement.keep_resident:
-                with stock_encoder.generation_lock():
+                with selection.current().generation_lock():
                     _safe(lambda: placement_mod.release(encoder), None)
 
     def _progress(self, p) -> None:
@@ -302,18 +302,19 @@ class FitTab:
         return path
 
     def _stock_source(self, choice: str, settings):
-        """A ready ForgeStockEncoder, or the path of a Qwen3-0.6B file to load; raises with the fix."""
+        """The loaded model's stock encoder (WebUIHost.stock_encoder), or the path of a Qwen3-0.6B file to
+        load; raises with the fix."""
         choice = choice or STOCK_AUTOMATIC
         files = list_stock_files(settings.search_dirs)
         if choice == STOCK_AUTOMATIC:
-            loaded = stock_encoder.from_sd_model(host.sd_model())
+            loaded = selection.current().stock_encoder(a1111.sd_model())
             if loaded is not None:
                 return loaded
             path = file_locator.resolve(AUTOMATIC, files, PREFERRED_STOCK_FILE)
             if path is None:
                 raise _err("no Anima model is loaded and no Qwen3-0.6B file was chosen, so there is no stock "
                            "encoder to fit against. Fix: load an Anima checkpoint in the checkpoint picker, or "
-                           f"put {PREFERRED_STOCK_FILE} into models/text_encoder/, press the refresh button and "
+                           f"put {PREFERRED_STOCK_FILE} into {_text_encoder_folder()}, press the refresh button and "
                            "pick it under 'Stock encoder'.")
             return path
         path = file_locator.resolve(choice, files, PREFERRED_STOCK_FILE)
@@ -374,7 +375,7 @@ class FitTab:
         calibration = self._stage_file("calibration", calibration_path)
         strength = min(1.0, max(0.0, float(request.strength)))
         text = request.prompt or ""
-        if isinstance(e6, stock_encoder.ForgeStockEncoder):
+        if callable(getattr(e6, "generation_text", None)):   # the loaded model's encoder (not a file)
             text = e6.generation_text(text)   # what a generation hands the 4B encoder
         result.prompt_text = text
         encoder = self._load_4b(weights_path, settings, placement)
@@ -394,7 +395,7 @@ class FitTab:
                     result.notes.append(f"Calibration {os.path.basename(calibration_path)} (fitted for strength 1.0).")
         finally:
             if not placement.keep_resident:
-                with stock_encoder.generation_lock():
+                with selection.current().generation_lock():
                     placement_mod.release(encoder)
         return result
 
@@ -409,7 +410,7 @@ class FitTab:
 
 class OnDevice:
     """The 4B encoder kept on the compute device for every call (a generation in between may have moved
-    it back to RAM), each call under Forge's generation lock. Exposes what `run_fit` reads: tokenize,
+    it back to RAM), each call under the WebUI's generation lock. Exposes what `run_fit` reads: tokenize,
     encode_batch, identity, device (the compute device: part of the cache key), dtype, path, short_hash."""
 
     def __init__(self, encoder, placement, weights_path: str):
@@ -436,7 +437,7 @@ class OnDevice:
             options["use_cache"] = use_cache
         if max_batch is not None and "max_batch" in accepted:
             options["max_batch"] = max_batch
-        with stock_encoder.generation_lock():
+        with selection.current().generation_lock():
             if placement_mod._device_of(self.encoder) != self.device:
                 if self.device.type != "cpu":
                     placement_mod._make_room(self.device, placement_mod.required_bytes(self.weights_path))
@@ -447,7 +448,7 @@ class OnDevice:
 # ---- files ------------------------------------------------------------------------------------------
 
 def stock_search_dirs(extra_dirs=()) -> list[str]:
-    return list(dict.fromkeys(host.text_encoder_dirs() + [file_locator.dedicated_dir()] + list(extra_dirs)))
+    return list(dict.fromkeys(selection.current().text_encoder_dirs() + [file_locator.dedicated_dir()] + list(extra_dirs)))
 
 
 def list_stock_files(extra_dirs=()) -> list:
@@ -534,6 +535,11 @@ def _default_stock_file_loader(path: str, placement):
 def _device_choice(device: str) -> str:
     device = str(device or "auto").lower()
     return device if device in DEVICE_CHOICES else "auto"
+
+
+def _text_encoder_folder() -> str:
+    dirs = selection.current().text_encoder_dirs()
+    return dirs[0] if dirs else "the WebUI's text-encoder folder"
 
 
 def _extra_dirs():

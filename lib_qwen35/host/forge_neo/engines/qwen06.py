@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import host
+from .. import memory
 from ..text_recovery import recover_text
 from .base import EngineGeneration, method_params
 
@@ -43,7 +43,7 @@ class Qwen06Engine(EngineGeneration):
         sections = [[pair[0] for pair in section] for section in token_weight_pairs] or [[]]
         texts = [recover_text(ids, self.qwen3_tokenizer(engine)) for ids in sections]
         states = encode(texts)                                                   # [T_i, 1024] each
-        device = _intermediate_device()
+        device = memory.intermediate_device()
         z = torch.cat(states, dim=0).unsqueeze(0).to(device=device, dtype=torch.float32)   # [1, sum T_i, 1024]
         if not getattr(engine.text_encoder, "return_attention_masks", False):
             return z, None
@@ -69,11 +69,4 @@ class Qwen06Engine(EngineGeneration):
         return z.view(len(batch_ids), -1, z.shape[-1])
 
     def output_format(self, engine):
-        return _intermediate_device(), torch.float32
-
-
-def _intermediate_device() -> torch.device:
-    mm = host.memory_management()
-    if mm is not None and hasattr(mm, "intermediate_device"):
-        return torch.device(mm.intermediate_device())
-    return torch.device("cpu")
+        return memory.intermediate_device(), torch.float32

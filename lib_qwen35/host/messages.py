@@ -38,7 +38,7 @@ def weights_not_found(name: str, searched: list[str]) -> WeightsFileError:
     wanted = "qwen35_4b.safetensors" if name == "Automatic" else name
     return WeightsFileError(_fmt(
         f"encoder weights file '{wanted}' not found. Searched: {where}.{_skipped(searched, wanted)} "
-        f"Fix: put {wanted} into models/qwen35/ (or models/text_encoder/), press the refresh "
+        f"Fix: put {wanted} into models/qwen35/ (or the WebUI's text-encoder folder), press the refresh "
         f"button next to 'Encoder file' and pick it, {DISABLE_HINT}."
     ))
 
@@ -111,23 +111,25 @@ def unexpected(cause: BaseException) -> Qwen35Error:
     ))
 
 
-def unsupported_engine(located) -> Qwen35Error:
-    """An Anima model whose text engine matches no engine generation we know (Forge Neo changed it)."""
-    from . import engines, host
-
-    forge_version, supported = host.forge_version(), engines.supported()
-    engine = located.engine
-    if engine is not None:
-        what = (f"its text engine is {type(engine).__name__} (module {type(engine).__module__}) at "
-                f"sd_model.{located.attribute}")
-    else:
-        seen = ", ".join(located.attributes_seen) or "none"
-        what = f"no text engine was found on it (text_processing_engine* attributes: {seen})"
+def unsupported_seam(webui: str, version: str, what: str, supported: str) -> Qwen35Error:
+    """An Anima model whose text seam no adapter of this WebUI's package knows (the WebUI changed it).
+    `what` names the class and method found (or what is missing), `supported` what this extension knows."""
     return Qwen35Error(_fmt(
-        f"this Forge Neo ({forge_version}) loads Anima in a way this extension does not know, so it cannot "
-        f"replace the text encoder: {what}. Supported engines: {supported}. Nothing was generated, so you do "
-        f"not get a stock image by mistake. Fix: update the extension (Extensions > Check for updates) and "
-        f"report the Forge Neo version if it persists, {DISABLE_HINT}."
+        f"this {webui} ({version}) loads Anima in a way this extension does not know, so it cannot "
+        f"replace the text encoder: {what}. {supported}. Nothing was generated, so you do not get a stock "
+        f"image by mistake. Fix: update the extension (Extensions > Check for updates) and report the "
+        f"{webui} version if it persists, {DISABLE_HINT}."
+    ))
+
+
+def unknown_webui(recognised: list[str]) -> Qwen35Error:
+    """Neither Forge Neo nor SD.Next was recognised (selection.py)."""
+    found = f"more than one WebUI matched ({', '.join(recognised)})" if recognised else "neither Forge Neo nor SD.Next was recognised"
+    return Qwen35Error(_fmt(
+        f"this WebUI is not one this extension supports: {found} (Forge Neo: the modules_forge and backend "
+        f"packages; SD.Next: modules.scripts_manager and modules.sd_hijack_te). Nothing is changed: prompts "
+        f"are encoded by the WebUI's own text encoder. Fix: use the extension in Forge Neo or SD.Next, or "
+        f"untick the accordion."
     ))
 
 

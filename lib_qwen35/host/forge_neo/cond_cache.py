@@ -10,7 +10,9 @@ it changes (including turning the extension on or off).
 
 from __future__ import annotations
 
-OFF = ("off",)
+from ..replacement import OFF_SIGNATURE
+
+OFF = OFF_SIGNATURE
 CACHES = ("cached_c", "cached_uc", "cached_hr_c", "cached_hr_uc")
 
 _last_signature: tuple = OFF  # before us, conditioning was the stock one

@@ -1,0 +1,35 @@
+"""The host layer: lib_qwen35 inside an A1111-family WebUI (Forge Neo, SD.Next).
+
+This package is the only place that knows a WebUI. What every A1111-family WebUI shares (the Script glue,
+settings, infotext, X/Y/Z axes, file pickers, status, the alignment tab) is written once here; what differs
+between WebUIs lives in one package per WebUI behind one interface (interface.WebUIHost), picked at run time
+by what is importable (selection.py). Every WebUI import is lazy, so the package imports and its logic is
+testable without any WebUI.
+
+Modules, one concept each:
+    interface          WebUIHost: what each WebUI package implements; Located: where a model's text seam is
+    selection          which WebUI is running us (by importable modules, never a version string)
+    a1111              lazy access to what every A1111-family WebUI has (shared, opts, scripts, callbacks, paths)
+    params             the per-generation settings: API argument order, defaults, coercion, XYZ overrides
+    ext_settings       the Settings-tab section: option keys, defaults, registration, reading
+    file_locator       where weights / alignment / calibration files are searched and how names resolve
+    active_state       the module-level "armed run" that routes an installed seam patch
+    placement          device / dtype choice, moving weights to the compute device and back, OOM hint
+    encoder_holder     loaded encoders and output stages, reused across generations
+    replacement        what a seam patch computes: prompt texts -> Qwen3.5 -> output stage
+    infotext           PNG-infotext keys, writing them, and paste (restore) functions
+    xyz_axes           X/Y/Z plot axes registered into the WebUI's own xyz_grid module
+    preview            what the accordion's current controls will do at the next generation (status, first part)
+    status             the accordion's status: the preview plus what the last generation did
+    messages           user-facing error text (what happened, which file, the fix)
+    controller         what the Script calls: process / process_batch / postprocess
+    fit_tab            the logic of the "Qwen3.5 Alignment" tab (fit, compare with stock)
+
+One package per WebUI (each implements WebUIHost; see its own docstring):
+    forge_neo/         Forge Neo: its Anima text engines (engines/ adapters), cond cache, memory manager
+    sdnext/            SD.Next: its diffusers Anima pipeline, prompt cache, devices and offload modes
+A third WebUI is one more package and one more entry in selection.HOSTS.
+"""
+
+TITLE = "Qwen3.5-4B text encoder (Anima)"
+LOG_PREFIX = "[Qwen3.5 TE]"
