@@ -1,6 +1,8 @@
 """PNG infotext: the keys we write, and the functions that restore the accordion from them.
 
-Keys are namespaced "Qwen35 TE ..." (Forge's infotext regex allows letters, digits, spaces, '-' and '/').
+Keys are namespaced "Qwen35 TE ..." (Forge Neo's and SD.Next's infotext regexes allow letters, digits and
+spaces). SD.Next's parser turns digit-only values into numbers, so every paste function accepts numbers
+and gives file names back as strings.
 Nothing is written when the extension is off, so stock infotexts stay byte-identical; an infotext
 without "Qwen35 TE" pastes as "off".
 
@@ -62,8 +64,12 @@ def paste_enabled(params: dict):
     return str(params.get(KEY_ENABLED, OFF)).strip().lower() == "on"
 
 
+def _text(value):
+    return None if value is None else str(value)
+
+
 def paste_encoder_file(params: dict):
-    return params.get(KEY_FILE) if paste_enabled(params) else None
+    return _text(params.get(KEY_FILE)) if paste_enabled(params) else None
 
 
 def paste_use_alignment(params: dict):
@@ -78,12 +84,12 @@ def paste_alignment_strength(params: dict):
         return None
     try:
         return float(value)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
 def paste_alignment_file(params: dict):
-    return params.get(KEY_ALIGNMENT_FILE) if paste_use_alignment(params) else None
+    return _text(params.get(KEY_ALIGNMENT_FILE)) if paste_use_alignment(params) else None
 
 
 def paste_use_calibration(params: dict):
@@ -93,7 +99,7 @@ def paste_use_calibration(params: dict):
 
 
 def paste_calibration_file(params: dict):
-    return params.get(KEY_CALIBRATION) if paste_use_calibration(params) else None
+    return _text(params.get(KEY_CALIBRATION)) if paste_use_calibration(params) else None
 
 
 def paste_output_scale(params: dict):
@@ -101,7 +107,7 @@ def paste_output_scale(params: dict):
         return None
     try:
         return float(params.get(KEY_SCALE, 1.0))
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 

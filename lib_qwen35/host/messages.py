@@ -99,8 +99,8 @@ def encode_failed(path: str, cause: BaseException) -> Qwen35Error:
 
 def invalid_setting(cause: BaseException) -> Qwen35Error:
     return Qwen35Error(_fmt(
-        f"invalid setting: {_strip(cause)} Fix: alignment_strength takes 0 to 1 and output_scale a number >= 0 "
-        f"(accordion, API args or X/Y/Z values), {DISABLE_HINT}."
+        f"invalid setting: {_strip(cause)} Fix: alignment_strength takes 0 to 1, output_scale a number >= 0, "
+        f"enabled / use_alignment / use_calibration true or false (accordion, API args or X/Y/Z values), {DISABLE_HINT}."
     ))
 
 

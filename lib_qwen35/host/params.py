@@ -66,10 +66,11 @@ class GenerationParams:
 
     @staticmethod
     def requested_enabled(args, overrides: dict | None) -> bool:
-        """Whether the user asked for the encoder, even when another setting is invalid."""
-        enabled = parse_bool(list(args or (False,))[0], False) if args else False
+        """Whether the user asked for the encoder, even when another setting is invalid (an 'enabled'
+        that is not on/off counts as asked: its error is then reported, not silently ignored)."""
+        enabled = _requested(list(args)[0]) if args else False
         if overrides and "enabled" in overrides:
-            enabled = parse_bool(overrides["enabled"], enabled)
+            enabled = _requested(overrides["enabled"])
         return enabled
 
     def with_overrides(self, overrides: dict | None) -> "GenerationParams":
@@ -84,16 +85,32 @@ class GenerationParams:
 
 
 def parse_bool(value, default: bool = False) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
+    """Lenient: text that is neither on nor off gives `default` (X/Y/Z choices, already checked by the grid)."""
+    try:
+        return _parse_flag(value, default)
+    except InvalidSetting:
+        return default
+
+
+def _parse_flag(value, default: bool) -> bool:
+    """An on/off setting from the UI, the API or X/Y/Z: unknown text is an error, never a silent default."""
+    if value is None:
+        return default
+    if isinstance(value, (bool, int, float)):
         return bool(value)
     text = str(value).strip().lower()
     if text in ("true", "on", "yes", "1", "enabled"):
         return True
     if text in ("false", "off", "no", "0", "disabled", "", "none"):
         return False
-    return default
+    raise InvalidSetting(f"{value!r} is not on/off (use true or false)")
+
+
+def _requested(value) -> bool:
+    try:
+        return _parse_flag(value, False)
+    except InvalidSetting:
+        return True
 
 
 class InvalidSetting(ValueError):
@@ -121,12 +138,12 @@ def _parse_file(value, default: str) -> str:
 
 
 _COERCE = {
-    "enabled": parse_bool,
+    "enabled": _parse_flag,
     "encoder_file": _parse_file,
-    "use_alignment": parse_bool,
+    "use_alignment": _parse_flag,
     "alignment_strength": lambda v, d: _parse_float(v, d, 0.0, 1.0),
     "alignment_file": _parse_file,
-    "use_calibration": parse_bool,
+    "use_calibration": _parse_flag,
     "calibration_file": _parse_file,
     "output_scale": lambda v, d: _parse_float(v, d, 0.0, None),
 }

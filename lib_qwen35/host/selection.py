@@ -27,15 +27,18 @@ def current() -> WebUIHost:
     global _current
     with _lock:
         if _current is None or isinstance(_current, UnknownHost):
-            _current = select()
+            _current = select(_current)
         return _current
 
 
-def select() -> WebUIHost:
+def select(unknown: UnknownHost | None = None) -> WebUIHost:
+    """The recognised WebUI's host; else `unknown` (kept, with its state) or a new UnknownHost."""
     global _warned
     recognised = [cls for cls in HOSTS if _detects(cls)]
     if len(recognised) == 1:
         return recognised[0]()
+    if unknown is not None and unknown.recognised == [cls.name for cls in recognised]:
+        return unknown
     host = UnknownHost(recognised)
     if not _warned:
         _warned = True

@@ -1,7 +1,8 @@
 """Faithful stand-ins for the Forge Neo modules the extension touches (our own minimal re-implementations
 of the same names, signatures and behaviour, modelled on Forge Neo v3.5's code; no Forge code is copied).
 
-    site/gradio/            just enough of gradio 4 for Script.ui(): components, blocks, update/skip
+    ../stub_gradio/gradio/  just enough of gradio for Script.ui(): components, blocks, update/skip (shared
+                            with tests/sdnext_stubs)
     site/modules/           shared, options, scripts, script_callbacks, processing, ui_components,
                             infotext_utils, paths, api/api (alwayson args), errors
     site/backend/           memory_management, args, text_processing (anima_engine = legacy generation;
@@ -15,31 +16,17 @@ of the same names, signatures and behaviour, modelled on Forge Neo v3.5's code; 
 test can import the real Forge from FORGE_NEO_DIR in the same process.
 """
 
-import contextlib
 import os
-import sys
+
+import stub_sites
 
 SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")
 STUB_TOP_LEVEL = ("gradio", "modules", "modules_forge", "backend", "launch", "xyz_grid.py", "qwen35_anima.py")
 
 
 def purge(prefixes=STUB_TOP_LEVEL) -> None:
-    for name in list(sys.modules):
-        if name in prefixes or any(name.startswith(p + ".") for p in prefixes):
-            del sys.modules[name]
+    stub_sites.purge(prefixes)
 
 
-@contextlib.contextmanager
 def installed():
-    from lib_qwen35.host import selection
-
-    purge()
-    sys.path.insert(0, SITE)
-    selection.use(None)   # the running WebUI is detected again, inside these stand-ins
-    try:
-        yield
-    finally:
-        if SITE in sys.path:
-            sys.path.remove(SITE)
-        purge()
-        selection.use(None)
+    return stub_sites.installed(SITE, STUB_TOP_LEVEL)

@@ -13,6 +13,8 @@ import contextlib
 import os
 import sys
 
+from stub_sites import reset_shared_state
+
 from . import SITE, installed
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,21 +24,12 @@ XYZ_SCRIPT = os.path.join(SITE, "builtin_scripts", "xyz_grid.py")
 
 def reset_adapter_state(encoder_loader=None):
     """Forget everything lib_qwen35.host keeps at module level (it outlives stub purges)."""
-    from lib_qwen35.host import active_state, controller, file_locator, selection, status
     from lib_qwen35.host.forge_neo import cond_cache, error_guard, hook
 
-    active_state.disarm()
     error_guard.disarm()
     hook.restore_all()
     cond_cache.reset()
-    selection.use(None)
-    file_locator._header_cache.clear()
-    file_locator._skipped.clear()
-    file_locator._reported.clear()
-    status._state.update(kind="idle", text="")
-    status._last_encode.clear()
-    controller._controller = controller.Controller(encoder_loader)
-    return controller._controller
+    return reset_shared_state(encoder_loader)
 
 
 class ForgeWorld:

@@ -1,5 +1,7 @@
-"""Stand-in for the part of gradio 4 that Script.ui() and settings use: components with a value, blocks
-as context managers, event listeners that record (fn, inputs, outputs), update() and skip()."""
+"""Stand-in for the part of gradio that Script.ui() and settings use, shared by the Forge Neo stand-ins
+(gradio 4.40) and the SD.Next ones (gradio 3.43): components with a value, blocks as context managers,
+event listeners that record (fn, inputs, outputs), update() (a dict, as both versions return) and skip().
+`components.IOComponent` is gradio 3's base class of input/output components (SD.Next checks it)."""
 
 _context = []  # open blocks
 
@@ -116,6 +118,7 @@ def skip():
 
 class components:  # noqa: N801 - the attribute path scripts use for type hints
     Component = Component
+    IOComponent = Component
 
 
 class blocks:  # noqa: N801
