@@ -28,7 +28,7 @@ Modules, one concept each:
 One package per WebUI (each implements WebUIHost; see its own docstring):
     forge_neo/         Forge Neo: its Anima text engines (engines/ adapters), cond cache, memory manager
     sdnext/            SD.Next: its diffusers Anima pipeline, prompt cache, devices and offload modes
-A third WebUI is one more package and one more entry in selection.HOSTS.
+A third WebUI is one more package and one more entry in selection.hosts().
 """
 
 TITLE = "Qwen3.5-4B text encoder (Anima)"

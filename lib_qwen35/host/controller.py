@@ -23,7 +23,8 @@ from . import a1111, active_state, ext_settings, file_locator, infotext, message
 from . import placement as placement_mod
 from .encoder_holder import EncoderHolder
 from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
-from .replacement import OFF_SIGNATURE, EncodeRun, make_encode
+from .interface import OFF_SIGNATURE
+from .replacement import EncodeRun, make_encode
 
 
 class Controller:

@@ -3,7 +3,7 @@
 The shared code (controller, placement, file pickers, status, the alignment tab) asks the running WebUI's
 `WebUIHost` for everything that differs between WebUIs and never branches on which WebUI it is. A WebUI
 package (forge_neo/, sdnext/) subclasses WebUIHost, overrides every method below, and is listed in
-selection.HOSTS. Its methods import the WebUI lazily, so they can be unit-tested with stand-ins.
+selection.hosts(). Its methods import the WebUI lazily, so they can be unit-tested with stand-ins.
 
 The seam: each WebUI turns a prompt into the Qwen3-0.6B hidden states that Anima's LLM adapter reads at
 one place (Forge Neo: an engine method; SD.Next: the pipeline's `_encode_prompt`). The WebUI package
@@ -18,6 +18,8 @@ import dataclasses
 import torch
 
 from . import a1111
+
+OFF_SIGNATURE = ("off",)   # sync_caches' signature while our encoder is off: the caches hold stock conditioning
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,6 @@ from lib_qwen35.tokenizer import QWEN35_ENDOFTEXT_ID
 
 from . import messages, placement as placement_mod, status
 
-OFF_SIGNATURE = ("off",)   # what the WebUI's caches hold when our encoder is off: the stock conditioning
 QWEN35_PAD_ID = QWEN35_ENDOFTEXT_ID
 
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import threading
 
-from .forge_neo import ForgeNeoHost
 from .interface import WebUIHost
-from .sdnext import SDNextHost
 from .unknown import UnknownHost
 
-HOSTS: tuple[type[WebUIHost], ...] = (ForgeNeoHost, SDNextHost)
+
+def hosts() -> tuple[type[WebUIHost], ...]:
+    """Every WebUI package's host class (imported here, not at module import: the packages import the
+    shared modules, which import this one)."""
+    from .forge_neo import ForgeNeoHost
+    from .sdnext import SDNextHost
+
+    return (ForgeNeoHost, SDNextHost)
 
 _lock = threading.Lock()
 _current: WebUIHost | None = None
@@ -34,7 +39,7 @@ def current() -> WebUIHost:
 def select(unknown: UnknownHost | None = None) -> WebUIHost:
     """The recognised WebUI's host; else `unknown` (kept, with its state) or a new UnknownHost."""
     global _warned
-    recognised = [cls for cls in HOSTS if _detects(cls)]
+    recognised = [cls for cls in hosts() if _detects(cls)]
     if len(recognised) == 1:
         return recognised[0]()
     if unknown is not None and unknown.recognised == [cls.name for cls in recognised]:

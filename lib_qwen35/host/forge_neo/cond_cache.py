@@ -10,7 +10,7 @@ it changes (including turning the extension on or off).
 
 from __future__ import annotations
 
-from ..replacement import OFF_SIGNATURE
+from ..interface import OFF_SIGNATURE
 
 OFF = OFF_SIGNATURE
 CACHES = ("cached_c", "cached_uc", "cached_hr_c", "cached_hr_uc")

@@ -16,7 +16,7 @@ On top, the cache is emptied whenever our settings signature changes (on, off, a
 from __future__ import annotations
 
 from .. import a1111, active_state
-from ..replacement import OFF_SIGNATURE
+from ..interface import OFF_SIGNATURE
 
 _MARK = "_qwen35_te_bypass"
 _last_signature: tuple = OFF_SIGNATURE

@@ -16,16 +16,19 @@ class PromptCache:
         if self.id != id(shared.sd_model):
             self.cache.clear()
             self.id = id(shared.sd_model)
-        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-            return self.cache.get(prompt[0], None)
-        if isinstance(prompt, str):
-            return self.cache.get(prompt, None)
-        return None
+        if (isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str)):
+            cached = self.cache.get(prompt[0], None)
+        elif isinstance(prompt, str):
+            cached = self.cache.get(prompt, None)
+        else:
+            cached = None
+        return cached
 
     def set(self, prompt, encoded):
         if len(self.cache) >= self.max:
-            del self.cache[next(iter(self.cache))]
-        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            oldest_key = next(iter(self.cache))
+            del self.cache[oldest_key]
+        if (isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str)):
             self.cache[prompt[0]] = encoded
         elif isinstance(prompt, str):
             self.cache[prompt] = encoded

@@ -55,20 +55,40 @@ class AnimaTextToImagePipeline(DiffusionPipeline):
         if all_empty:
             return torch.zeros(batch_size, 512, self.llm_adapter.config.target_dim, device=device, dtype=dtype)
 
-        qwen_inputs = self.tokenizer(prompt, padding=True, truncation=True, max_length=max_sequence_length, return_tensors="pt")
+        qwen_inputs = self.tokenizer(
+            prompt,
+            padding=True,
+            truncation=True,
+            max_length=max_sequence_length,
+            return_tensors="pt",
+        )
         qwen_input_ids = qwen_inputs.input_ids.to(device)
         qwen_attention_mask = qwen_inputs.attention_mask.to(device)
 
-        qwen_outputs = self.text_encoder(input_ids=qwen_input_ids, attention_mask=qwen_attention_mask)
+        qwen_outputs = self.text_encoder(
+            input_ids=qwen_input_ids,
+            attention_mask=qwen_attention_mask,
+        )
         qwen_hidden_states = qwen_outputs.last_hidden_state.to(dtype=dtype)
 
-        t5_inputs = self.t5_tokenizer(prompt, padding=True, truncation=True, max_length=max_sequence_length, return_tensors="pt")
+        t5_inputs = self.t5_tokenizer(
+            prompt,
+            padding=True,
+            truncation=True,
+            max_length=max_sequence_length,
+            return_tensors="pt",
+        )
         t5_input_ids = t5_inputs.input_ids.to(device)
 
-        adapted_embeds = self.llm_adapter(source_hidden_states=qwen_hidden_states, target_input_ids=t5_input_ids)
+        adapted_embeds = self.llm_adapter(
+            source_hidden_states=qwen_hidden_states,
+            target_input_ids=t5_input_ids,
+        )
 
         if adapted_embeds.shape[1] < 512:
-            adapted_embeds = torch.nn.functional.pad(adapted_embeds, (0, 0, 0, 512 - adapted_embeds.shape[1]))
+            adapted_embeds = torch.nn.functional.pad(
+                adapted_embeds, (0, 0, 0, 512 - adapted_embeds.shape[1])
+            )
 
         return adapted_embeds
 
@@ -87,7 +107,11 @@ class AnimaTextToImagePipeline(DiffusionPipeline):
         device = device or self._execution_device
         dtype = dtype or self.text_encoder.dtype
         prompt = [prompt] if isinstance(prompt, str) else prompt
-        batch_size = len(prompt) if prompt is not None else prompt_embeds.shape[0]
+
+        if prompt is not None:
+            batch_size = len(prompt)
+        else:
+            batch_size = prompt_embeds.shape[0]
 
         if prompt_embeds is None:
             prompt_embeds = self._encode_prompt(prompt, device, dtype, max_sequence_length)
