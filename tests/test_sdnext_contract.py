@@ -188,12 +188,9 @@ def test_ui_pieces_that_differ_from_forge():
     assert not [n for n in ast.walk(tree("modules", "infotext_utils.py")) if isinstance(n, (ast.ClassDef, ast.FunctionDef))], \
         "modules.infotext_utils has code again (PasteField?): the SD.Next paste field could use it"
     accordion = cls(tree("modules", "ui_components.py"), "InputAccordion")
-    assert "'visible': False" in ast.unparse(fn(accordion, "__init__")) and "inputAccordionChecked" in ast.unparse(fn(accordion, "__init__"))
-    scripts_js = []
-    for folder, _, files in os.walk(os.path.join(SDNEXT_DIR, "javascript")):
-        scripts_js += [os.path.join(folder, f) for f in files if f.endswith(".js")]
-    assert not any("inputAccordionChecked" in open(f, encoding="utf-8", errors="replace").read() for f in scripts_js), \
-        "SD.Next ships the InputAccordion script now: its accordion could be used (gradio_parts.checkbox_accordion)"
+    assert "'visible': False" in ast.unparse(fn(accordion, "__init__"))   # its checkbox hidden: ours is a plain one
+    xyz_on = ast.unparse(tree("scripts", "xyz_grid_on.py"))   # SD.Next's own always-on look: accordion + checkbox
+    assert "gr.Accordion(" in xyz_on and "gr.Checkbox(label='Enabled'" in xyz_on
     cls(tree("modules", "ui_components.py"), "ToolButton")
 
 

@@ -54,8 +54,8 @@ def test_digit_only_values_that_sdnexts_parser_turns_into_numbers_restore(world)
 
 
 def test_the_accordion_is_usable_in_sdnext(world):
-    """SD.Next's InputAccordion hides its checkbox (it needs a script SD.Next does not ship): ours is a plain
-    accordion with a visible Enable checkbox, whose value is the first API arg."""
+    """Ours is a plain accordion with a visible Enable checkbox, as SD.Next's own always-on scripts (its
+    InputAccordion, unused by SD.Next, hides its checkbox); the checkbox's value is the first API arg."""
     import gradio as gr
 
     script = world.our_script("txt2img")

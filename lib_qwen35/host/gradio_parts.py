@@ -10,8 +10,9 @@ import contextlib
 
 @contextlib.contextmanager
 def checkbox_accordion(value: bool, label: str, elem_id: str):
-    """An accordion with an "Enable" checkbox inside: yields the checkbox (its value is "enabled").
-    SD.Next's ui_components.InputAccordion hides its checkbox and needs a script SD.Next does not ship."""
+    """An accordion with an "Enable" checkbox inside: yields the checkbox (its value is "enabled"). SD.Next's
+    own always-on scripts look like this (its ui_components.InputAccordion is marked unused there: its
+    checkbox is hidden and only made usable by its start-up script), and it needs no javascript."""
     import gradio as gr
 
     with gr.Accordion(label=label, open=False, elem_id=elem_id):

@@ -1,5 +1,5 @@
 """Stand-in for SD.Next's modules/ui_components.py: ToolButton, and InputAccordion as SD.Next defines it
-(its checkbox is hidden and toggled by a javascript function SD.Next does not ship: unusable)."""
+(marked unused there; its checkbox is hidden, made usable by SD.Next's start-up script)."""
 
 import gradio as gr
 
