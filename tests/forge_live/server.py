@@ -66,9 +66,10 @@ def setups() -> tuple[list[ForgeSetup], str]:
 
 
 @contextlib.contextmanager
-def machine_lock():
-    """Hold FORGE_NEO_LOCK (flock, as `flock FILE cmd` does) while a server runs; nothing if unset."""
-    path = os.environ.get("FORGE_NEO_LOCK")
+def machine_lock(variable: str = "FORGE_NEO_LOCK"):
+    """Hold the lock file the environment variable names (flock, as `flock FILE cmd` does) while a server
+    runs; nothing if unset."""
+    path = os.environ.get(variable)
     if not path:
         yield
         return

@@ -12,12 +12,13 @@ fresh data dir. Generated images are saved as PNG (samples_format), so pixels an
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import sys
 import types
+
+from forge_live import server as forge_server
 
 ROOT = os.path.abspath(os.path.expanduser(os.environ.get("SDNEXT_E2E_ROOT", "")))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,20 +46,8 @@ def harness():
     return run_txt2img
 
 
-@contextlib.contextmanager
 def machine_lock():
-    path = os.environ.get("SDNEXT_LOCK")
-    if not path:
-        yield
-        return
-    import fcntl
-
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return forge_server.machine_lock("SDNEXT_LOCK")
 
 
 class SDNextServer:
