@@ -22,8 +22,8 @@ from lib_qwen35.errors import Qwen35Error
 from . import a1111, active_state, ext_settings, file_locator, infotext, messages, preview, selection, status, xyz_axes
 from . import placement as placement_mod
 from .encoder_holder import EncoderHolder
-from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
 from .interface import OFF_SIGNATURE
+from .params import AUTOMATIC, OVERRIDE_ATTR, GenerationParams, InvalidSetting
 from .replacement import EncodeRun, make_encode
 
 

@@ -23,6 +23,7 @@ def hosts() -> tuple[type[WebUIHost], ...]:
 
     return (ForgeNeoHost, SDNextHost)
 
+
 _lock = threading.Lock()
 _current: WebUIHost | None = None
 _warned = False
