@@ -71,3 +71,27 @@ def test_room_is_made_through_sdnexts_balanced_offload_only(world):
     assert sd_offload.calls == [("AnimaLLMAdapter", "qwen35", False)]   # only what is on the GPU, SD.Next's own way
     placement.empty_cache()
     assert devices.gc_calls[-1] == (True, "qwen35")
+
+
+def test_a_generation_on_sdnexts_gpu_moves_the_encoder_there_and_back(world):
+    """SD.Next on a GPU with precision BF16 and balanced offload: our encoder is loaded for bf16, SD.Next
+    offloads its components on the GPU, the weights go to SD.Next's device for the encode and back to RAM."""
+    from forge_stubs.fakes import ScriptedEncoder
+    from modules import devices, sd_offload, shared
+
+    place_weights(world)
+    loads, encoder = [], ScriptedEncoder()
+    world.controller.holder._load_encoder = lambda path, dtype, on_cpu=True: (loads.append((dtype, on_cpu)), encoder)[1]
+    devices.device, devices.dtype = torch.device("cuda", 0), torch.bfloat16
+    shared.opts.data["diffusers_offload_mode"] = "balanced"
+    sd_offload.offload_hook_instance = object()
+    world.anima.transformer = torch.nn.Linear(2, 2, device="meta")   # SD.Next's DiT, sitting on the accelerator
+    world.txt2img("1girl", "lowres", enabled=True)
+    assert loads == [(torch.bfloat16, False)]
+    assert encoder.moves == ["cuda:0", "cpu", "cuda:0", "cpu"]   # prompt, then negative: there and back each time
+    assert sd_offload.calls == [("Linear", "qwen35", False)] * 2 and devices.gc_calls[-1] == (True, "qwen35")
+
+    encoder.moves.clear()
+    shared.opts.data["qwen35_te_keep_resident"] = True
+    world.txt2img("1girl", "lowres", enabled=True)
+    assert encoder.moves == ["cuda:0"]   # resident: moved once, kept there
