@@ -406,9 +406,13 @@ def manifest(prompts: list[Prompt]) -> dict:
 
 # Command line: python -m lib_qwen35 corpus --out prompts.jsonl  (export, edit, pass back with fit --prompts)
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", help="write the corpus as JSON lines ({prompt, category, style})")
-    parser.add_argument("--limit", type=int, default=DEFAULT_SIZE, help=f"number of prompts (default {DEFAULT_SIZE})")
-    parser.add_argument("--manifest", help="write the manifest JSON (version, size, sha256, counts)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="write the corpus as JSON lines ({prompt, category, style}), a prompt file for fit "
+                             "--prompts (default: none; without --out or --manifest, print the first prompts)")
+    parser.add_argument("--limit", type=int, default=DEFAULT_SIZE, metavar="N",
+                        help="number of prompts (default: %(default)s)")
+    parser.add_argument("--manifest", metavar="FILE",
+                        help="write the manifest JSON: version, size, sha256, counts (default: none)")
 
 
 def main(args) -> int:
