@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             _missing_package_command(name, summary, e.name.split(".")[0], sub)
             continue
-        p = sub.add_parser(name, help=summary, description=(mod.__doc__ or summary).strip().splitlines()[0])
+        p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
         mod.add_arguments(p)
         p.set_defaults(func=mod.main)
     return parser

@@ -203,41 +203,8 @@ def test_every_option_has_help_and_shows_its_default():
     assert not problems, problems
 
 
-def _write_header_only(path, tensors: dict) -> None:
-    """A .safetensors file of the given {name: (dtype, shape)} whose data is a hole (a sparse file): the header
-    is real, so inspect reads it as it would the real file, at no disk cost."""
-    import json
-    import struct
-
-    sizes = {"F8_E4M3": 1, "BF16": 2, "F16": 2, "F32": 4}
-    header, offset = {}, 0
-    for name, (dtype, shape) in sorted(tensors.items()):
-        n = sizes[dtype] * math.prod(shape)
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}
-        offset += n
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw)
-        f.truncate(8 + len(raw) + offset)
-
-
-def full_size_qwen35_header(path):
-    """The layout of the real qwen35_4b.safetensors: no key prefix, 426 tensors, real dtypes."""
-    from lib_qwen35.config import expected_shapes
-    from lib_qwen35.synthetic import FULL, file_name, make_config, storage_dtype
-
-    names = {"float8_e4m3fn": "F8_E4M3", "bfloat16": "BF16", "float32": "F32"}
-    shapes = expected_shapes(make_config("anima", **FULL), "", "head.")
-    _write_header_only(path, {file_name(k, "anima"): (names[str(storage_dtype(k)).replace("torch.", "")], s)
-                              for k, s in shapes.items()})
-    return path
-
-
-import math  # noqa: E402  (used by the header writer above)
-
-
 def test_inspect_names_the_real_file_and_the_stock_encoder(capsys, tmp_path):
+    from header_files import full_size_qwen35_header, write_header_only
     from lib_qwen35 import synthetic_qwen3
     from lib_qwen35.qwen3 import Qwen3Config, expected_shapes as qwen3_shapes
 
@@ -250,7 +217,7 @@ def test_inspect_names_the_real_file_and_the_stock_encoder(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "Qwen3" in out and "not the Qwen3.5-4B" in out and "--weights-06b" in out
     stock = tmp_path / "qwen_3_06b_base.safetensors"
-    _write_header_only(stock, {"model." + k: ("BF16", s) for k, s in qwen3_shapes(Qwen3Config()).items()})
+    write_header_only(stock, {"model." + k: ("BF16", s) for k, s in qwen3_shapes(Qwen3Config()).items()})
     assert cli.main(["inspect", str(stock)]) == 0
     out = capsys.readouterr().out
     assert "the stock Anima text encoder, Qwen3-0.6B" in out and "not the Qwen3.5-4B" in out
