@@ -211,6 +211,11 @@ def test_inspect_names_the_real_file_and_the_stock_encoder(capsys, tmp_path):
     assert cli.main(["inspect", str(full_size_qwen35_header(tmp_path / "qwen35_4b.safetensors"))]) == 0
     out = capsys.readouterr().out
     assert "426 tensors, 4,138,640,384 parameters" in out and "full size" in out and "can use it" in out
+    from lib_qwen35 import synthetic
+    official = synthetic.write_checkpoint(tmp_path / "official.safetensors", layout="official")
+    assert cli.main(["inspect", str(official)]) == 0
+    out = capsys.readouterr().out
+    assert "without Anima's projection head" in out and "get qwen35_4b.safetensors" in out
     # the stock Qwen3-0.6B: a small synthetic one, and one with the real sizes (header only)
     small = synthetic_qwen3.write_checkpoint(tmp_path / "qwen_small.safetensors")
     assert cli.main(["inspect", str(small)]) == 0
