@@ -43,7 +43,8 @@ class MissingPackage(Exception):
         super().__init__(
             f"the {command} command needs the Python package {package!r}, which this Python does not have "
             f"({sys.executable}, Python {platform.python_version()}). Run it with your WebUI's Python, which "
-            f"has it: {WEBUI_PYTHON}. Never install packages into the WebUI's Python for this.")
+            f"has it: {WEBUI_PYTHON}. Never install packages into the WebUI's Python for this (developers: "
+            f"docs/development.md).")
 
 
 def _synthetic_path() -> str:
