@@ -4,12 +4,29 @@ Public API:
     load_encoder(path, device="cpu", dtype=None) -> Encoder   (.tokenize, .encode_ids, .encode_batch, .encode)
     Alignment, Calibration, OutputStage                      (output_stage.py)
     synthetic.write_checkpoint(path, ...)                    (scaled-down checkpoints in the real layout)
+
+The names are imported on first use (PEP 562), so `python -m lib_qwen35 --help` runs, and says what is
+missing, in a Python without torch.
 """
 
-from .encoder import Encoder, load_encoder
-from .errors import NonFiniteOutputError, OutputStageFileError, PromptError, Qwen35Error, WeightsFileError
-from .output_stage import Alignment, Calibration, OutputStage
+import importlib
 
-__all__ = ["Encoder", "load_encoder", "Alignment", "Calibration", "OutputStage", "Qwen35Error",
-           "WeightsFileError", "OutputStageFileError", "PromptError", "NonFiniteOutputError"]
+_PUBLIC = {"Encoder": "encoder", "load_encoder": "encoder", "Alignment": "output_stage",
+           "Calibration": "output_stage", "OutputStage": "output_stage", "Qwen35Error": "errors",
+           "WeightsFileError": "errors", "OutputStageFileError": "errors", "PromptError": "errors",
+           "NonFiniteOutputError": "errors"}
+
+__all__ = list(_PUBLIC)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -198,7 +198,15 @@ def resolve_checkpoint(path) -> str:
         for cand in ("model.safetensors.index.json", "model.safetensors"):
             if os.path.exists(os.path.join(path, cand)):
                 return os.path.join(path, cand)
-        raise WeightsFileError(f"{path}: folder holds no model.safetensors or model.safetensors.index.json.")
+        try:
+            found = sorted(n for n in os.listdir(path) if n.endswith(".safetensors"))[:5]
+        except OSError:
+            found = []
+        example = os.path.join(path, found[0] if found else "qwen35_4b.safetensors")
+        raise WeightsFileError(f"{path}: is a folder, not a weights file (and it holds no model.safetensors or "
+                               f"model.safetensors.index.json). Give the file itself, e.g. {example}"
+                               + (f"; the folder holds {', '.join(found)}." if found else
+                                  "; the folder holds no .safetensors file."))
     if not os.path.exists(path):
         raise WeightsFileError(f"{path}: weights file not found. Put qwen35_4b.safetensors in "
                                f"models/qwen35 (or pass the right path).")

@@ -283,13 +283,21 @@ def corpus_sha256(prompts: list[Prompt]) -> str:
     return h.hexdigest()
 
 
+PROMPT_FILE_RULES = """\
+A prompt file is UTF-8 text (a byte-order mark is allowed), at most 64 MiB, no line longer than 100,000
+characters. Blank lines and lines whose first non-blank character is # are skipped, in both formats.
+  .jsonl  one JSON object per line: {"prompt": "...", "category": "..."}; "text" is read if there is no
+          "prompt"; "category" is optional; other fields are ignored.
+  other   (.txt, ...) one prompt per line, surrounding spaces removed."""
+
+
 def read_prompt_lines(path) -> list[str]:
     """The lines of a prompt file: a regular UTF-8 file of at most MAX_PROMPT_FILE_BYTES, no line longer
     than MAX_PROMPT_CHARS (a FIFO, /dev/zero or a binary file is refused before it is read)."""
     path = os.fspath(path)
     text = safe_io.read_text(path, "prompt file", MAX_PROMPT_FILE_BYTES, PromptError,
                              size_fix="Split it into smaller files (one prompt per line).")
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()     # Windows editors may start UTF-8 with a BOM
     for no, line in enumerate(lines, 1):
         if len(line) > MAX_PROMPT_CHARS:
             raise PromptError(f"{path}:{no}: this line is {len(line):,} characters long; a prompt is at most "
@@ -298,32 +306,50 @@ def read_prompt_lines(path) -> list[str]:
     return lines
 
 
+def is_jsonl(path) -> bool:
+    return os.fspath(path).lower().endswith(".jsonl")
+
+
+def _skipped(line: str) -> bool:
+    """Blank lines and # comments, in every prompt file."""
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _json_prompt(line: str):
+    """The record of a JSON-lines line, or None when the line is not a JSON object."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_prompt_file(path: str, default_category: str = "user") -> list[Prompt]:
-    """A user's prompts: `.jsonl` ({"prompt": ..., "category": ...} per line; "text" also accepted) or plain
-    text (one prompt per line; blank lines and lines starting with '#' skipped)."""
+    """A user's prompts, read by the rules of PROMPT_FILE_RULES (the same for every command)."""
     path = os.fspath(path)
-    lines = read_prompt_lines(path)
     out: list[Prompt] = []
-    if path.endswith(".jsonl"):
-        for no, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                text = rec["prompt"] if "prompt" in rec else rec["text"]
-            except (ValueError, KeyError, TypeError, RecursionError) as e:
-                raise PromptError(f"{path}:{no}: expected a JSON object with a \"prompt\" field "
-                                  f"(and optional \"category\"), got {line[:80]!r}.") from e
+    for no, line in enumerate(read_prompt_lines(path), 1):
+        if _skipped(line):
+            continue
+        record = _json_prompt(line) if line.lstrip().startswith("{") else None
+        if is_jsonl(path):
+            text = record.get("prompt", record.get("text")) if record is not None else None
+            if record is None or ("prompt" not in record and "text" not in record):
+                raise PromptError(f"{path}:{no}: expected a JSON object with a \"prompt\" field (and optional "
+                                  f"\"category\"), got {line[:80]!r}. Fix the line, or make it a comment with #.")
             if not isinstance(text, str) or not text.strip():
-                raise PromptError(f"{path}:{no}: the prompt is empty or not a string.")
-            cat = str(rec.get("category") or default_category)
-            out.append(Prompt(text.strip(), cat, "user"))
-    else:
-        for line in lines:
-            if line.strip() and not line.lstrip().startswith("#"):
-                out.append(Prompt(line.strip(), default_category, "user"))
+                raise PromptError(f"{path}:{no}: the prompt is empty or not a string. Fix or remove the line.")
+            out.append(Prompt(text.strip(), str(record.get("category") or default_category), "user"))
+        elif record is not None and ("prompt" in record or "text" in record):
+            raise PromptError(f"{path}:{no}: this line is a JSON object with a \"prompt\" field, but the file is "
+                              f"read as plain text (one prompt per line) because its name does not end in "
+                              f".jsonl. Rename it to .jsonl.")
+        else:
+            out.append(Prompt(line.strip(), default_category, "user"))
     if not out:
-        raise PromptError(f"{path}: the prompt file holds no prompts.")
+        raise PromptError(f"{path}: the prompt file holds no prompts (blank lines and lines starting with # "
+                          f"are skipped). Add one prompt per line.")
     return out
 
 
@@ -380,9 +406,13 @@ def manifest(prompts: list[Prompt]) -> dict:
 
 # Command line: python -m lib_qwen35 corpus --out prompts.jsonl  (export, edit, pass back with fit --prompts)
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", help="write the corpus as JSON lines ({prompt, category, style})")
-    parser.add_argument("--limit", type=int, default=DEFAULT_SIZE, help=f"number of prompts (default {DEFAULT_SIZE})")
-    parser.add_argument("--manifest", help="write the manifest JSON (version, size, sha256, counts)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="write the corpus as JSON lines ({prompt, category, style}), a prompt file for fit "
+                             "--prompts (default: none; without --out or --manifest, print the first prompts)")
+    parser.add_argument("--limit", type=int, default=DEFAULT_SIZE, metavar="N",
+                        help="number of prompts (default: %(default)s)")
+    parser.add_argument("--manifest", metavar="FILE",
+                        help="write the manifest JSON: version, size, sha256, counts (default: none)")
 
 
 def main(args) -> int:

@@ -1,4 +1,4 @@
-"""The product card's embedding metrics, defined precisely (README: "Metrics").
+"""The product card's embedding metrics, defined precisely (docs/library.md, "Metrics").
 
 For prompts p with token vectors x_{p,t} in R^D:
   global_mean      mean of every element of every x_{p,t}

@@ -229,6 +229,9 @@ class Encoder:
         return ids if ids else list(EMPTY_PROMPT_IDS)
 
     def _check_ids(self, ids) -> list[int]:
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise PromptError(f"token ids must be a list of integers (from tokenize(text)), got "
+                              f"{type(ids).__name__}; to encode text, use encode(text)")
         try:
             ids = [operator.index(i) for i in ids]       # ints (or numpy/torch integers); 1.7 is not an id
         except TypeError:
@@ -260,8 +263,11 @@ class Encoder:
                                    f"Encode on CPU, lower the batch, or free VRAM (unload other models).") from e
         out = out.float()
         if not torch.isfinite(out).all():
-            raise NonFiniteOutputError(
-                f"the encoder produced NaN/Inf in {self.dtype} (overflow is common in fp16); use bf16 or fp32.")
+            fix = ("fp16 overflows easily: use bf16 or fp32" if self.dtype == torch.float16 else
+                   "bf16 and fp32 do not overflow with sound weights, so the weights file holds values no trained "
+                   "encoder has (damaged, or another model): re-download it")
+            raise NonFiniteOutputError(f"{self.path}: the encoder produced NaN/Inf in "
+                                       f"{str(self.dtype).replace('torch.', '')}; {fix}.")
         self.stats["backbone_runs"] += 1
         self.stats["last_encode_ms"] = (time.perf_counter() - t0) * 1e3
         self.stats["last_tokens"] = T
@@ -301,7 +307,7 @@ class Encoder:
 
     def encode_ids(self, ids) -> torch.Tensor:
         """[T, D] head output (before the output stage), float32 on the encoder's device."""
-        return self.encode_batch([list(ids)])[0]
+        return self.encode_batch([ids])[0]
 
     def encode(self, text: str, alignment: Alignment | str | None = None, calibration: Calibration | str | None = None,
                output_scale: float = 1.0, strength: float = 1.0) -> torch.Tensor:

@@ -658,19 +658,43 @@ def _fmt_s(s: float) -> str:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--weights-4b", help="the Qwen3.5-4B Anima encoder (qwen35_4b.safetensors)")
-    parser.add_argument("--weights-06b", help="the stock Qwen3-0.6B encoder (qwen_3_06b_base.safetensors)")
-    parser.add_argument("--out", required=True, help="output folder (files, report, embedding cache)")
-    parser.add_argument("--prompts", help="your own prompts: .txt (one per line) or .jsonl "
-                                          "({\"prompt\": ..., \"category\": ...}); default: built-in corpus")
-    parser.add_argument("--limit", type=int, help="use only the first N prompts")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
-    parser.add_argument("--dtype", default=None, help="auto (bf16 on GPU, fp32 on CPU), fp32, bf16")
-    parser.add_argument("--cache-dir", help="embedding cache (default OUT/embedding_cache)")
-    parser.add_argument("--holdout", type=float, default=0.1, help="held-out fraction (default 0.1)")
+    parser.add_argument("--weights-4b", metavar="FILE",
+                        help="the Qwen3.5-4B encoder, e.g. models/qwen35/qwen35_4b.safetensors (default: none; "
+                             "without both weights files, a demo between two tiny random checkpoints)")
+    parser.add_argument("--weights-06b", metavar="FILE",
+                        help="the stock Qwen3-0.6B encoder, e.g. models/text_encoder/qwen_3_06b_base.safetensors "
+                             "(default: none)")
+    parser.add_argument("--out", required=True, metavar="FOLDER",
+                        help="output folder for the two files and the report, e.g. models/qwen35/my_fit")
+    parser.add_argument("--prompts", metavar="FILE",
+                        help="your own prompt file, .txt or .jsonl, read like stats --prompts; prompts are "
+                             "encoded as written (default: the built-in corpus of 41,277 prompts)")
+    parser.add_argument("--limit", type=int, metavar="N", help="use only the first N prompts (default: all)")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+                        help="prompts per forward pass; lower it if the GPU runs out of memory (default: %(default)s)")
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu, cuda or cuda:N (default: %(default)s = cuda when torch sees a GPU, else cpu)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="compute dtype (default: %(default)s = bf16 on a GPU, fp32 on the CPU)")
+    parser.add_argument("--cache-dir", metavar="FOLDER",
+                        help="embedding cache, which lets an interrupted fit resume (default: OUT/embedding_cache)")
+    parser.add_argument("--holdout", type=float, default=0.1, metavar="F",
+                        help="fraction of the prompts held out for the report (default: %(default)s)")
     parser.add_argument("--allow-underdetermined", action="store_true",
-                        help="fit even with fewer training prompts than dimensions")
+                        help="fit even with fewer training prompts than dimensions (1,139 prompts); a preview only")
+
+
+def next_steps(rotation_path: str, calibration_path: str) -> str:
+    """What to do with the fitted files in the WebUI (printed at the end of a fit)."""
+    where = os.path.abspath(os.path.dirname(rotation_path))
+    in_models = os.sep + os.path.join("models", "qwen35") + os.sep in where + os.sep
+    place = ("They are already under models/qwen35/, where the extension looks" if in_models else
+             "Copy both files into the WebUI's models/qwen35/ folder (or into a folder of the extension's "
+             "\"Extra folders\" setting); rename them if you keep several fits, since the pickers list files by name")
+    return (f"Next: {place}. In txt2img, press the refresh button of the Qwen3.5-4B accordion, tick Use alignment and "
+            f"pick {os.path.basename(rotation_path)}; for the calibration, tick Use calibration and pick "
+            f"{os.path.basename(calibration_path)} (fitted for alignment strength 1.0). Compare with the stock "
+            f"encoder in an X/Y/Z plot of [Qwen3.5 TE] Use alignment: Off, On.")
 
 
 def _synthetic_encoders(out_dir: str, device, dtype):
@@ -708,7 +732,7 @@ def _torch_dtype(dtype):
 
 
 def main(args) -> int:
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device if args.device not in (None, "auto") else ("cuda" if torch.cuda.is_available() else "cpu")
     synthetic = not args.weights_4b and not args.weights_06b
     if bool(args.weights_4b) != bool(args.weights_06b):
         print("error: pass both --weights-4b and --weights-06b (or neither, for a synthetic demo).", file=sys.stderr)
@@ -744,5 +768,8 @@ def main(args) -> int:
     print(report_markdown(res.report))
     print(f"wrote {res.rotation_path}\n      {res.calibration_path}\n      {res.report_json}\n      {res.report_md}")
     if synthetic:
-        print("(synthetic demo: random weights; numbers are not meaningful for real models)")
+        print("(synthetic demo: random weights; numbers are not meaningful for real models, and the files do "
+              "not work with them)")
+    else:
+        print(next_steps(res.rotation_path, res.calibration_path))
     return 0

@@ -28,6 +28,11 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)   # POSIX only; Windows has no FIFOs in
 _OPEN_FLAGS = os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
+def with_article(what: str) -> str:
+    """`what` with its indefinite article: "an alignment file", "a weights file"."""
+    return ("an " if what[:1].lower() in "aeiou" and what[:1] else "a ") + what
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -62,9 +67,9 @@ def stat_regular(path, what: str, error=Qwen35Error, fix: str = "") -> os.stat_r
         raise _fail(error, path, f"the {what} {_os_problem(e) if isinstance(e, OSError) else 'is not a valid path'}",
                     fix) from None
     if stat.S_ISDIR(st.st_mode):
-        raise _fail(error, path, f"is a folder, not a {what}", fix or "Give the path of the file itself.")
+        raise _fail(error, path, f"is a folder, not {with_article(what)}", fix or "Give the path of the file itself.")
     if not stat.S_ISREG(st.st_mode):
-        raise _fail(error, path, f"is {_kind(st.st_mode)}, not a regular file, so it cannot be a {what}",
+        raise _fail(error, path, f"is {_kind(st.st_mode)}, not a regular file, so it cannot be {with_article(what)}",
                     fix or "Point to a regular file.")
     return st
 
@@ -79,7 +84,7 @@ def open_regular(path, what: str, error=Qwen35Error, fix: str = ""):
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _fail(error, path, f"is {_kind(st.st_mode)}, not a regular file, so it cannot be a {what}", fix)
+            raise _fail(error, path, f"is {_kind(st.st_mode)}, not a regular file, so it cannot be {with_article(what)}", fix)
         return os.fdopen(fd, "rb", buffering=0), st
     except BaseException:
         os.close(fd)
@@ -107,7 +112,7 @@ def read_bounded(path, what: str, max_bytes: int, error=Qwen35Error, fix: str = 
     fix = size_fix or fix
     with f:
         if st.st_size > max_bytes:
-            raise _fail(error, path, f"is {st.st_size:,} bytes; a {what} is at most {max_bytes:,}", fix)
+            raise _fail(error, path, f"is {st.st_size:,} bytes; {with_article(what)} is at most {max_bytes:,}", fix)
         chunks, total = [], 0
         while True:
             chunk = f.read(min(1 << 20, max_bytes + 1 - total))
@@ -116,7 +121,7 @@ def read_bounded(path, what: str, max_bytes: int, error=Qwen35Error, fix: str = 
             chunks.append(chunk)
             total += len(chunk)
             if total > max_bytes:
-                raise _fail(error, path, f"grew past {max_bytes:,} bytes while being read; a {what} is at most "
+                raise _fail(error, path, f"grew past {max_bytes:,} bytes while being read; {with_article(what)} is at most "
                                          f"that", fix)
 
 
@@ -178,7 +183,7 @@ def check_output(path, what: str, *, inputs=(), ours=None, error=Qwen35Error) ->
         if not stat.S_ISREG(st.st_mode):
             raise error(f"refusing to write the {what} to {path}: it is {_kind(st.st_mode)}. Pick another path.")
         if ours is None or not _safe_predicate(ours, path):
-            raise error(f"refusing to overwrite {path}: it exists and is not a {what} written by this tool (it "
+            raise error(f"refusing to overwrite {path}: it exists and is not {with_article(what)} written by this tool (it "
                         f"may be your data). Pick another output path, or delete the file first.")
     check_writable_folder(folder, what, error)
     return path

@@ -101,3 +101,25 @@ def test_prompt_file_errors(tmp_path):
     blank.write_text('{"prompt": "  "}\n', encoding="utf-8")
     with pytest.raises(PromptError, match="empty"):
         read_prompt_file(blank)
+
+
+def test_one_reader_rules_for_every_format(tmp_path):
+    """Comments and blank lines in both formats, a BOM, any case of .jsonl; JSON lines in a .txt file are
+    named as such (with the fix: rename it), not encoded as prompts."""
+    jl = tmp_path / "p.JSONL"
+    jl.write_bytes('\ufeff# exported prompts\n{"prompt": "1boy"}\n   # indented comment\n\n'.encode("utf-8"))
+    assert [p.text for p in read_prompt_file(jl)] == ["1boy"]
+    txt = tmp_path / "p.txt"
+    txt.write_bytes("\ufeff# comment\n(masterpiece:1.2), 1girl\n".encode("utf-8"))
+    assert [p.text for p in read_prompt_file(txt)] == ["(masterpiece:1.2), 1girl"]   # emphasis is the command's
+    wrong = tmp_path / "exported.txt"
+    wrong.write_text('{"prompt": "1boy", "category": "character"}\n', encoding="utf-8")
+    with pytest.raises(PromptError, match=r"exported.txt:1: .*JSON.*Rename it to .jsonl"):
+        read_prompt_file(wrong)
+    braces = tmp_path / "dynamic.txt"
+    braces.write_text("{red|blue} hair\n", encoding="utf-8")      # not JSON: an ordinary prompt
+    assert [p.text for p in read_prompt_file(braces)] == ["{red|blue} hair"]
+    only_comment = tmp_path / "c.jsonl"
+    only_comment.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(PromptError, match="holds no prompts.*skipped"):
+        read_prompt_file(only_comment)

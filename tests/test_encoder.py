@@ -88,11 +88,28 @@ def test_embedding_lru_is_bounded():
     assert lru.get("big") is None
 
 
-def test_non_finite_output_is_reported(anima_ckpt, monkeypatch):
-    enc = load_encoder(anima_ckpt)
+@pytest.mark.parametrize("dtype", ["fp16", "fp32"])
+def test_non_finite_output_is_reported_with_the_fix_for_its_dtype(anima_ckpt, monkeypatch, dtype):
+    """fp16 overflows: switch dtype. fp32 (and bf16, the same range) do not with sound weights: the file is at
+    fault, and telling an fp32 run to "use bf16 or fp32" would send the user in a circle."""
+    enc = load_encoder(anima_ckpt, dtype=dtype)
     monkeypatch.setattr(enc.backbone, "forward", lambda ids, dtype: torch.full((*ids.shape, 1024), float("nan")))
-    with pytest.raises(NonFiniteOutputError, match="bf16 or fp32"):
+    with pytest.raises(NonFiniteOutputError) as caught:
         enc.encode_ids([4, 5, 6])
+    message = str(caught.value)
+    assert "NaN/Inf" in message and str(anima_ckpt) in message
+    if dtype == "fp16":
+        assert "bf16 or fp32" in message
+    else:
+        assert "bf16 or fp32" not in message and "re-download" in message
+
+
+@pytest.mark.parametrize("ids", [None, 7, "1girl", b"1girl"])
+def test_encode_ids_of_something_else_than_ids_is_our_error(anima_ckpt, ids):
+    from lib_qwen35.errors import PromptError
+
+    with pytest.raises(PromptError, match="token ids must be a list of integers.*encode\\(text\\)"):
+        load_encoder(anima_ckpt).encode_ids(ids)
 
 
 def test_fp16_and_bf16_compute_agree_with_fp32(anima_ckpt):

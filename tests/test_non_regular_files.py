@@ -64,7 +64,7 @@ def test_weights_file(tmp_path, kind, sockets):
 
     path = make(kind, tmp_path / "qwen35_4b.safetensors", sockets)
     if kind == "folder":    # a folder is a checkpoint folder: without model.safetensors, said so
-        with pytest.raises(WeightsFileError, match="folder holds no model.safetensors"):
+        with pytest.raises(WeightsFileError, match="is a folder, not a weights file.*holds no model.safetensors"):
             from lib_qwen35 import load_encoder
             load_encoder(path)
         return

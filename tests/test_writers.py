@@ -57,7 +57,7 @@ def test_encode_save_over_an_output_stage_input(tmp_path, capsys, anima_ckpt, fl
 def test_encode_save_over_a_foreign_file_or_a_folder_or_a_fifo(tmp_path, capsys, anima_ckpt, no_encoder):
     foreign = tmp_path / "my_notes.safetensors"
     foreign.write_bytes(b"precious")
-    for target, message in ((foreign, "exists and is not a embeddings file written by this tool"),
+    for target, message in ((foreign, "exists and is not an embeddings file written by this tool"),
                             (tmp_path, "it is a folder"),
                             (READ_ONLY_PLACE, "cannot write the embeddings file into /proc")):
         assert cli.main(["encode", "x", "--weights", str(anima_ckpt), "--save", str(target)]) == 2
