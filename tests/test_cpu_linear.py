@@ -60,7 +60,9 @@ BACKENDS = ["torch", pytest.param("onednn", marks=needs_onednn)]
 @pytest.mark.parametrize("tokens", [1, 18])
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("wdtype", [torch.float8_e4m3fn, torch.float8_e5m2, torch.bfloat16, torch.float32])
-def test_blocked_linear_is_the_reference_to_fp32_rounding(backend, rows, tokens, bias, wdtype):
+def test_blocked_linear_is_the_reference_to_fp32_rounding(backend, rows, tokens, bias, wdtype, monkeypatch):
+    monkeypatch.setattr(cpu_linear, "ROW_MULTIPLE", 1)        # any block width, slivers included
+    monkeypatch.setattr(cpu_linear, "MIN_ROWS", 1)
     g = torch.Generator().manual_seed(0)
     w = (torch.randn(203, 96, generator=g) * 0.2).to(wdtype)      # 203 rows: a ragged last block
     b = torch.randn(203, generator=g).to(torch.bfloat16) if bias else None
@@ -87,15 +89,38 @@ def test_blocked_linear_in_half_precision_is_the_reference(dtype):
 @pytest.mark.parametrize("rows", [16, 48, 100, 700])
 @pytest.mark.parametrize("tokens", [1, 77])
 @pytest.mark.parametrize("bias", [False, True])
-def test_blocking_changes_no_bit_with_onednn(rows, tokens, bias):
+def test_blocking_changes_no_bit_with_onednn(rows, tokens, bias, monkeypatch):
     """Split over output rows, every output element is the same sum: bit for bit oneDNN on the whole upcast
-    weight (blocks of at least 8 rows; the model's are >= 100)."""
+    weight (blocks of at least 8 rows; the model's are multiples of 128)."""
+    monkeypatch.setattr(cpu_linear, "ROW_MULTIPLE", 16)
     g = torch.Generator().manual_seed(2)
     w = (torch.randn(700, 320, generator=g) * 0.1).to(torch.float8_e4m3fn)
     b = torch.randn(700, generator=g).to(torch.bfloat16) if bias else None
     x = torch.randn(tokens, 320, generator=g)
     got = cpu_linear.linear(x, w, b, block_elements=320 * rows, backend="onednn")
     assert same_bits(got, cpu_gemm.gemm(x, w.float(), None if b is None else b.float(), "onednn"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_activations_near_the_fp32_limit_do_not_overflow_the_folded_scale(backend):
+    """x * 256 would overflow here (the fast path folds E4M3's decode scale into x): it must notice and decode
+    the weight unscaled instead."""
+    w = torch.full((24, 16), 0.015625).to(torch.float8_e4m3fn)
+    x = torch.full((3, 16), 1e37)
+    got = cpu_linear.linear(x, w, backend=backend)
+    ref = cpu_linear.linear_reference(x, w)
+    assert torch.isfinite(ref).all() and torch.allclose(got, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("K, N, elements, expected", [
+    (2560, 12352, 3 << 19, [(r, 512) for r in range(0, 12288, 512)] + [(12288, 64)]),    # 12352 = 24 x 512 + 64
+    (9216, 2560, 3 << 19, [(r, 128) for r in range(0, 2560, 128)]),
+    (96, 203, 100, [(0, 128), (128, 75)]),
+    (96, 130, 100, [(0, 130)]),                    # a 2-row remainder joins the block before it
+    (96, 20, 1 << 20, [(0, 20)]),
+])
+def test_blocks_are_multiples_of_128_rows_without_a_sliver(K, N, elements, expected):
+    assert cpu_linear.blocks(K, N, elements) == expected
 
 
 def test_scratch_is_one_block_per_thread_and_threads_do_not_mix():
@@ -121,7 +146,7 @@ def test_scratch_is_one_block_per_thread_and_threads_do_not_mix():
     for t in threads:
         t.join()
     assert not errors
-    assert set(results.values()) == {256 * 32}          # one block, never the whole 512 x 256 weight
+    assert set(results.values()) == {128 * 256}         # one 128-row block, never the whole 512 x 256 weight
 
 
 def test_scratch_made_in_inference_mode_serves_normal_calls():
@@ -171,6 +196,7 @@ def test_backbone_fast_path_equals_the_naive_path(anima_ckpt, monkeypatch, backe
     """The whole small model: blocked decode + GEMM vs whole-weight upcast + F.linear."""
     monkeypatch.setattr(cpu_gemm, "_choice", {"name": backend, "why": None})
     monkeypatch.setattr(cpu_linear, "BLOCK_ELEMENTS", 64 * 40)       # several blocks per linear at test sizes
+    monkeypatch.setattr(cpu_linear, "ROW_MULTIPLE", 16)
     bb = load_encoder(anima_ckpt, dtype="fp32").backbone
     ids = torch.arange(1000, 1077)[None]
     with torch.inference_mode():

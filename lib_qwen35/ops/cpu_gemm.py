@@ -1,8 +1,7 @@
 """The CPU matrix multiply behind every linear layer: y[M, n] = x[M, K] @ w[n, K]^T (+ b), two interchangeable
-backends, one contract (`gemm_into`).
+backends, one contract (`gemm`).
 
-- `torch`: `torch.addmm`/`mm`, the BLAS that `F.linear` uses (MKL in the x86 wheels). The reference: bit for bit
-  what `F.linear(x, w, b)` computes.
+- `torch`: `F.linear` itself, i.e. the BLAS torch uses (MKL in the x86 wheels). The reference.
 - `onednn`: oneDNN's inner product (`torch.ops.mkldnn._linear_pointwise`, which torch's compiler uses), which runs
   AVX-512 code where MKL picks its AVX2 path (AMD CPUs). Measured on the 2-core build VM (AMD EPYC, AVX-512):
   2.0-2.3x faster than MKL at 77 and 300 tokens. It is true fp32 (no TF32/bf16 shortcut): vs a float64 product
@@ -11,7 +10,7 @@ backends, one contract (`gemm_into`).
 
 `backend()` picks onednn when it is there and a probe matmul agrees with the reference (once per process),
 else torch; `QWEN35_CPU_GEMM=torch|onednn` overrides (onednn only if it works). Autograd needs the torch backend:
-`gemm_into` is for inference (no grad), the blocked linear in `cpu_linear` falls back before calling it.
+`gemm` with oneDNN is for inference (no grad), the blocked linear in `cpu_linear` falls back before calling it.
 """
 
 from __future__ import annotations
@@ -63,18 +62,6 @@ def backend() -> str:
 def describe() -> str:
     name = backend()
     return "oneDNN fp32 GEMM" if name == "onednn" else f"torch fp32 GEMM ({_choice['why']})"
-
-
-def gemm_into(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None,
-              which: str | None = None) -> torch.Tensor:
-    """y[M, n] = x[M, K] @ w[n, K]^T (+ b[n]); y may be a column slice of a wider output (stride (N, 1)).
-    All in x's dtype, on the CPU, without autograd."""
-    which = which or backend()
-    if which == "onednn" and x.dtype == torch.float32:
-        return y.copy_(_onednn_linear(x, w, b))     # no out= variant: one copy of [M, n], small beside the GEMM
-    if b is None:
-        return torch.mm(x, w.t(), out=y)
-    return torch.addmm(b, x, w.t(), out=y)
 
 
 def gemm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, which: str | None = None) -> torch.Tensor:

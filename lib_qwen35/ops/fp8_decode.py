@@ -31,20 +31,31 @@ def decode_reference(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return w.to(dtype)
 
 
-def decode_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-    """Write `w` (FP8 or any float dtype, contiguous [n, K]) into `out` (same shape, the compute dtype), exactly.
-    `bits` is int16 scratch of w's shape (only used for FP8). Allocates nothing; returns `out`."""
+# decode_scaled_into writes w / SCALE[w.dtype]: a caller that multiplies x by the scale instead (once per linear,
+# not once per weight element) saves a pass over the weight. Both products are the same real number, so the
+# rounded result is the same bit for bit.
+SCALE = {torch.float8_e4m3fn: 256.0}
+
+
+def decode_scaled_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Write `w` / SCALE.get(w.dtype, 1) into `out` (same shape [n, K], the compute dtype), exactly. `w` is FP8 or
+    any float dtype, contiguous; `bits` is int16 scratch of w's shape (used for FP8). Allocates nothing."""
     if w.dtype == torch.float8_e4m3fn:
         bits.copy_(w.view(torch.int8))           # sign-extending widen: bits 15..7 = s, 6..0 = eeeemmm
         bits.bitwise_left_shift_(7)              # s s eeee mmm 0000000
         bits.bitwise_and_(~0x4000)               # s 0 eeee mmm 0000000 = fp16 of value / 256
-        out.copy_(bits.view(torch.float16))      # hardware fp16 -> out dtype (exact)
-        return out.mul_(256.0)                   # power of two: exact
+        return out.copy_(bits.view(torch.float16))   # hardware fp16 -> out dtype (exact)
     if w.dtype == torch.float8_e5m2:
         bits.copy_(w.view(torch.int8))
         bits.bitwise_left_shift_(8)              # the byte is the high half of an fp16 number
         return out.copy_(bits.view(torch.float16))
     return out.copy_(w)                          # bf16/fp16/fp32 weights: torch's conversion is vectorised
+
+
+def decode_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Write `w` into `out` exactly (decode_scaled_into, then * the scale: a power of two, exact)."""
+    decode_scaled_into(w, out, bits)
+    return out.mul_(SCALE[w.dtype]) if w.dtype in SCALE else out
 
 
 def decode(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
