@@ -412,6 +412,10 @@ def report(results, args, mode, fp32_gib, avail) -> None:
             ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t, 'inner_warm'):.2f}x" for t in T
                                if warm(ours, t) and warm(floor, t, "inner_warm"))
             print(f"ratio {ours} / {floor} (warm):".ljust(48) + ratios)
+    for ours, floor in (("ours", "floor"), ("ours_torch_gemm", "floor_torch_gemm")):
+        if ours in results and floor in results:     # the same forward with fp32 weights: what the FP8 path costs
+            ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t):.2f}x" for t in T if warm(ours, t) and warm(floor, t))
+            print(f"ratio {ours} / fp32-resident forward (warm):".ljust(48) + ratios)
     for other in ("transformers", "baseline", "ours_torch_gemm"):
         if other in results and "ours" in results:
             ratios = "  ".join(f"{t}: {warm(other, t) / warm('ours', t):.2f}x" for t in T
