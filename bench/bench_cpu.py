@@ -34,7 +34,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -69,16 +68,22 @@ def _proc_gib(path: str, field: str) -> float | None:
     return None
 
 
-def peak_rss_gib() -> float:
+def peak_rss_gib() -> float | None:
     """This process's own peak RSS. VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts from its
     parent's peak (it survives fork+exec), and the parent may have written the checkpoint."""
     peak = _proc_gib("/proc/self/status", "VmHWM")
-    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    if peak is None:
+        try:
+            import resource
+        except ImportError:         # Windows: no /proc and no resource module
+            return None
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return peak
 
 
 def _cpu_seconds() -> tuple[float, float]:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime, r.ru_stime
+    t = os.times()
+    return t.user, t.system
 
 
 def _prompt(T: int):
@@ -411,16 +416,16 @@ def report(results, args, mode, fp32_gib, avail) -> None:
         if ours in results and floor in results:
             ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t, 'inner_warm'):.2f}x" for t in T
                                if warm(ours, t) and warm(floor, t, "inner_warm"))
-            print(f"ratio {ours} / {floor} (warm):".ljust(48) + ratios)
+            print(f"ratio {ours} / {floor} (warm):".ljust(56) + ratios)
     for ours, floor in (("ours", "floor"), ("ours_torch_gemm", "floor_torch_gemm")):
         if ours in results and floor in results:     # the same forward with fp32 weights: what the FP8 path costs
             ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t):.2f}x" for t in T if warm(ours, t) and warm(floor, t))
-            print(f"ratio {ours} / fp32-resident forward (warm):".ljust(48) + ratios)
+            print(f"ratio {ours} / fp32-resident forward (warm):".ljust(56) + ratios)
     for other in ("transformers", "baseline", "ours_torch_gemm"):
         if other in results and "ours" in results:
             ratios = "  ".join(f"{t}: {warm(other, t) / warm('ours', t):.2f}x" for t in T
                                if warm(other, t) and warm("ours", t))
-            print(f"ratio {other} / ours (warm):".ljust(48) + ratios)
+            print(f"ratio {other} / ours (warm):".ljust(56) + ratios)
     for v in ("ours", "ours_torch_gemm"):
         e = results.get(v, {}).get("vs_naive")
         if e:

@@ -183,6 +183,16 @@ def test_stored_linear_gives_the_same_numbers_with_and_without_an_upcast_copy():
     assert lin._cached is not None and same_bits(lin(x), plain)
 
 
+def test_a_host_that_turns_onednn_off_gets_the_torch_gemm():
+    x, w = torch.randn(5, 64), torch.randn(48, 64)
+    torch.backends.mkldnn.enabled = False
+    try:
+        assert same_bits(cpu_gemm.gemm(x, w, None, "onednn"), F.linear(x, w))
+        assert "turned off" in cpu_gemm.onednn_problem()
+    finally:
+        torch.backends.mkldnn.enabled = True
+
+
 def test_backend_choice_and_override(monkeypatch):
     assert cpu_gemm.backend() in cpu_gemm.BACKENDS
     assert cpu_gemm.backend() == ("onednn" if ONEDNN is None else "torch")

@@ -34,6 +34,8 @@ def onednn_problem() -> str | None:
     """None when oneDNN's fp32 inner product runs here and agrees with float64 to fp32 rounding; else why not."""
     if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
         return f"torch {torch.__version__} has no oneDNN inner product"
+    if not torch.backends.mkldnn.enabled:
+        return "oneDNN is turned off (torch.backends.mkldnn.enabled = False)"
     try:
         g = torch.Generator().manual_seed(0)
         x, w, b = torch.randn(5, 96, generator=g), torch.randn(40, 96, generator=g), torch.randn(40, generator=g)
@@ -65,8 +67,9 @@ def describe() -> str:
 
 
 def gemm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, which: str | None = None) -> torch.Tensor:
-    """A new [M, n] output (no copy for the oneDNN backend)."""
+    """y[M, n] = x[M, K] @ w[n, K]^T (+ b[n]), a new tensor, in x's dtype on the CPU. oneDNN only for fp32 and
+    while torch.backends.mkldnn.enabled (a host that turns oneDNN off gets the torch backend)."""
     which = which or backend()
-    if which == "onednn" and x.dtype == torch.float32:
+    if which == "onednn" and x.dtype == torch.float32 and torch.backends.mkldnn.enabled:
         return _onednn_linear(x, w, b)
     return F.linear(x, w, b)
