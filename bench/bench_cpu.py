@@ -2,7 +2,7 @@
 
     python bench/bench_cpu.py                      # full size (writes the 4.8 GB file once, then reuses it)
     python bench/bench_cpu.py --layers 4           # quick look: full width, 4 layers, a temporary file
-    python bench/bench_cpu.py --baseline-lib DIR   # also "ours" as another library tree has it (e.g. a checkout of main)
+    python bench/bench_cpu.py --baseline-lib DIR   # also "ours" from another library tree (e.g. a checkout of main)
 
 Weights: a random checkpoint in the exact layout of qwen35_4b.safetensors (426 tensors, 4,138,640,384 parameters,
 FP8 E4M3 linears, BF16 norms and embedding, F32 A_log), written by lib_qwen35.synthetic.write_checkpoint_streamed
@@ -126,7 +126,8 @@ def run_ours(path, tokens, repeats) -> dict:
 
     t0 = time.perf_counter()
     enc = load_encoder(path, dtype="fp32")
-    res = {"load_s": time.perf_counter() - t0, "lib": os.path.dirname(os.path.dirname(sys.modules["lib_qwen35"].__file__))}
+    res = {"load_s": time.perf_counter() - t0,
+           "lib": os.path.dirname(os.path.dirname(sys.modules["lib_qwen35"].__file__))}
     res["times"] = time_lengths(lambda ids: enc.encode_batch([ids], use_cache=False), tokens, repeats)
     res["peak_rss_gib"] = peak_rss_gib()
     try:
@@ -419,7 +420,8 @@ def report(results, args, mode, fp32_gib, avail) -> None:
             print(f"ratio {ours} / {floor} (warm):".ljust(56) + ratios)
     for ours, floor in (("ours", "floor"), ("ours_torch_gemm", "floor_torch_gemm")):
         if ours in results and floor in results:     # the same forward with fp32 weights: what the FP8 path costs
-            ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t):.2f}x" for t in T if warm(ours, t) and warm(floor, t))
+            ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t):.2f}x" for t in T
+                               if warm(ours, t) and warm(floor, t))
             print(f"ratio {ours} / fp32-resident forward (warm):".ljust(56) + ratios)
     for other in ("transformers", "baseline", "ours_torch_gemm"):
         if other in results and "ours" in results:
@@ -429,7 +431,8 @@ def report(results, args, mode, fp32_gib, avail) -> None:
     for v in ("ours", "ours_torch_gemm"):
         e = results.get(v, {}).get("vs_naive")
         if e:
-            print(f"{v} vs the naive path (whole-weight upcast + F.linear), {e['tokens']} tokens: max |diff| / max |ref| "
+            print(f"{v} vs the naive path (whole-weight upcast + F.linear), {e['tokens']} tokens: "
+                  f"max |diff| / max |ref| "
                   f"{e['max_rel']:.1e}, min cosine {e['min_cos']:.7f}{', bit-identical' if e['bitwise'] else ''}")
     for v in ("ours", "floor"):
         if results.get(v, {}).get("gemm"):

@@ -5,8 +5,8 @@ allocates a fresh fp32 copy of the weight (94 MB for a 9216 x 2560 MLP matrix: p
 and converts element by element.
 
 Fast (`linear`), in the manner of llama.cpp's CPU path: the weight's rows are taken in blocks of about
-`BLOCK_ELEMENTS` (~1.5M elements, whole multiples of 128 rows: a ~6 MB fp32 block that stays in the CPU's cache), each block is decoded exactly
-(`fp8_decode.decode_into`) into a small buffer this thread keeps, and multiplied at once:
+`BLOCK_ELEMENTS` (~1.5M elements in whole multiples of 128 rows: a ~6 MB fp32 block that stays in the CPU's
+cache), each block is decoded exactly (`fp8_decode`) into a small buffer this thread keeps, and multiplied at once:
 
     xs = x * 256                                       # E4M3's decode scale, folded into x once
     for rows r..r+n of W:   buf[n, K] = decode(W[r:r+n]) / 256    # exact, into reused scratch
