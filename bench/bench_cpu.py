@@ -1,143 +1,446 @@
-"""CPU benchmark: our encoder vs transformers' Qwen3_5TextModel on the same weights, in one run.
+"""CPU benchmark at the real model's size: our encoder, the fp32 floor and transformers, side by side in one run.
 
-    python bench/bench_cpu.py                 # full width (2560), 4 layers, 77 and 300 tokens
-    python bench/bench_cpu.py --layers 8 --tokens 77 300 1024 --repeats 7
+    python bench/bench_cpu.py                      # full size (writes the 4.8 GB file once, then reuses it)
+    python bench/bench_cpu.py --layers 4           # quick look: full width, 4 layers, a temporary file
+    python bench/bench_cpu.py --baseline-lib DIR   # also "ours" from another library tree (e.g. a checkout of main)
 
-Each variant runs in its own subprocess so that its peak RSS (VmHWM) is its own. Weights: one random FP8
-checkpoint in the real Anima layout (lib_qwen35.synthetic) at full width and reduced depth; transformers
-gets the same values dequantised to fp32 (it has no FP8 path), plus our projection head on top so
-both compute the same [T, 1024] output. Prints medians and ratios (transformers / ours).
+Weights: a random checkpoint in the exact layout of qwen35_4b.safetensors (426 tensors, 4,138,640,384 parameters,
+FP8 E4M3 linears, BF16 norms and embedding, F32 A_log), written by lib_qwen35.synthetic.write_checkpoint_streamed
+with ~64 MB of RAM to --weights (default ~/.cache/qwen35_bench/qwen35_4b_random.safetensors, outside the repository)
+and reused while its header still matches. Random values: timings and memory are the real model's, the outputs are
+meaningless.
+
+Each variant runs in its own process, so its peak RSS (VmHWM) is its own:
+- ours: load_encoder(file, dtype="fp32") with its defaults, timed through Encoder.encode_batch (embedding cache off).
+  "first" is the first encode of that length after the load (oneDNN builds its kernels then), "warm" the median
+  of --repeats more. CPU time (user, system) is summed over the warm encodes. Its output is also compared with the
+  naive path (whole-weight upcast with torch's conversion, then F.linear) at the first length.
+- ours, torch GEMM: the same with QWEN35_CPU_GEMM=torch (MKL, the GEMM F.linear uses).
+- fp32 floor: the same matmuls with fp32 weights already resident, nothing converted: our forward with every linear
+  reading an fp32 copy, timing only the linears (the whole forward is reported too). So that 17 GB of fp32 fit
+  in RAM, the layers of one kind share one set of fp32 weights (one DeltaNet layer, one attention layer, the head:
+  ~0.9 GB); each layer's fp32 weights (~450 MB) are 14x the CPU's L3 cache, so sharing gives no cache advantage.
+- transformers: Qwen3_5TextModel (fp32, SDPA, torch kernels) plus our projection head, the same shapes. With the
+  whole model in fp32 (16.6 GB) when the machine has the RAM for it; otherwise the layers of one kind share their
+  weights as above (timing only: its output is then not ours, and its peak RSS is not the full model's) and the
+  table says so. --transformers off|shared|full|auto.
+Medians; ratios are taken within this one run. The machine, its load and the thread count are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import resource
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(HERE)        # after PYTHONPATH: a --baseline-lib child imports lib_qwen35 from the tree it is given
 
+DEFAULT_WEIGHTS = os.path.join(os.path.expanduser("~"), ".cache", "qwen35_bench", "qwen35_4b_random.safetensors")
 VARIANTS = {
-    "ours": "ours: FP8 file, fp32 compute, upcast copies cached (CPU default)",
-    "ours_fp8_resident": "ours: FP8 kept, upcast per layer at every call",
-    "ours_recurrent": "ours: per-token recurrence kernel (reference)",
-    "transformers": "transformers 5.x Qwen3_5TextModel, fp32 weights, torch kernels",
+    "ours": "ours (FP8 weights, blocked decode + GEMM)",
+    "ours_torch_gemm": "ours, torch GEMM (MKL)",
+    "baseline": "ours from --baseline-lib",
+    "floor": "fp32 floor: matmuls only",
+    "floor_torch_gemm": "fp32 floor: matmuls only, torch GEMM (MKL)",
+    "transformers": "transformers",
 }
+ENV = {"ours_torch_gemm": {"QWEN35_CPU_GEMM": "torch"}, "floor_torch_gemm": {"QWEN35_CPU_GEMM": "torch"}}
 
 
-def run_variant(name, path, tokens, repeats):
+# ---- in the child process ---------------------------------------------------------------------------------
+def _proc_gib(path: str, field: str) -> float | None:
+    """A 'Field:   123 kB' line of a /proc file, in GiB (None where /proc is not there)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_gib() -> float | None:
+    """This process's own peak RSS. VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts from its
+    parent's peak (it survives fork+exec), and the parent may have written the checkpoint."""
+    peak = _proc_gib("/proc/self/status", "VmHWM")
+    if peak is None:
+        try:
+            import resource
+        except ImportError:         # Windows: no /proc and no resource module
+            return None
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return peak
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    t = os.times()
+    return t.user, t.system
+
+
+def _prompt(T: int):
+    import torch
+
+    return torch.randint(0, 248000, (T,), generator=torch.Generator().manual_seed(T)).tolist()
+
+
+def time_lengths(fwd, tokens, repeats, inner=None) -> dict:
+    """{T: first, warm (median), warm_all, user_s, sys_s[, inner_*]} in seconds. `inner()` (optional) returns the
+    seconds the last call spent in the part being measured (the floor's linears)."""
+    out = {}
+    for T in tokens:
+        ids = _prompt(T)
+        t0 = time.perf_counter()
+        fwd(ids)
+        r = {"first": time.perf_counter() - t0}
+        if inner:
+            r["inner_first"] = inner()
+        times, inners = [], []
+        u0, s0 = _cpu_seconds()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fwd(ids)
+            times.append(time.perf_counter() - t0)
+            if inner:
+                inners.append(inner())
+        u1, s1 = _cpu_seconds()
+        r.update(warm=statistics.median(times), warm_all=times, user_s=u1 - u0, sys_s=s1 - s0)
+        if inner:
+            r.update(inner_warm=statistics.median(inners), inner_all=inners)
+        out[str(T)] = r
+    return out
+
+
+def run_ours(path, tokens, repeats) -> dict:
     import torch
 
     from lib_qwen35 import load_encoder
 
-    torch.manual_seed(0)
-    opts = {"ours": {}, "ours_fp8_resident": {"upcast_cache_bytes": 0},
-            "ours_recurrent": {"kernel": "recurrent"}, "transformers": {}}[name]
-    enc = load_encoder(path, dtype="fp32", **opts)
-    if name == "transformers":
-        import logging
-
-        logging.getLogger("transformers").setLevel(logging.ERROR)
-        from tests.reference import transformers_model
-
-        from lib_qwen35.checkpoint import load_tensors, read_header
-
-        infos = read_header(path)
-        raw = load_tensors(infos, list(infos))
-        weights = {("head." + k) if k.startswith("norm.") else k: v.float() for k, v in raw.items()}
-        ref = transformers_model(enc.config, weights)
-        head = enc.backbone.head
-        del enc, raw
-        fwd = lambda ids: head(ref(input_ids=ids).last_hidden_state)   # noqa: E731
-    else:
-        fwd = lambda ids: enc.backbone(ids, torch.float32)   # noqa: E731 (no embedding cache: raw forward)
-    out = {}
-    with torch.inference_mode():
-        for T in tokens:
-            ids = torch.randint(0, 248000, (1, T), generator=torch.Generator().manual_seed(T))
-            fwd(ids)  # warm-up
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                fwd(ids)
-                times.append((time.perf_counter() - t0) * 1e3)
-            out[T] = statistics.median(times)
-    out["peak_rss_gib"] = peak_rss_gib()
-    return out
-
-
-def peak_rss_gib() -> float:
-    """This process's own peak RSS. VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts from its
-    parent's peak (it survives fork+exec), and the parent wrote the checkpoint."""
+    t0 = time.perf_counter()
+    enc = load_encoder(path, dtype="fp32")
+    res = {"load_s": time.perf_counter() - t0,
+           "lib": os.path.dirname(os.path.dirname(sys.modules["lib_qwen35"].__file__))}
+    res["times"] = time_lengths(lambda ids: enc.encode_batch([ids], use_cache=False), tokens, repeats)
+    res["peak_rss_gib"] = peak_rss_gib()
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 2 ** 20
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        from lib_qwen35.ops import cpu_gemm, cpu_linear
+    except ImportError:     # an older tree: no fast path to compare
+        return res
+    res["gemm"] = cpu_gemm.describe()
+    ids = torch.tensor([_prompt(tokens[0])])
+    with torch.inference_mode():
+        fast = enc.backbone(ids, torch.float32)
+        cpu_linear.supports = lambda x, w: False          # the naive path: whole-weight upcast, then F.linear
+        naive = enc.backbone(ids, torch.float32)
+    cos = torch.nn.functional.cosine_similarity(fast.double(), naive.double(), dim=-1).min().item()
+    res["vs_naive"] = {"tokens": tokens[0], "max_rel": ((fast - naive).abs().max() / naive.abs().max()).item(),
+                       "min_cos": cos, "bitwise": bool(torch.equal(fast, naive))}
+    return res
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--hidden", type=int, default=2560)
-    ap.add_argument("--tokens", type=int, nargs="+", default=[77, 300])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
-    ap.add_argument("--recurrent-max-tokens", type=int, default=300, help="skip the slow reference above this")
-    ap.add_argument("--variant", help=argparse.SUPPRESS)
-    ap.add_argument("--weights", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.variant:
-        print(json.dumps(run_variant(args.variant, args.weights, args.tokens, args.repeats)))
-        return
+def _shared_fp32(enc) -> dict:
+    """(layer kind, module path) -> one fp32 copy, for every linear of the model: the layers of one kind share."""
+    import torch
+
+    from lib_qwen35.linear import StoredLinear, upcast
+
+    shared, owner = {}, {}
+    for i, layer in enumerate(enc.backbone.layers):
+        for name, m in layer.named_modules():
+            if isinstance(m, StoredLinear):
+                key = (layer.kind, name)
+                if key not in shared:
+                    shared[key] = upcast(m.weight, torch.float32)
+                owner[m] = shared[key]
+    for m in enc.backbone.head.modules():
+        if isinstance(m, StoredLinear):
+            owner[m] = upcast(m.weight, torch.float32)
+    return owner
+
+
+def run_floor(path, tokens, repeats) -> dict:
+    import torch
+
+    from lib_qwen35 import load_encoder
+    from lib_qwen35.linear import StoredLinear
+    from lib_qwen35.ops import cpu_gemm
+
+    enc = load_encoder(path, dtype="fp32")
+    for m, w32 in _shared_fp32(enc).items():
+        m._cached = w32                                  # StoredLinear reads its fp32 copy: nothing to decode
+    spent = [0.0]
+    forward = StoredLinear.forward
+
+    def timed(self, x):
+        t0 = time.perf_counter()
+        y = forward(self, x)
+        spent[0] += time.perf_counter() - t0
+        return y
+
+    StoredLinear.forward = timed
+
+    def fwd(ids):
+        spent[0] = 0.0
+        with torch.inference_mode():
+            enc.backbone(torch.tensor([ids]), torch.float32)
+
+    res = {"times": time_lengths(fwd, tokens, repeats, inner=lambda: spent[0]), "gemm": cpu_gemm.describe()}
+    res["peak_rss_gib"] = peak_rss_gib()
+    return res
+
+
+def run_transformers(path, tokens, repeats, mode) -> dict:
+    import logging
 
     import torch
 
-    from lib_qwen35 import synthetic
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    import transformers
 
-    scale = args.hidden / 2560
-    sizes = dict(synthetic.FULL, num_layers=args.layers)
-    if args.hidden != 2560:
-        sizes.update(hidden_size=args.hidden, intermediate_size=int(9216 * scale))
-    tmp = tempfile.mkdtemp(prefix="bench_cpu_")
-    path = synthetic.write_checkpoint(os.path.join(tmp, "bench.safetensors"), seed=0, **sizes)
-    print(f"weights: random FP8 checkpoint, hidden {args.hidden}, {args.layers} layers "
-          f"({os.path.getsize(path) / 2**30:.2f} GiB), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs; medians of {args.repeats}")
+    from lib_qwen35.checkpoint import load_tensors, read_header
+    from lib_qwen35.config import infer_layout
+    from lib_qwen35.linear import upcast
+    from lib_qwen35.qwen35 import ProjectionHead
+    from tests.reference import torch_reference_module, transformers_config
+
+    infos = read_header(path)
+    cfg = infer_layout(infos, path).config
+    first = {kind: cfg.layer_types.index(kind) for kind in set(cfg.layer_types)}
+    source = {i: (i if mode == "full" else first[kind]) for i, kind in enumerate(cfg.layer_types)}
+    wanted = [n for n in infos if not n.startswith("layers.") or int(n.split(".")[1]) in set(source.values())]
+    t0 = time.perf_counter()
+    raw = load_tensors(infos, wanted)
+    fp32 = {n: upcast(raw.pop(n), torch.float32) for n in list(raw)}
+    state = {"embed_tokens.weight": fp32["embed_tokens.weight"]}
+    for i in range(cfg.num_layers):
+        for n, t in fp32.items():
+            if n.startswith(f"layers.{source[i]}."):
+                state[f"layers.{i}." + n.split(".", 2)[2]] = t
+    mlp = {"post_attention_layernorm.weight": (cfg.hidden_size,), "mlp.gate_proj.weight": (cfg.intermediate_size,
+           cfg.hidden_size), "mlp.up_proj.weight": (cfg.intermediate_size, cfg.hidden_size),
+           "mlp.down_proj.weight": (cfg.hidden_size, cfg.intermediate_size)}
+    for i in set(range(cfg.num_layers)) - set(cfg.layers_with_mlp):   # no MLP in the file: transformers runs one
+        for n, shape in mlp.items():                                    # anyway (zeros; shared mode: the donor's)
+            state.setdefault(f"layers.{i}.{n}", torch.zeros(shape))
+    mod = torch_reference_module()
+    tcfg = transformers_config(cfg, attn_implementation="sdpa")
+    with torch.device("meta"):
+        model = mod.Qwen3_5TextModel(tcfg)
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if unexpected or set(missing) - {"norm.weight"}:
+        raise RuntimeError(f"transformers state dict: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.rotary_emb = type(model.rotary_emb)(config=tcfg)     # its buffers are computed, not loaded
+    model.norm = torch.nn.Identity()                          # the Anima file has no final norm
+    model.eval()
+    meta = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if meta:
+        raise RuntimeError(f"transformers tensors left unloaded: {meta[:5]}")
+    head = ProjectionHead(cfg, {k: fp32[k] for k in ("norm.0.weight", "norm.0.bias", "norm.1.weight", "norm.3.weight",
+                                                      "norm.3.bias")}).eval()
+    load_s = time.perf_counter() - t0
+
+    def fwd(ids):
+        with torch.inference_mode():
+            head(model(input_ids=torch.tensor([ids])).last_hidden_state)
+
+    res = {"load_s": load_s, "mode": mode, "version": transformers.__version__,
+           "times": time_lengths(fwd, tokens, repeats)}
+    res["peak_rss_gib"] = peak_rss_gib()
+    return res
+
+
+def child(variant, path, tokens, repeats, transformers_mode) -> dict:
+    import torch
+
+    res = {"threads": torch.get_num_threads()}
+    if variant in ("ours", "ours_torch_gemm", "baseline"):
+        res.update(run_ours(path, tokens, repeats))
+    elif variant in ("floor", "floor_torch_gemm"):
+        res.update(run_floor(path, tokens, repeats))
+    elif variant == "transformers":
+        res.update(run_transformers(path, tokens, repeats, transformers_mode))
+    return res
+
+
+# ---- in the parent ----------------------------------------------------------------------------------------
+def checkpoint(args) -> tuple[str, bool]:
+    """(path, temporary): the full-size file, written once and reused while its header matches; or a temporary
+    reduced-depth file for --layers."""
+    from lib_qwen35 import synthetic
+    from lib_qwen35.checkpoint import read_header
+    from lib_qwen35.config import infer_layout
+    from lib_qwen35.errors import Qwen35Error
+
+    sizes = dict(synthetic.FULL, **({"num_layers": args.layers} if args.layers else {}))
+    if args.layers:
+        path = os.path.join(tempfile.mkdtemp(prefix="bench_cpu_"), "bench.safetensors")
+        return synthetic.write_checkpoint_streamed(path, seed=0, **sizes), True
+    path = os.path.abspath(args.weights)
+    try:
+        cfg = infer_layout(read_header(path), path).config
+        if cfg.num_layers == sizes["num_layers"] and cfg.hidden_size == sizes["hidden_size"]:
+            return path, False
+    except Qwen35Error:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    print(f"writing the full-size random checkpoint to {path} (once; ~1 min) ...", flush=True)
+    return synthetic.write_checkpoint_streamed(path, seed=0, **sizes), False
+
+
+def mem_available_gib() -> float | None:
+    return _proc_gib("/proc/meminfo", "MemAvailable")
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = ""
+    try:
+        mem = f", {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2 ** 30:.1f} GiB RAM"
+    except (ValueError, OSError, AttributeError):
+        pass
+    isa = torch.backends.cpu.get_cpu_capability()
+    load = "load average %.2f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+    return (f"{cpu}, {os.cpu_count()} CPUs ({isa}){mem}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+            f"python {platform.python_version()}; {load}")
+
+
+def _cell(x, width=10):
+    return f"{x:>{width}.2f}" if isinstance(x, (int, float)) else f"{x or '-':>{width}}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default=DEFAULT_WEIGHTS, help="the full-size file to write or reuse")
+    ap.add_argument("--layers", type=int, help="a reduced-depth temporary file instead (quick looks)")
+    ap.add_argument("--tokens", type=int, nargs="+", default=[77, 300])
+    ap.add_argument("--repeats", type=int, default=3, help="warm encodes per length (median)")
+    ap.add_argument("--variants", nargs="+", default=["ours", "ours_torch_gemm", "floor", "floor_torch_gemm",
+                                                        "transformers"], choices=list(VARIANTS))
+    ap.add_argument("--baseline-lib", help="a library tree whose 'ours' runs too (variant 'baseline')")
+    ap.add_argument("--transformers", default="auto", choices=("auto", "off", "shared", "full"))
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        variant, path, mode = args.child
+        print(json.dumps(child(variant, path, args.tokens, args.repeats, mode)))
+        return
+
+    path, temporary = checkpoint(args)
+    from lib_qwen35.checkpoint import read_header
+
+    infos = read_header(path)
+    params = sum(math.prod(i.shape) for i in infos.values())
+    fp32_gib = params * 4 / 2 ** 30
+    avail = mem_available_gib()
+    mode = args.transformers
+    if mode == "auto":
+        mode = "full" if avail is not None and avail > fp32_gib + 4 else "shared"
+    variants = [v for v in args.variants if not (v == "transformers" and mode == "off")]
+    if args.baseline_lib:
+        variants.insert(variants.index("ours") + 1 if "ours" in variants else 0, "baseline")
+    print(f"machine: {machine()}")
+    print(f"weights: {path}: {len(infos)} tensors, {params:,} parameters, {os.path.getsize(path) / 2**30:.2f} GiB, "
+          f"random (synthetic); each variant in its own process; medians of {args.repeats} warm encodes; "
+          f"seconds per encode (batch 1)")
     results = {}
-    for v in args.variants:
-        toks = [t for t in args.tokens if v != "ours_recurrent" or t <= args.recurrent_max_tokens]
-        cmd = [sys.executable, __file__, "--variant", v, "--weights", path, "--repeats", str(args.repeats),
-               "--tokens", *map(str, toks)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"{v}: failed\n{r.stderr[-2000:]}")
-            continue
-        results[v] = json.loads(r.stdout.strip().splitlines()[-1])
-        results[v] = {(int(k) if k.isdigit() else k): val for k, val in results[v].items()}
-    os.remove(path)
-    hdr = f"{'variant':<20}" + "".join(f"{str(t) + ' tok ms':>14}" for t in args.tokens) + f"{'peak RSS GiB':>14}"
-    print(hdr)
+    try:
+        for v in variants:
+            env = dict(os.environ, **ENV.get(v, {}))
+            if v == "baseline":
+                env["PYTHONPATH"] = os.path.abspath(args.baseline_lib)
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", v, path, mode, "--repeats", str(args.repeats),
+                   "--tokens", *map(str, args.tokens)]
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                               cwd=os.path.abspath(args.baseline_lib) if v == "baseline" else HERE)
+            if r.returncode != 0:
+                print(f"{v}: failed ({r.returncode})\n{r.stderr[-3000:]}", flush=True)
+                continue
+            results[v] = json.loads(r.stdout.strip().splitlines()[-1])
+            print(f"  ({v}: {time.perf_counter() - t0:.0f} s)", flush=True)
+    finally:
+        if temporary:
+            os.remove(path)
+    report(results, args, mode, fp32_gib, avail)
+
+
+def _label(v, r, mode) -> str:
+    if v == "transformers":
+        return f"transformers {r.get('version', '')} fp32 sdpa" + (" (shared layers)" if mode == "shared" else "")
+    if v == "baseline":
+        return "ours @ " + os.path.basename(r.get("lib", "")).strip("/")[-24:]
+    return VARIANTS[v]
+
+
+def report(results, args, mode, fp32_gib, avail) -> None:
+    T = [str(t) for t in args.tokens]
+    cols = "".join(f"{t + ' first':>11}{t + ' warm':>10}" for t in T)
+    print(f"\n{'variant':<46}{'load s':>8}{cols}{'peak RSS GiB':>14}{'sys/user':>10}")
     for v, r in results.items():
-        cells = "".join(f"{r[t]:>14.1f}" if t in r else f"{'-':>14}" for t in args.tokens)
-        print(f"{v:<20}{cells}{r['peak_rss_gib']:>14.2f}")
-    if "ours" in results:
-        for other in ("transformers", "ours_fp8_resident", "ours_recurrent"):
-            if other in results:
-                ratios = "  ".join(f"{t}: {results[other][t] / results['ours'][t]:.2f}x" for t in args.tokens
-                                   if t in results[other])
-                print(f"ratio {other} / ours   {ratios}")
-    for v in results:
-        print(f"  {v}: {VARIANTS[v]}")
+        rows = [(v, r, "warm")]
+        if v.startswith("floor"):
+            rows = [(v, r, "inner"), ("fp32-resident forward" + (", torch GEMM" if "torch" in v else ""), r, "warm")]
+        for name, res, which in rows:
+            cells = ""
+            for t in T:
+                x = res["times"].get(t, {})
+                first, warm = (x.get("inner_first"), x.get("inner_warm")) if which == "inner" else (x.get("first"),
+                                                                                                     x.get("warm"))
+                cells += _cell(first, 11) + _cell(warm)
+            user = sum(res["times"][t]["user_s"] for t in T if t in res["times"])
+            sys_ = sum(res["times"][t]["sys_s"] for t in T if t in res["times"])
+            label = _label(name, res, mode) if name in VARIANTS else name
+            rss = res.get("peak_rss_gib") if which != "inner" and not name.startswith("fp32-resident") else None
+            print(f"{label:<46}{_cell(res.get('load_s'), 8)}{cells}{_cell(rss, 14)}"
+                  f"{_cell(sys_ / user if user else None)}")
+
+    def warm(v, t, which="warm"):
+        return results.get(v, {}).get("times", {}).get(t, {}).get(which)
+
+    print()
+    for ours, floor in (("ours", "floor"), ("ours_torch_gemm", "floor_torch_gemm"), ("ours", "floor_torch_gemm")):
+        if ours in results and floor in results:
+            ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t, 'inner_warm'):.2f}x" for t in T
+                               if warm(ours, t) and warm(floor, t, "inner_warm"))
+            print(f"ratio {ours} / {floor} (warm):".ljust(56) + ratios)
+    for ours, floor in (("ours", "floor"), ("ours_torch_gemm", "floor_torch_gemm")):
+        if ours in results and floor in results:     # the same forward with fp32 weights: what the FP8 path costs
+            ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t):.2f}x" for t in T
+                               if warm(ours, t) and warm(floor, t))
+            print(f"ratio {ours} / fp32-resident forward (warm):".ljust(56) + ratios)
+    for other in ("transformers", "baseline", "ours_torch_gemm"):
+        if other in results and "ours" in results:
+            ratios = "  ".join(f"{t}: {warm(other, t) / warm('ours', t):.2f}x" for t in T
+                               if warm(other, t) and warm("ours", t))
+            print(f"ratio {other} / ours (warm):".ljust(56) + ratios)
+    for v in ("ours", "ours_torch_gemm"):
+        e = results.get(v, {}).get("vs_naive")
+        if e:
+            print(f"{v} vs the naive path (whole-weight upcast + F.linear), {e['tokens']} tokens: "
+                  f"max |diff| / max |ref| "
+                  f"{e['max_rel']:.1e}, min cosine {e['min_cos']:.7f}{', bit-identical' if e['bitwise'] else ''}")
+    for v in ("ours", "floor"):
+        if results.get(v, {}).get("gemm"):
+            print(f"{v} GEMM: {results[v]['gemm']}")
+    if "transformers" in results and mode == "shared":
+        print(f"transformers: layers of one kind share fp32 weights (timing only; its RSS is not the full model's): "
+              f"the whole model in fp32 needs {fp32_gib:.1f} GiB, this machine had {avail:.1f} GiB available")
+    print(f"machine load after the run: {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "")
 
 
 if __name__ == "__main__":

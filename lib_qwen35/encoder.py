@@ -131,8 +131,8 @@ class Encoder:
         self.head_norm = head_norm
         self.backbone = Qwen35Backbone(self.config, weights, kernel=self.kernel, head_norm=head_norm).eval()
         self.backbone.to(self.device)     # the RoPE table and anything created on the CPU
-        if upcast_cache_bytes is None:   # CPU: per-call FP8 upcasting costs more than the matmul; GPU: it's cheap
-            upcast_cache_bytes = (2 << 30) if self.device.type == "cpu" else 0
+        if upcast_cache_bytes is None:   # the blocked CPU decode is a small fraction of the matmul: copies cost RAM
+            upcast_cache_bytes = 0      # for almost nothing (docs/performance.md); on a GPU a move would drop them
         self.upcast_cache_bytes = upcast_cache_bytes
         self.backbone.cache_upcasts(self.dtype, upcast_cache_bytes)
         self.cuda_graphs_requested, self.fp8_requested = bool(cuda_graphs), fp8_matmul

@@ -1,10 +1,11 @@
-"""A linear layer whose weight stays in its stored dtype (FP8 E4M3 for the 4B file) and is upcast
-to the compute dtype only when used, so the whole model never exists in fp32/bf16 at once.
+"""A linear layer whose weight stays in its stored dtype (FP8 E4M3 for the 4B file) and is upcast to the compute
+dtype only where it is used, so the whole model never exists in fp32/bf16 at once.
 
-Upcasting FP8 on CPU is slow in torch (~5 ns/element for `.to(float32)`); a 256-entry lookup table
-through `F.embedding` is ~3.5x faster, so CPU uses that. `UpcastBudget` optionally keeps upcast
-copies of the first layers that fit a byte budget (useful on CPU, where per-call upcasting costs more
-than the matmul at short prompts); the FP8 original is always kept.
+On the CPU the weight is decoded in small blocks fused with the matmul (`ops/cpu_linear.py`): no weight-sized
+copy is ever made, and the decode costs a small fraction of the multiply. On a GPU the per-layer `.to(dtype)` is
+cheap. `UpcastBudget` optionally keeps whole upcast copies of the first linears that fit a byte budget (off by
+default: on the CPU they save almost nothing now and cost RAM; on a GPU the first device move drops them); the
+stored original is always kept.
 """
 
 from __future__ import annotations
@@ -13,27 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
-_LUTS: dict = {}
-
-
-def _fp8_lut(fp8_dtype, dtype, device) -> torch.Tensor:
-    """[256, 1] table: byte value -> the number it encodes, in `dtype`."""
-    key = (fp8_dtype, dtype, str(device))
-    if key not in _LUTS:
-        codes = torch.arange(256, dtype=torch.uint8).view(fp8_dtype)
-        _LUTS[key] = codes.to(torch.float32).to(dtype).to(device).reshape(256, 1)
-    return _LUTS[key]
+from .ops import cpu_linear
+from .ops.fp8_decode import FP8_DTYPES, decode
 
 
 def upcast(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Stored weight -> compute dtype. Exact for FP8 (every FP8 value is representable in bf16/fp16/fp32)."""
+    """Stored weight -> compute dtype, a whole tensor. Exact for FP8 (every FP8 value is representable in
+    bf16/fp16/fp32)."""
     if w.dtype == dtype:
         return w
-    if w.dtype in FP8_DTYPES and w.device.type == "cpu":
-        idx = w.view(torch.uint8).to(torch.int32)
-        return F.embedding(idx, _fp8_lut(w.dtype, dtype, w.device)).view(w.shape)
-    return w.to(dtype)
+    return decode(w, dtype)
 
 
 class UpcastBudget:
@@ -82,9 +72,11 @@ class StoredLinear(nn.Module):
             from .fp8_matmul import fp8_linear, wants_fp8
             if wants_fp8(x):      # bf16/fp16 on CUDA; fp32 or CPU inputs keep the exact path below
                 return fp8_linear(x, self.weight, self.bias, self.fp8_mode)
-        w = self._cached if self._cached is not None and self._cached.dtype == x.dtype else upcast(self.weight, x.dtype)
+        w = self._cached if self._cached is not None and self._cached.dtype == x.dtype else self.weight
+        if cpu_linear.supports(x, w):
+            return cpu_linear.linear(x, w, self.bias)
         b = None if self.bias is None else self.bias.to(x.dtype)
-        return F.linear(x, w, b)
+        return F.linear(x, upcast(w, x.dtype), b)
 
 
 def fuse(weights: list[torch.Tensor]) -> torch.Tensor:

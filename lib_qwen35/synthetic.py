@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 
 import torch
 
@@ -135,6 +136,50 @@ def write_checkpoint(path, *, seed: int = 0, layout: str = "anima", prefix: str 
     safe_io.write_text_atomic(index, json.dumps({"metadata": {safe_io.MARK_KEY: "lib_qwen35.synthetic"},
                                                  "weight_map": weight_map}, indent=1, sort_keys=True))
     return index
+
+
+_SAFETENSORS_NAMES = {torch.float8_e4m3fn: "F8_E4M3", torch.bfloat16: "BF16", torch.float32: "F32"}
+STREAM_CHUNK_ELEMENTS = 1 << 24     # one fp32 draw of at most 64 MB at a time
+
+
+def write_checkpoint_streamed(path, *, seed: int = 0, chunk_elements: int = STREAM_CHUNK_ELEMENTS, **sizes) -> str:
+    """Write a random Anima-layout checkpoint tensor by tensor, each drawn in row chunks and written as soon as
+    it is cast to its stored dtype: memory stays at one chunk (~64 MB of fp32) whatever the size, so the real
+    4B sizes (`**FULL`, 4.8 GB on disk, 17 GB as fp32) can be written on a small machine. Same key names,
+    dtypes, metadata mark and byte layout rules as `write_checkpoint` (safetensors order: larger dtypes first,
+    then by name; an 8-byte aligned JSON header); the values differ (drawn per chunk). Atomic, and never over
+    a file the library did not write. Returns the path."""
+    cfg = make_config("anima", **sizes)
+    shapes = {file_name(k, "anima"): (k, tuple(v)) for k, v in
+              expected_shapes(cfg, "", "head." if cfg.has_head else None).items()}
+    dtypes = {n: storage_dtype(k) for n, (k, _) in shapes.items()}
+    order = sorted(shapes, key=lambda n: (-dtypes[n].itemsize, n))
+    header, offset = {}, 0
+    for n in order:
+        nbytes = math.prod(shapes[n][1]) * dtypes[n].itemsize
+        header[n] = {"dtype": _SAFETENSORS_NAMES[dtypes[n]], "shape": list(shapes[n][1]),
+                     "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    header["__metadata__"] = {"format": "pt", "synthetic": "lib_qwen35.synthetic"}
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+
+    from .checkpoint import written_by_us
+
+    path = safe_io.check_output(os.fspath(path), "synthetic checkpoint",
+                                ours=lambda p: written_by_us(p, synthetic=True))
+    g = torch.Generator().manual_seed(seed)
+    with safe_io.atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(raw)) + raw)
+            for n in order:
+                canonical, shape = shapes[n]
+                rows = max(1, chunk_elements // max(1, math.prod(shape[1:])))
+                for r in range(0, shape[0], rows):
+                    part = (min(rows, shape[0] - r),) + shape[1:]     # row chunks keep shape[1:], which sets the scale
+                    t = _random_tensor(canonical, part, g, "cpu").to(dtypes[n]).contiguous()
+                    f.write(memoryview(t.view(torch.uint8).numpy()))
+    return path
 
 
 def dequantised(weights: dict[str, torch.Tensor], layout: str = "anima") -> dict[str, torch.Tensor]:

@@ -43,9 +43,11 @@ def _expected_anima_names(n_layers=32):
     return names
 
 
-def test_full_depth_file_has_the_real_426_tensor_layout(tmp_path):
-    path = synthetic.write_checkpoint(tmp_path / "deep.safetensors", num_layers=32, hidden_size=32,
-                                      intermediate_size=32)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_full_depth_file_has_the_real_426_tensor_layout(tmp_path, streamed):
+    sizes = dict(num_layers=32, hidden_size=32, intermediate_size=32)
+    path = (synthetic.write_checkpoint_streamed(tmp_path / "deep.safetensors", chunk_elements=100, **sizes)
+            if streamed else synthetic.write_checkpoint(tmp_path / "deep.safetensors", **sizes))
     infos = read_header(path)
     assert len(infos) == 426
     assert set(infos) == _expected_anima_names()
@@ -57,6 +59,21 @@ def test_full_depth_file_has_the_real_426_tensor_layout(tmp_path):
     enc = load_encoder(path)
     assert enc.config.num_layers == 32 and enc.config.layers_with_mlp == list(range(31))
     assert enc.encode_ids([1, 2, 3]).shape == (3, 1024)
+
+
+def test_streamed_writer_lays_out_the_file_as_safetensors_does_and_refuses_foreign_files(tmp_path):
+    path = synthetic.write_checkpoint_streamed(tmp_path / "s.safetensors", seed=3, chunk_elements=1000)
+    infos = read_header(path)
+    written = read_header(synthetic.write_checkpoint(tmp_path / "w.safetensors", seed=3))   # safetensors' own writer
+    assert {n: (i.dtype, i.shape, i.offset, i.nbytes) for n, i in infos.items()} == \
+        {n: (i.dtype, i.shape, i.offset, i.nbytes) for n, i in written.items()}
+    assert _tensors(path)["embed_tokens.weight"].float().std().item() == pytest.approx(1.0, rel=0.05)
+    again = synthetic.write_checkpoint_streamed(path, seed=3, chunk_elements=1000)   # ours: replaced
+    assert again == str(path)
+    foreign = tmp_path / "user.safetensors"
+    save_file({"x": torch.zeros(2)}, foreign)
+    with pytest.raises(Exception, match="refusing to overwrite"):
+        synthetic.write_checkpoint_streamed(foreign)
 
 
 def test_fp8_weights_stay_fp8_in_memory(anima_ckpt):

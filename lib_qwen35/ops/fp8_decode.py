@@ -1,0 +1,69 @@
+"""Exact FP8 -> float conversion on the CPU, fast enough to run on every call.
+
+Reference (`decode_reference`): torch's own conversion, `w.to(dtype)`. Exact, but on the CPU it converts one
+element at a time: ~2.5 ns per element, ~59 ms for one 9216 x 2560 MLP matrix, longer than the matmul it feeds.
+
+Fast (`decode_into`): integer bit operations that torch vectorises, then the hardware fp16 conversion:
+
+    E4M3  s eeee mmm   ->  fp16 bits  s 0eeee mmm 0000000  =  ((b & 0x80) << 8) | ((b & 0x7f) << 7)
+
+The four exponent bits land in the low four of fp16's five, and fp16's bias is 15 where E4M3's is 7, so the fp16
+number is exactly value / 2^8 for every finite code, subnormals included (an E4M3 subnormal 2^-6 * 0.mmm becomes
+the fp16 subnormal 2^-14 * 0.mmm). fp16 -> fp32/bf16 is exact, and so is the * 256 (on the
+weight: `decode_into`; or folded into the activations by the caller: `decode_scaled_into`). E4M3FN has no Inf;
+its NaN (S.1111.111) would decode to +-480, which is why the loader refuses files with NaN weights.
+E5M2 is the top byte of an fp16 number: b << 8, nothing to rescale.
+
+In torch: the byte, read as int8 and widened to int16, is sign-extended (bits 15..7 = s), so `<< 7` puts s in
+bits 15 and 14 and the rest in place; clearing bit 14 (`& ~0x4000`) leaves exactly the pattern above.
+Measured on the 2-core build VM: ~0.08 ns per element for the bit steps plus the fp16 conversion on blocks that
+stay in cache (0.27 ns over a whole 94 MB matrix), vs ~2.5 ns for `.to(float32)` and ~3 ns for a 256-entry table
+through `F.embedding`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+
+
+def decode_reference(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The readable reference: torch's conversion (exact: every FP8 value is representable in bf16/fp16/fp32)."""
+    return w.to(dtype)
+
+
+# decode_scaled_into writes w / SCALE[w.dtype]: a caller that multiplies x by the scale instead (once per linear,
+# not once per weight element) saves a pass over the weight. Both products are the same real number, so the
+# rounded result is the same bit for bit.
+SCALE = {torch.float8_e4m3fn: 256.0}
+
+
+def decode_scaled_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Write `w` / SCALE.get(w.dtype, 1) into `out` (same shape [n, K], the compute dtype), exactly. `w` is FP8 or
+    any float dtype, contiguous; `bits` is int16 scratch of w's shape (used for FP8). Allocates nothing."""
+    if w.dtype == torch.float8_e4m3fn:
+        bits.copy_(w.view(torch.int8))           # sign-extending widen: bits 15..7 = s, 6..0 = eeeemmm
+        bits.bitwise_left_shift_(7)              # s s eeee mmm 0000000
+        bits.bitwise_and_(~0x4000)               # s 0 eeee mmm 0000000 = fp16 of value / 256
+        return out.copy_(bits.view(torch.float16))   # hardware fp16 -> out dtype (exact)
+    if w.dtype == torch.float8_e5m2:
+        bits.copy_(w.view(torch.int8))
+        bits.bitwise_left_shift_(8)              # the byte is the high half of an fp16 number
+        return out.copy_(bits.view(torch.float16))
+    return out.copy_(w)                          # bf16/fp16/fp32 weights: torch's conversion is vectorised
+
+
+def decode_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Write `w` into `out` exactly (decode_scaled_into, then * the scale: a power of two, exact)."""
+    decode_scaled_into(w, out, bits)
+    return out.mul_(SCALE[w.dtype]) if w.dtype in SCALE else out
+
+
+def decode(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A new tensor: `w` in `dtype` (exact). For FP8 on the CPU, the fast conversion; otherwise torch's."""
+    if w.dtype not in FP8_DTYPES or w.device.type != "cpu" or dtype not in (torch.float32, torch.bfloat16,
+                                                                           torch.float16):
+        return decode_reference(w, dtype)
+    w = w.contiguous()
+    return decode_into(w, torch.empty(w.shape, dtype=dtype), torch.empty(w.shape, dtype=torch.int16))
