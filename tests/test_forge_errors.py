@@ -109,10 +109,16 @@ def test_encode_failure(world):
     assert_stops(world, ["encoding failed", "kaboom", "qwen35_4b.safetensors"])
 
 
-def test_non_finite_output(world):
+@pytest.mark.parametrize("dtype, fix, wrong_fix", [("fp16", "bf16 or fp32", "damaged or another model"),
+                                                    ("fp32", "re-download", "bf16 or fp32")])
+def test_non_finite_output_names_the_fix_for_its_dtype(world, dtype, fix, wrong_fix):
+    from modules import shared
+
     place_weights(world)
+    shared.opts.qwen35_te_dtype = dtype
     world.controller.holder._load_encoder = lambda path, dtype, on_cpu: ScriptedEncoder(output=lambda n: torch.full((n, 1024), float("nan")))
-    assert_stops(world, ["NaN/Inf", "bf16 or fp32"])
+    error = assert_stops(world, ["NaN/Inf", dtype, fix])
+    assert wrong_fix not in str(error)  # an fp32 run is not told to switch to fp32
 
 
 def test_out_of_memory_gives_a_hint_and_puts_weights_back_in_ram(world):
@@ -176,7 +182,7 @@ def test_library_errors_raised_while_encoding_get_the_extension_format(world):
     place_weights(world)
     world.controller.holder._load_encoder = lambda path, dtype, on_cpu: ScriptedEncoder(
         fail_with=NonFiniteOutputError("the encoder produced NaN/Inf in torch.float16"))
-    err = assert_stops(world, ["NaN/Inf", "qwen35_4b.safetensors", "bf16 or fp32"])
+    err = assert_stops(world, ["NaN/Inf", "qwen35_4b.safetensors", "re-download"])  # this world computes in fp32
     assert isinstance(err, NonFiniteOutputError)
     world.controller.holder._encoders.clear()
     world.controller.holder._load_encoder = lambda path, dtype, on_cpu: ScriptedEncoder(

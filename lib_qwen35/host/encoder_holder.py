@@ -22,7 +22,7 @@ def _default_encoder_loader(path: str, dtype: torch.dtype, computes_on_cpu: bool
     from lib_qwen35 import load_encoder
 
     # Weights are stored in RAM; upcast copies only help when the CPU also computes (on a GPU they
-    # would be dropped by the first move anyway, after costing RAM).
+    # would be dropped by the first move anyway, after costing RAM): 0 on a GPU whatever the library default.
     options = {} if computes_on_cpu else {"upcast_cache_bytes": 0}
     return load_encoder(path, device="cpu", dtype=dtype, **options)
 

@@ -80,10 +80,17 @@ def output_stage_overflow(cause: BaseException) -> NonFiniteOutputError:
 
 
 def non_finite(path: str, placement) -> NonFiniteOutputError:
+    # Only fp16 overflows with sound weights; in bf16 or fp32 the file itself holds values no trained encoder has.
+    from .placement import dtype_name   # placement imports this module
+
+    if dtype_name(placement.dtype) == "fp16":
+        fix = (f"set the compute dtype to bf16 or fp32 in Settings > {PREFIX} (fp16 can overflow); "
+               f"if it persists, the weights file is damaged: re-download it.")
+    else:
+        fix = (f"{dtype_name(placement.dtype)} does not overflow with sound weights, so the weights file is damaged "
+               f"or another model: re-download it.")
     return NonFiniteOutputError(_fmt(
-        f"the encoder produced NaN/Inf with {os.path.basename(path)} in {placement.describe()}. "
-        f"Fix: set the compute dtype to bf16 or fp32 in Settings > {PREFIX} (fp16 can overflow); "
-        f"if it persists, the weights file is corrupt: re-download it."
+        f"the encoder produced NaN/Inf with {os.path.basename(path)} in {placement.describe()}. Fix: {fix}"
     ))
 
 
