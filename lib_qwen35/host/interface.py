@@ -2,8 +2,9 @@
 
 The shared code (controller, placement, file pickers, status, the alignment tab) asks the running WebUI's
 `WebUIHost` for everything that differs between WebUIs and never branches on which WebUI it is. A WebUI
-package (forge_neo/, sdnext/) subclasses WebUIHost, overrides every method below, and is listed in
-selection.hosts(). Its methods import the WebUI lazily, so they can be unit-tested with stand-ins.
+package (forge_neo/, sdnext/) subclasses WebUIHost, overrides every method that raises NotImplementedError
+(the others default to what all A1111-family WebUIs share), and is listed in selection.hosts(). Its methods
+import the WebUI lazily, so they can be unit-tested with stand-ins.
 
 The seam: each WebUI turns a prompt into the Qwen3-0.6B hidden states that Anima's LLM adapter reads at
 one place (Forge Neo: an engine method; SD.Next: the pipeline's `_encode_prompt`). The WebUI package
@@ -132,8 +133,9 @@ class WebUIHost:
     # ---- files --------------------------------------------------------------------------------------
 
     def models_path(self) -> str:
-        """The WebUI's models root; models/qwen35/ lives under it."""
-        raise NotImplementedError
+        """The WebUI's models root (modules.paths.models_path in every A1111-family WebUI); models/qwen35/
+        lives under it."""
+        return a1111.models_path()
 
     def text_encoder_dirs(self) -> list[str]:
         """The WebUI's text-encoder folders (searched for Qwen3.5 weights by header, and for the stock
@@ -159,10 +161,15 @@ class WebUIHost:
 
     def enable_accordion(self, value: bool, label: str, elem_id: str):
         """A context manager that opens the extension's accordion and yields the component whose value is
-        "enabled" (Forge Neo: InputAccordion, the checkbox in its header; elsewhere a checkbox inside)."""
-        raise NotImplementedError
+        "enabled" (Forge Neo: InputAccordion, the checkbox in its header; by default a checkbox inside)."""
+        from . import gradio_parts
+
+        return gradio_parts.checkbox_accordion(value, label, elem_id)
 
     def paste_field(self, component, paste):
         """The entry for Script.infotext_fields that restores `component` from a pasted infotext with
-        `paste(params) -> value | None` (None: leave the control unchanged)."""
-        raise NotImplementedError
+        `paste(params) -> value | None` (None: leave the control unchanged). By default a function that
+        returns gradio updates, which every gradio version the WebUIs ship accepts."""
+        from . import gradio_parts
+
+        return gradio_parts.update_paste_field(component, paste)

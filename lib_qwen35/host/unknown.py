@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from . import a1111, messages
+from . import messages
 from .interface import Located, WebUIHost
 
 
@@ -58,23 +58,10 @@ class UnknownHost(WebUIHost):
     def compute_device(self, choice: str):
         return torch.device("cuda") if choice != "cpu" and torch.cuda.is_available() else torch.device("cpu")
 
-    def models_path(self) -> str:
-        return a1111.models_path()
-
     def text_encoder_dirs(self) -> list[str]:
         return [os.path.join(self.models_path(), "text_encoder")]
 
     def stock_encoder(self, sd_model):
         raise self.unsupported(None)
-
-    def enable_accordion(self, value: bool, label: str, elem_id: str):
-        from . import gradio_parts
-
-        return gradio_parts.checkbox_accordion(value, label, elem_id)
-
-    def paste_field(self, component, paste):
-        from . import gradio_parts
-
-        return gradio_parts.update_paste_field(component, paste)
 
 

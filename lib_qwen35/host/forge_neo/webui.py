@@ -93,9 +93,6 @@ class ForgeNeoHost(WebUIHost):
 
     # ---- files --------------------------------------------------------------------------------------
 
-    def models_path(self) -> str:
-        return a1111.models_path()
-
     def text_encoder_dirs(self) -> list[str]:
         """models/text_encoder plus every --text-encoder-dirs, as Forge's module list scans them."""
         dirs = [os.path.join(self.models_path(), "text_encoder")]

@@ -6,7 +6,8 @@
                  __call__ instead (stop.py)
     memory       modules.devices and the offload modes (memory.py)
     alignment    the loaded pipeline's stock Qwen3-0.6B (stock_encoder.py)
-    UI           gradio 3.43: a plain accordion with an "Enable" checkbox; paste fields return updates
+    UI           gradio 3.43: WebUIHost's defaults (a plain accordion with an "Enable" checkbox; paste
+                 fields that return updates)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from .. import a1111, gradio_parts
+from .. import a1111
 from ..interface import WebUIHost
 from . import memory, pipeline_seam, prompt_cache, stock_encoder, stop
 from .version import version
@@ -86,9 +87,6 @@ class SDNextHost(WebUIHost):
 
     # ---- files --------------------------------------------------------------------------------------
 
-    def models_path(self) -> str:
-        return a1111.models_path()
-
     def text_encoder_dirs(self) -> list[str]:
         """SD.Next's "Text encoder" folder setting (`te_dir`, also --te-dir), models/Text-encoder by default."""
         try:
@@ -102,14 +100,6 @@ class SDNextHost(WebUIHost):
 
     def stock_encoder(self, sd_model):
         return stock_encoder.from_sd_model(sd_model, self)
-
-    # ---- UI pieces that differ ----------------------------------------------------------------------
-
-    def enable_accordion(self, value: bool, label: str, elem_id: str):
-        return gradio_parts.checkbox_accordion(value, label, elem_id)
-
-    def paste_field(self, component, paste):
-        return gradio_parts.update_paste_field(component, paste)
 
 
 def _unsupported(what: str):
