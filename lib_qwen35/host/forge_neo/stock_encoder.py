@@ -1,17 +1,12 @@
-"""Forge's already-loaded stock Qwen3-0.6B encoder, behind the interface the alignment fit expects.
-
-`lib_qwen35.fit.run_fit` / `compare_with_stock` take any object with
-    tokenize(text) -> Qwen3 ids            (the engine's own tokenizer; an empty prompt -> [151643], as Forge)
-    encode_batch(list of ids) -> list of [T_i, 1024] float32   (hidden states after the final norm)
-    identity (str: the key of the resumable disk cache), device, dtype, path, short_hash (metadata).
+"""Forge's already-loaded stock Qwen3-0.6B encoder, behind the interface the alignment fit expects
+(host/stock_encoder.py: the shared part).
 
 The hidden states come from the engine generation's STOCK seam (`AnimaTextProcessingEngine.process_tokens`
 or `SDClipModel.encode_token_weights`), called through the class (engines/*.stock_states), never through
 the instance: our hook puts the replacement on the instance, and calling that would fit the 4B encoder
-against itself.
+against itself. An empty prompt gives [151643], as in Forge.
 
-Batching: prompts are right-padded with the pad id. Forge's mask marks everything after the first pad as
-padding, and the model is causal, so the valid positions are the same as for each prompt alone.
+Batching: Forge's mask marks everything after the first pad as padding, which is where the padding is.
 """
 
 from __future__ import annotations
@@ -22,63 +17,41 @@ import os
 import torch
 
 from .. import a1111
+from ..stock_encoder import QWEN3_PAD_ID, StockEncoder
 from ..stock_identity import file_key, short_hash_or_none, weights_fingerprint
 from . import memory
-from .text_recovery import QWEN3_PAD_ID
 
 
-class ForgeStockEncoder:
+class ForgeStockEncoder(StockEncoder):
     """The stock encoder of a loaded Anima model's text engine (any supported engine generation)."""
 
     def __init__(self, engine, *, identity: str, path: str | None = None, short_hash: str | None = None,
                  prepare=None, still_loaded=None, generation=None):
         from .engines import generation_of
 
+        super().__init__(identity=identity, path=path, short_hash=short_hash, still_loaded=still_loaded)
         self.engine = engine
         self.generation = generation or generation_of(engine)
-        self.identity = identity
-        self.path = path
-        self.short_hash = short_hash
         self._prepare = prepare            # () -> None: have Forge load the TE onto its device
-        self._still_loaded = still_loaded  # () -> bool: is this engine still the loaded model's?
         self.device, self.dtype = _output_format(self.generation, engine)
-        self.stats = {"backbone_runs": 0}
 
     @property
     def pad_id(self) -> int:
         return int(getattr(self.engine, "id_pad", QWEN3_PAD_ID))
 
-    def tokenize(self, text: str) -> list[int]:
+    def _tokenizer_ids(self, text: str) -> list[int]:
         tokenizer = self.generation.qwen3_tokenizer(self.engine)
-        ids = tokenizer([text], truncation=False, add_special_tokens=False)["input_ids"][0]
-        return [int(i) for i in ids] or [self.pad_id]
+        return tokenizer([text], truncation=False, add_special_tokens=False)["input_ids"][0]
 
     def generation_text(self, prompt: str) -> str:
         """The text a generation would hand the 4B encoder for `prompt`: Forge's own tokenization
         (emphasis syntax parsed away), decoded back, as the replacement does."""
         return self.generation.prompt_text(self.engine, prompt)
 
-    def encode_batch(self, batch) -> list[torch.Tensor]:
-        batch = [[int(i) for i in ids] or [self.pad_id] for ids in batch]
-        if not batch:
-            return []
-        if self._still_loaded is not None and not self._still_loaded():
-            from lib_qwen35.errors import Qwen35Error
-
-            raise Qwen35Error("the loaded Anima model changed while the stock encoder was in use; "
-                              "start again (finished chunks are reused).")
-        length = max(len(ids) for ids in batch)
-        padded = [ids + [self.pad_id] * (length - len(ids)) for ids in batch]   # [B, L]
-        with a1111.generation_lock(), torch.inference_mode():
-            if self._prepare is not None:
-                self._prepare()
-            z = self.generation.stock_states(self.engine, padded)   # [B, L, 1024]; the class method, never our hook
-        self.stats["backbone_runs"] += 1
-        # clone outside inference mode: plain tensors the caller may use freely
-        return [z[row, : len(ids)].float().clone() for row, ids in enumerate(batch)]
-
-    def encode_ids(self, ids) -> torch.Tensor:
-        return self.encode_batch([ids])[0]
+    def _states(self, padded, lengths) -> torch.Tensor:
+        if self._prepare is not None:
+            self._prepare()
+        return self.generation.stock_states(self.engine, padded)   # [B, L, 1024]; the class method, never our hook
 
 
 def from_sd_model(sd_model, webui=None) -> ForgeStockEncoder | None:

@@ -1,17 +1,11 @@
-"""SD.Next's already-loaded stock Qwen3-0.6B encoder, behind the interface the alignment fit expects.
+"""SD.Next's already-loaded stock Qwen3-0.6B encoder, behind the interface the alignment fit expects
+(host/stock_encoder.py: the shared part).
 
-`lib_qwen35.fit.run_fit` / `compare_with_stock` take any object with
-    tokenize(text) -> Qwen3 ids            (the pipeline's own tokenizer, as `_encode_prompt` calls it;
-                                            an empty prompt -> [151643], the pad id)
-    encode_batch(list of ids) -> list of [T_i, 1024] float32   (text_encoder(...).last_hidden_state)
-    identity (str: the key of the resumable disk cache), device, dtype, path, short_hash (metadata).
-
-The states come from calling the pipeline's `text_encoder` directly: our patch sits on `_encode_prompt`,
-never on the text encoder, so this is always the stock 0.6B. Under an offload mode the text encoder's
-own hooks move it to SD.Next's device for the call, as in a generation.
-
-Batching: prompts are right-padded with the pad id and masked; the model is causal, so the valid positions
-are the same as for each prompt alone.
+tokenize: the pipeline's own tokenizer, as `_encode_prompt` calls it; an empty prompt gives the pad id.
+The states are text_encoder(...).last_hidden_state from calling the pipeline's `text_encoder` directly: our
+patch sits on `_encode_prompt`, never on the text encoder, so this is always the stock 0.6B. Under an
+offload mode the text encoder's own hooks move it to SD.Next's device for the call, as in a generation.
+The padding is masked.
 """
 
 from __future__ import annotations
@@ -22,57 +16,38 @@ import os
 import torch
 
 from .. import a1111
+from ..stock_encoder import QWEN3_PAD_ID, StockEncoder
 from ..stock_identity import file_key, short_hash_or_none, weights_fingerprint
 
-QWEN3_PAD_ID = 151643
 MAX_LENGTH = 512   # `_encode_prompt`'s max_sequence_length
 
 
-class SDNextStockEncoder:
+class SDNextStockEncoder(StockEncoder):
     def __init__(self, pipe, *, identity: str, path: str | None = None, short_hash: str | None = None, still_loaded=None):
+        super().__init__(identity=identity, path=path, short_hash=short_hash, still_loaded=still_loaded)
         self.pipe = pipe
-        self.identity = identity
-        self.path = path
-        self.short_hash = short_hash
-        self._still_loaded = still_loaded
         self.device = _execution_device(pipe)
         self.dtype = getattr(pipe.text_encoder, "dtype", torch.float32)
-        self.stats = {"backbone_runs": 0}
 
     @property
     def pad_id(self) -> int:
         pad = getattr(self.pipe.tokenizer, "pad_token_id", None)
         return int(pad) if isinstance(pad, int) else QWEN3_PAD_ID
 
-    def tokenize(self, text: str) -> list[int]:
-        ids = self.pipe.tokenizer([text], truncation=True, max_length=MAX_LENGTH)["input_ids"][0]
-        return [int(i) for i in ids] or [self.pad_id]
+    def _tokenizer_ids(self, text: str) -> list[int]:
+        return self.pipe.tokenizer([text], truncation=True, max_length=MAX_LENGTH)["input_ids"][0]
 
     def generation_text(self, prompt: str) -> str:
         """SD.Next hands `_encode_prompt` the prompt as typed (after styles and <lora:...> tags): no parsing."""
         return prompt
 
-    def encode_batch(self, batch) -> list[torch.Tensor]:
-        batch = [[int(i) for i in ids] or [self.pad_id] for ids in batch]
-        if not batch:
-            return []
-        if self._still_loaded is not None and not self._still_loaded():
-            from lib_qwen35.errors import Qwen35Error
-
-            raise Qwen35Error("the loaded Anima model changed while the stock encoder was in use; "
-                              "start again (finished chunks are reused).")
-        length = max(len(ids) for ids in batch)
-        ids = torch.tensor([row + [self.pad_id] * (length - len(row)) for row in batch], dtype=torch.long)   # [B, L]
-        mask = torch.tensor([[1] * len(row) + [0] * (length - len(row)) for row in batch], dtype=torch.long)
+    def _states(self, padded, lengths) -> torch.Tensor:
+        length = len(padded[0])
+        ids = torch.tensor(padded, dtype=torch.long)   # [B, L]
+        mask = torch.tensor([[1] * n + [0] * (length - n) for n in lengths], dtype=torch.long)
         device = _execution_device(self.pipe)
-        with a1111.generation_lock(), torch.inference_mode():
-            z = self.pipe.text_encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-        self.stats["backbone_runs"] += 1
-        # clone outside inference mode: plain tensors the caller may use freely
-        return [z[row, : len(ids_)].float().cpu().clone() for row, ids_ in enumerate(batch)]
-
-    def encode_ids(self, ids) -> torch.Tensor:
-        return self.encode_batch([ids])[0]
+        states = self.pipe.text_encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+        return states.cpu()   # [B, L, 1024]
 
 
 def from_sd_model(sd_model, webui) -> SDNextStockEncoder | None:
