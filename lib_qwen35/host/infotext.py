@@ -72,10 +72,15 @@ def paste_encoder_file(params: dict):
     return _text(params.get(KEY_FILE)) if paste_enabled(params) else None
 
 
-def paste_use_alignment(params: dict):
+def _paste_switch(params: dict, key: str):
+    """A stage's tick box from its key: on unless the key says "off" (None when ours was off)."""
     if not paste_enabled(params):
         return None
-    return str(params.get(KEY_ALIGNMENT, OFF)).strip().lower() != OFF
+    return str(params.get(key, OFF)).strip().lower() != OFF
+
+
+def paste_use_alignment(params: dict):
+    return _paste_switch(params, KEY_ALIGNMENT)
 
 
 def paste_alignment_strength(params: dict):
@@ -93,9 +98,7 @@ def paste_alignment_file(params: dict):
 
 
 def paste_use_calibration(params: dict):
-    if not paste_enabled(params):
-        return None
-    return str(params.get(KEY_CALIBRATION, OFF)).strip().lower() != OFF
+    return _paste_switch(params, KEY_CALIBRATION)
 
 
 def paste_calibration_file(params: dict):
