@@ -202,6 +202,14 @@ def test_backend_choice_and_override(monkeypatch):
     assert cpu_gemm.backend() == "torch" and "QWEN35_CPU_GEMM=torch" in cpu_gemm.describe()
 
 
+def test_an_unknown_backend_name_is_named_not_passed_off_as_torch(monkeypatch):
+    monkeypatch.setattr(cpu_gemm, "_choice", {})
+    monkeypatch.setenv("QWEN35_CPU_GEMM", "mkl")
+    assert cpu_gemm.backend() == "torch"
+    text = cpu_gemm.describe()
+    assert "'mkl'" in text and "not one of" in text and "QWEN35_CPU_GEMM=torch" not in text
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backbone_fast_path_equals_the_naive_path(anima_ckpt, monkeypatch, backend):
     """The whole small model: blocked decode + GEMM vs whole-weight upcast + F.linear."""

@@ -54,8 +54,14 @@ def backend() -> str:
     if "name" not in _choice:
         with _lock:
             if "name" not in _choice:
-                wanted = os.environ.get("QWEN35_CPU_GEMM", "auto")
-                problem = onednn_problem() if wanted in ("auto", "onednn") else "QWEN35_CPU_GEMM=torch"
+                wanted = os.environ.get("QWEN35_CPU_GEMM", "auto").strip().lower()
+                if wanted in ("auto", "onednn"):
+                    problem = onednn_problem()
+                elif wanted == "torch":
+                    problem = "QWEN35_CPU_GEMM=torch"
+                else:   # a typo must not pass for a choice: the reference backend, and the value named
+                    problem = (f"QWEN35_CPU_GEMM={wanted!r} is not one of auto, {', '.join(BACKENDS)}; "
+                               f"the reference backend is used")
                 _choice["why"] = problem
                 _choice["name"] = "onednn" if problem is None else "torch"
     return _choice["name"]

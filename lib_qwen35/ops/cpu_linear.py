@@ -16,7 +16,7 @@ Splitting over output rows leaves every output element's reduction (over K) as i
 backend the result is bit for bit `linear_reference`'s; with oneDNN it equals oneDNN on the whole upcast weight
 bit for bit, and the reference to fp32 rounding (tests/test_cpu_linear.py holds both). The fp32 copy of a weight
 never exists whole, nothing weight-sized is allocated per call, and the decode costs ~0.15 ns per element, a
-small fraction of the multiply (benchmarks: bench/bench_cpu_full.py).
+small fraction of the multiply (benchmarks: bench/bench_cpu.py).
 """
 
 from __future__ import annotations
