@@ -56,7 +56,9 @@ def test_an_unknown_webui_is_said_loudly_and_changes_nothing(tmp_path, capsys, m
     ctl = controller.Controller()
     ctl.process(P(), True)
     assert "not one this extension supports" in status.line() and host.error_pending() is not None
-    assert "not one this extension supports" in preview.describe(ctl, GenerationParams(enabled=True).as_args())
+    shown = preview.describe(ctl, GenerationParams(enabled=True).as_args())
+    assert "not one this extension supports" in shown
+    assert shown.startswith("On, but inactive:") and "will stop" not in shown   # it does not stop: nothing changes
     assert host.compute_device("cpu") == torch.device("cpu")
     ctl.postprocess(P())
     assert host.error_pending() is None

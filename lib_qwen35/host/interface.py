@@ -48,6 +48,7 @@ class Located:
 
 class WebUIHost:
     name = ""   # the WebUI's name as users know it: "Forge Neo", "SD.Next"
+    stops_generations = True   # arm_error stops the generation (False: it can only be reported, as in UnknownHost)
 
     @classmethod
     def detect(cls) -> bool:

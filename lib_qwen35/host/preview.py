@@ -36,7 +36,8 @@ def describe(controller, args) -> str:
         sd_model = None
     located = webui.locate(sd_model) if sd_model is not None else None
     if located is not None and located.kind == "unsupported":
-        return f"On, but the next generation will stop: {webui.unsupported(located)}"
+        outcome = "the next generation will stop" if webui.stops_generations else "inactive"
+        return f"On, but {outcome}: {webui.unsupported(located)}"
     if located is not None and not located.is_anima:
         return (f"On, but inactive: the loaded model is not Anima ({located.model}); "
                 f"generations use it unchanged.")

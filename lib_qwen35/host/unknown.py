@@ -17,6 +17,7 @@ from .interface import Located, WebUIHost
 
 class UnknownHost(WebUIHost):
     name = "WebUI"
+    stops_generations = False   # no known place to raise: the generation runs stock, the message says so
 
     def __init__(self, recognised=()):
         self.recognised = [cls.name for cls in recognised]
