@@ -49,3 +49,12 @@ def short_hash_or_none(path: str) -> str | None:
         return short_hash(path)
     except Exception:
         return None
+
+
+def identify(prefix: str, files: list[str], module, path: str | None) -> tuple[str, str]:
+    """(identity, short_hash) of a loaded stock encoder: `prefix` + a hash of the files it was loaded from
+    and of its weights' fingerprint; the short hash of its own file `path`, else the fingerprint's start."""
+    fingerprint = weights_fingerprint(module)
+    files_part = "|".join(file_key(f) for f in files)
+    identity = prefix + hashlib.sha256(f"{files_part}|{fingerprint}".encode()).hexdigest()[:24]
+    return identity, (short_hash_or_none(path) if path else None) or fingerprint[:10]

@@ -11,14 +11,13 @@ Batching: Forge's mask marks everything after the first pad as padding, which is
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import torch
 
 from .. import a1111
 from ..stock_encoder import QWEN3_PAD_ID, StockEncoder
-from ..stock_identity import file_key, short_hash_or_none, weights_fingerprint
+from ..stock_identity import identify
 from . import memory
 
 
@@ -69,10 +68,8 @@ def from_sd_model(sd_model, webui=None) -> ForgeStockEncoder | None:
     engine = located.engine
     path = _text_encoder_file(sd_model)
     text_encoder = engine.text_encoder
-    fingerprint = weights_fingerprint(getattr(text_encoder, "transformer", text_encoder))  # the Qwen3 model, on every generation
-    files = "|".join(file_key(p) for p in _model_files(sd_model))
-    identity = "forge-stock-qwen3|" + hashlib.sha256(f"{files}|{fingerprint}".encode()).hexdigest()[:24]
-    short = (short_hash_or_none(path) if path else None) or fingerprint[:10]
+    identity, short = identify("forge-stock-qwen3|", _model_files(sd_model),
+                               getattr(text_encoder, "transformer", text_encoder), path)  # the Qwen3 model, on every generation
 
     def prepare():
         memory.load_model_gpu(_clip_patcher(sd_model))   # what Anima.get_learned_conditioning does first

@@ -10,14 +10,13 @@ The padding is masked.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import torch
 
 from .. import a1111
 from ..stock_encoder import QWEN3_PAD_ID, StockEncoder
-from ..stock_identity import file_key, short_hash_or_none, weights_fingerprint
+from ..stock_identity import identify
 
 MAX_LENGTH = 512   # `_encode_prompt`'s max_sequence_length
 
@@ -61,11 +60,9 @@ def from_sd_model(sd_model, webui) -> SDNextStockEncoder | None:
     if not located.is_anima:
         return None
     text_encoder = sd_model.text_encoder
-    fingerprint = weights_fingerprint(text_encoder)
-    files = [f for f in _model_files(sd_model)]
-    identity = "sdnext-stock-qwen3|" + hashlib.sha256(f"{'|'.join(file_key(f) for f in files)}|{fingerprint}".encode()).hexdigest()[:24]
+    files = _model_files(sd_model)
     path = _text_encoder_file(files)
-    short = (short_hash_or_none(path) if path else None) or fingerprint[:10]
+    identity, short = identify("sdnext-stock-qwen3|", files, text_encoder, path)
 
     def still_loaded():
         return getattr(a1111.sd_model(), "text_encoder", None) is text_encoder
