@@ -97,17 +97,8 @@ def _is_our_json(path) -> bool:
     return isinstance(data, dict) and str(data.get(MARK_KEY, "")).startswith(MARK_VALUE)
 
 
-def auto_device(device: str) -> str:
-    """'auto' -> cuda when torch sees a CUDA GPU, else cpu (the same rule as fit's)."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _encoder(args):
-    from .encoder import load_encoder
+    from .encoder import auto_device, load_encoder
 
     path = args.weights
     if path is None:

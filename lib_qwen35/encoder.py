@@ -27,6 +27,14 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat1
           "fp16": torch.float16, "float16": torch.float16}
 
 
+def auto_device(device) -> str:
+    """The command lines' --device: 'auto' (or None) -> 'cuda' when torch sees a CUDA GPU, else 'cpu'; any
+    other choice as given (check_device judges it)."""
+    if device not in (None, "auto"):
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def check_device(device) -> torch.device:
     """A usable torch device, or a Qwen35Error that says what to use instead."""
     try:

@@ -732,7 +732,9 @@ def _torch_dtype(dtype):
 
 
 def main(args) -> int:
-    device = args.device if args.device not in (None, "auto") else ("cuda" if torch.cuda.is_available() else "cpu")
+    from .encoder import auto_device
+
+    device = auto_device(args.device)
     synthetic = not args.weights_4b and not args.weights_06b
     if bool(args.weights_4b) != bool(args.weights_06b):
         print("error: pass both --weights-4b and --weights-06b (or neither, for a synthetic demo).", file=sys.stderr)

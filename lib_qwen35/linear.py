@@ -11,19 +11,15 @@ stored original is always kept.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .ops import cpu_linear
 from .ops.fp8_decode import FP8_DTYPES, decode
 
 
-def upcast(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Stored weight -> compute dtype, a whole tensor. Exact for FP8 (every FP8 value is representable in
-    bf16/fp16/fp32)."""
-    if w.dtype == dtype:
-        return w
-    return decode(w, dtype)
+# Stored weight -> compute dtype, a whole tensor (w itself when already in it). Exact for FP8: every FP8 value
+# is representable in bf16/fp16/fp32.
+upcast = decode
 
 
 class UpcastBudget:
@@ -73,10 +69,7 @@ class StoredLinear(nn.Module):
             if wants_fp8(x):      # bf16/fp16 on CUDA; fp32 or CPU inputs keep the exact path below
                 return fp8_linear(x, self.weight, self.bias, self.fp8_mode)
         w = self._cached if self._cached is not None and self._cached.dtype == x.dtype else self.weight
-        if cpu_linear.supports(x, w):
-            return cpu_linear.linear(x, w, self.bias)
-        b = None if self.bias is None else self.bias.to(x.dtype)
-        return F.linear(x, upcast(w, x.dtype), b)
+        return cpu_linear.linear(x, w, self.bias)   # the blocked CPU path, else its reference (GPU, autograd)
 
 
 def fuse(weights: list[torch.Tensor]) -> torch.Tensor:

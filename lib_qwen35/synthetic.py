@@ -138,7 +138,6 @@ def write_checkpoint(path, *, seed: int = 0, layout: str = "anima", prefix: str 
     return index
 
 
-_SAFETENSORS_NAMES = {torch.float8_e4m3fn: "F8_E4M3", torch.bfloat16: "BF16", torch.float32: "F32"}
 STREAM_CHUNK_ELEMENTS = 1 << 24     # one fp32 draw of at most 64 MB at a time
 
 
@@ -149,6 +148,9 @@ def write_checkpoint_streamed(path, *, seed: int = 0, chunk_elements: int = STRE
     dtypes, metadata mark and byte layout rules as `write_checkpoint` (safetensors order: larger dtypes first,
     then by name; an 8-byte aligned JSON header); the values differ (drawn per chunk). Atomic, and never over
     a file the library did not write. Returns the path."""
+    from .checkpoint import SAFETENSORS_DTYPES, written_by_us
+
+    names = {dtype: name for name, dtype in SAFETENSORS_DTYPES.items()}   # torch dtype -> the header's name
     cfg = make_config("anima", **sizes)
     shapes = {file_name(k, "anima"): (k, tuple(v)) for k, v in
               expected_shapes(cfg, "", "head." if cfg.has_head else None).items()}
@@ -157,14 +159,12 @@ def write_checkpoint_streamed(path, *, seed: int = 0, chunk_elements: int = STRE
     header, offset = {}, 0
     for n in order:
         nbytes = math.prod(shapes[n][1]) * dtypes[n].itemsize
-        header[n] = {"dtype": _SAFETENSORS_NAMES[dtypes[n]], "shape": list(shapes[n][1]),
+        header[n] = {"dtype": names[dtypes[n]], "shape": list(shapes[n][1]),
                      "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     header["__metadata__"] = {"format": "pt", "synthetic": "lib_qwen35.synthetic"}
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
-
-    from .checkpoint import written_by_us
 
     path = safe_io.check_output(os.fspath(path), "synthetic checkpoint",
                                 ours=lambda p: written_by_us(p, synthetic=True))
