@@ -36,6 +36,7 @@ import torch
 from .. import active_state, messages
 from ..interface import Located as HostLocated
 from . import prompt_cache, stop
+from .version import version
 
 SEAM = "_encode_prompt"
 SEAM_PARAMS = ["prompt", "device", "dtype", "max_sequence_length"]
@@ -126,21 +127,20 @@ def _describe_method(cls) -> str:
     return f"{cls.__name__} (module {cls.__module__}) has no {SEAM}"
 
 
-def seam_not_called(cls) -> Exception:
-    from .version import version
+def unsupported(what: str) -> Exception:
+    """The error for an Anima pipeline whose seam is not the one this module knows; `what` says what was found."""
+    return messages.unsupported_seam("SD.Next", version(), what, SUPPORTED)
 
-    return messages.unsupported_seam(
-        "SD.Next", version(), f"{cls.__name__}.__call__ (module {cls.__module__}) ran without calling {SEAM}, "
-        f"so the prompt was encoded some other way", SUPPORTED)
+
+def seam_not_called(cls) -> Exception:
+    return unsupported(f"{cls.__name__}.__call__ (module {cls.__module__}) ran without calling {SEAM}, "
+                       f"so the prompt was encoded some other way")
 
 
 def seam_changed(pipe, calls: int) -> Exception:
-    from .version import version
-
     owner = seam_owner(type(pipe)) or type(pipe)
-    return messages.unsupported_seam(
-        "SD.Next", version(), f"{owner.__name__}.{SEAM} (module {owner.__module__}) called its text_encoder "
-        f"{calls} times for one prompt batch (expected once)", SUPPORTED)
+    return unsupported(f"{owner.__name__}.{SEAM} (module {owner.__module__}) called its text_encoder "
+                       f"{calls} times for one prompt batch (expected once)")
 
 
 # ---- the patch -------------------------------------------------------------------------------------

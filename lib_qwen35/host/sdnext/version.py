@@ -20,12 +20,8 @@ def version() -> str:
     def known(value) -> bool:
         return value not in (None, "", UNKNOWN)
 
-    parts = [str(info[key]) for key in ("updated", "commit") if known(info.get(key))]
-    commit = getattr(installer, "git_commit", None)
-    if not known(info.get("commit")) and known(commit):
-        parts.append(str(commit))
+    commit = info.get("commit") if known(info.get("commit")) else getattr(installer, "git_commit", None)
+    text = " ".join(str(value) for value in (info.get("updated"), commit) if known(value))
     if known(info.get("branch")):
-        parts = [" ".join(parts)] if parts else []
-        parts.append(f"branch {info['branch']}")
-        return ", ".join(parts)
-    return " ".join(parts) or "version unknown"
+        return ", ".join(part for part in (text, f"branch {info['branch']}") if part)
+    return text or "version unknown"

@@ -52,7 +52,7 @@ class SDNextHost(WebUIHost):
         return restored + int(prompt_cache.restore())
 
     def unsupported(self, located):
-        return _unsupported(getattr(located, "found", "") or f"{located.model} is not a pipeline this extension knows")
+        return pipeline_seam.unsupported(getattr(located, "found", "") or f"{located.model} is not a pipeline this extension knows")
 
     # ---- one generation -----------------------------------------------------------------------------
 
@@ -100,9 +100,3 @@ class SDNextHost(WebUIHost):
 
     def stock_encoder(self, sd_model):
         return stock_encoder.from_sd_model(sd_model, self)
-
-
-def _unsupported(what: str):
-    from .. import messages
-
-    return messages.unsupported_seam("SD.Next", version(), what, pipeline_seam.SUPPORTED)
