@@ -12,7 +12,7 @@ import os
 import torch
 
 from . import messages
-from .interface import Located, WebUIHost
+from .interface import Located, WebUIHost, gpu_or_cpu
 
 
 class UnknownHost(WebUIHost):
@@ -57,7 +57,7 @@ class UnknownHost(WebUIHost):
         self._error = None
 
     def compute_device(self, choice: str):
-        return torch.device("cuda") if choice != "cpu" and torch.cuda.is_available() else torch.device("cpu")
+        return torch.device("cpu") if choice == "cpu" else gpu_or_cpu()
 
     def text_encoder_dirs(self) -> list[str]:
         return [os.path.join(self.models_path(), "text_encoder")]

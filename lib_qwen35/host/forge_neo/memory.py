@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .. import a1111
+from ..interface import gpu_or_cpu
 
 
 def memory_management():
@@ -39,9 +40,9 @@ def compute_device(choice: str) -> torch.device:
     if choice == "gpu":
         if mm is not None and hasattr(mm, "get_torch_device"):
             return torch.device(mm.get_torch_device())
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        return gpu_or_cpu()
     # auto: Forge's own text-encoder device (cpu under --cpu / --cpu-text-enc / low VRAM)
-    return text_encoder_device(default=torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+    return text_encoder_device(default=gpu_or_cpu())
 
 
 def text_encoder_device(default: torch.device | None = None) -> torch.device:

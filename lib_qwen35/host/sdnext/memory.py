@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from .. import a1111
+from ..interface import gpu_or_cpu
 
 
 def devices():
@@ -31,7 +32,7 @@ def compute_device(choice: str) -> torch.device:
         return torch.device("cpu")
     device = getattr(devices(), "device", None)
     if device is None:   # before SD.Next picked one (or outside SD.Next)
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        return gpu_or_cpu()
     return torch.device(device)
 
 
@@ -77,11 +78,10 @@ def _offload_balanced() -> None:
 
 def _on_gpu(module) -> bool:
     try:
-        return next(module.parameters()).device.type != "cpu"
-    except StopIteration:
+        first = next(module.parameters(), None)
+    except Exception:   # an odd component: leave it to SD.Next
         return False
-    except Exception:
-        return False
+    return first is not None and first.device.type != "cpu"
 
 
 def empty_cache() -> None:
