@@ -110,7 +110,9 @@ def make_encode(run: EncodeRun, holder):
             longest = max(counts)
             ids = [row + [QWEN35_PAD_ID] * (longest - len(row)) for row in ids]
         with placement_mod.on_compute_device(encoder, run.placement, run.weights_path):
-            raws = [encoder.encode_ids(row) for row in ids]  # each [T_i, 1024]
+            # One forward per prompt, not encode_batch: a batched GEMM may round differently, and a prompt must
+            # give the same bits alone as in a batch (an image reproduced from its infotext). Each [T_i, 1024].
+            raws = [encoder.encode_ids(row) for row in ids]
         outs = [stage_cache["stage"].apply(raw.detach().to("cpu", torch.float32)) for raw in raws]  # checks finiteness
         status.record_encode(run, counts, time.perf_counter() - started, encoder)
         return outs
