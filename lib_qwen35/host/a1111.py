@@ -50,13 +50,13 @@ def scripts_module():
 def queue_lock():
     """The WebUI's generation lock (modules.call_queue.queue_lock), or None outside a WebUI."""
     module = optional("modules.call_queue")
-    return getattr(module, "queue_lock", None) if module is not None else None
+    return getattr(module, "queue_lock", None)
 
 
 def models_path() -> str:
     """The WebUI's models root (modules.paths.models_path: --models-dir / --model-ref or <data-dir>/models)."""
     paths = optional("modules.paths") or optional("modules.paths_internal")
-    path = getattr(paths, "models_path", None) if paths is not None else None
+    path = getattr(paths, "models_path", None)
     return path or os.path.join(os.getcwd(), "models")
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from ..interface import OFF_SIGNATURE
 
-OFF = OFF_SIGNATURE
 CACHES = ("cached_c", "cached_uc", "cached_hr_c", "cached_hr_uc")
 
-_last_signature: tuple = OFF  # before us, conditioning was the stock one
+_last_signature: tuple = OFF_SIGNATURE  # before us, conditioning was the stock one
 
 
 def sync(p, signature: tuple) -> bool:
@@ -55,4 +54,4 @@ def last_signature() -> tuple:
 
 def reset() -> None:
     global _last_signature
-    _last_signature = OFF
+    _last_signature = OFF_SIGNATURE

@@ -25,7 +25,7 @@ _last_signature: tuple = OFF_SIGNATURE
 def cache_object():
     """modules.sd_hijack_te.prompt_cache, or None where SD.Next has none."""
     module = a1111.optional("modules.sd_hijack_te")
-    return getattr(module, "prompt_cache", None) if module is not None else None
+    return getattr(module, "prompt_cache", None)
 
 
 def problem() -> str:
