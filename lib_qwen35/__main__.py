@@ -47,6 +47,12 @@ class MissingPackage(Exception):
             f"docs/development.md).")
 
 
+def missing_runtime_package(error: ModuleNotFoundError) -> str | None:
+    """The runtime package (RUNTIME_PACKAGES) whose absence raised `error`, or None for any other module."""
+    package = (error.name or "").split(".")[0]
+    return package if package in RUNTIME_PACKAGES else None
+
+
 def _synthetic_path() -> str:
     return os.path.join(tempfile.gettempdir(), "lib_qwen35_demo", "qwen35_synthetic_seed0.safetensors")
 
@@ -331,9 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
-            if (e.name or "").split(".")[0] not in RUNTIME_PACKAGES:
+            if missing_runtime_package(e) is None:
                 raise
-            _missing_package_command(name, summary, e.name.split(".")[0], sub)
+            _missing_package_command(name, summary, missing_runtime_package(e), sub)
             continue
         p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
         mod.add_arguments(p)
@@ -371,9 +377,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] not in RUNTIME_PACKAGES:
+        if missing_runtime_package(e) is None:
             raise
-        print(f"error: {MissingPackage(args.command, e.name.split('.')[0])}", file=sys.stderr)
+        print(f"error: {MissingPackage(args.command, missing_runtime_package(e))}", file=sys.stderr)
         return 2
     except (Qwen35Error, ValueError, OSError) as e:   # bad input: a message, not a traceback
         print(f"error: {e}", file=sys.stderr)
