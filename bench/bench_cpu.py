@@ -5,7 +5,7 @@
     python bench/bench_cpu.py --baseline-lib DIR   # also "ours" from another library tree (e.g. a checkout of main)
 
 Weights: a random checkpoint in the exact layout of qwen35_4b.safetensors (426 tensors, 4,138,640,384 parameters,
-FP8 E4M3 linears, BF16 norms and embedding, F32 A_log), written by lib_qwen35.synthetic.write_checkpoint_streamed
+FP8 E4M3 linears, BF16 norms and embedding, F32 A_log), written by lib_qwen35.synthetic.qwen35.write_checkpoint_streamed
 with ~64 MB of RAM to --weights (default ~/.cache/qwen35_bench/qwen35_4b_random.safetensors, outside the repository)
 and reused while its header still matches. Random values: timings and memory are the real model's, the outputs are
 meaningless.
@@ -150,7 +150,7 @@ def _shared_fp32(enc) -> dict:
     """(layer kind, module path) -> one fp32 copy, for every linear of the model: the layers of one kind share."""
     import torch
 
-    from lib_qwen35.linear import StoredLinear, upcast
+    from lib_qwen35.model.linear import StoredLinear, upcast
 
     shared, owner = {}, {}
     for i, layer in enumerate(enc.backbone.layers):
@@ -170,7 +170,7 @@ def run_floor(path, tokens, repeats) -> dict:
     import torch
 
     from lib_qwen35 import load_encoder
-    from lib_qwen35.linear import StoredLinear
+    from lib_qwen35.model.linear import StoredLinear
     from lib_qwen35.ops import cpu_gemm
 
     enc = load_encoder(path, dtype="fp32")
@@ -205,10 +205,10 @@ def run_transformers(path, tokens, repeats, mode) -> dict:
     logging.getLogger("transformers").setLevel(logging.ERROR)
     import transformers
 
-    from lib_qwen35.checkpoint import load_tensors, read_header
-    from lib_qwen35.config import infer_layout
-    from lib_qwen35.linear import upcast
-    from lib_qwen35.qwen35 import ProjectionHead
+    from lib_qwen35.files.checkpoint import load_tensors, read_header
+    from lib_qwen35.model.config import infer_layout
+    from lib_qwen35.model.linear import upcast
+    from lib_qwen35.model.qwen35 import ProjectionHead
     from tests.reference import torch_reference_module, transformers_config
 
     infos = read_header(path)
@@ -274,10 +274,10 @@ def child(variant, path, tokens, repeats, transformers_mode) -> dict:
 def checkpoint(args) -> tuple[str, bool]:
     """(path, temporary): the full-size file, written once and reused while its header matches; or a temporary
     reduced-depth file for --layers."""
-    from lib_qwen35 import synthetic
-    from lib_qwen35.checkpoint import read_header
-    from lib_qwen35.config import infer_layout
     from lib_qwen35.errors import Qwen35Error
+    from lib_qwen35.files.checkpoint import read_header
+    from lib_qwen35.model.config import infer_layout
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     sizes = dict(synthetic.FULL, **({"num_layers": args.layers} if args.layers else {}))
     if args.layers:
@@ -341,7 +341,7 @@ def main() -> None:
         return
 
     path, temporary = checkpoint(args)
-    from lib_qwen35.checkpoint import read_header
+    from lib_qwen35.files.checkpoint import read_header
 
     infos = read_header(path)
     params = sum(math.prod(i.shape) for i in infos.values())

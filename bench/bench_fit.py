@@ -21,10 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from lib_qwen35 import synthetic  # noqa: E402
-from lib_qwen35.corpus import DEFAULT_SIZE, generate_corpus  # noqa: E402
-from lib_qwen35.fit import SYNTHETIC_06B, embed_prompts, fit_from_embeddings, heldout_mask  # noqa: E402
-from lib_qwen35.synthetic_qwen3 import write_checkpoint as write_06b  # noqa: E402
+from lib_qwen35.alignment.corpus import DEFAULT_SIZE, generate_corpus  # noqa: E402
+from lib_qwen35.alignment.fit import SYNTHETIC_06B, embed_prompts, fit_from_embeddings, heldout_mask  # noqa: E402
+from lib_qwen35.synthetic import qwen35 as synthetic  # noqa: E402
+from lib_qwen35.synthetic.qwen3 import write_checkpoint as write_06b  # noqa: E402
 
 FULL_06B = dict(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_layers=28,
                 num_attention_heads=16, num_key_value_heads=8, head_dim=128)
@@ -53,10 +53,10 @@ def main() -> int:
     n = args.prompts or (4096 if size == "full" else 1000)
     batch = args.batch_size or (64 if args.device.startswith("cuda") else 32)
 
-    from lib_qwen35.encoder import load_encoder, resolve_dtype
-    from lib_qwen35.qwen3 import Qwen3Encoder
-    from lib_qwen35.synthetic_qwen3 import SmallVocabTokenizer
-    from lib_qwen35.tokenizer import load_qwen3_tokenizer
+    from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
+    from lib_qwen35.model.encoder import load_encoder, resolve_dtype
+    from lib_qwen35.model.qwen3 import Qwen3Encoder
+    from lib_qwen35.synthetic.qwen3 import SmallVocabTokenizer
 
     work = args.workdir or tempfile.mkdtemp(prefix="bench_fit_")
     os.makedirs(work, exist_ok=True)

@@ -4,7 +4,7 @@
     python bench/bench_load.py --lib /tmp/main_snapshot .   # another tree (e.g. `git archive main`) vs this one
 
 Each load runs in its own subprocess, so its peak RSS (VmHWM) is its own. The checkpoint is one random FP8
-file in the real Anima layout (lib_qwen35.synthetic) at full width and reduced depth, written once; the
+file in the real Anima layout (lib_qwen35.synthetic.qwen35) at full width and reduced depth, written once; the
 page cache is warm for every load (the file was just written and is read again each time). Two
 configurations: the default (the weights alone: no upcast copies) and upcast_cache_bytes=2 GiB (the option's cost).
 Prints medians of --repeats loads and the ratios against the first tree.
@@ -57,7 +57,7 @@ def main() -> None:
         print(json.dumps(run_one(*args.child)))
         return
 
-    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     libs = [os.path.abspath(p) for p in args.lib + args.libs]
     tmp = tempfile.mkdtemp(prefix="bench_load_")

@@ -2,7 +2,7 @@
 
 Public API:
     load_encoder(path, device="cpu", dtype=None) -> Encoder   (.tokenize, .encode_ids, .encode_batch, .encode)
-    Alignment, Calibration, OutputStage                      (output_stage.py)
+    Alignment, Calibration, OutputStage                      (model/output_stage.py)
     synthetic.write_checkpoint(path, ...)                    (scaled-down checkpoints in the real layout)
 
 The names are imported on first use (PEP 562), so `python -m lib_qwen35 --help` runs, and says what is
@@ -11,8 +11,8 @@ missing, in a Python without torch.
 
 import importlib
 
-_PUBLIC = {"Encoder": "encoder", "load_encoder": "encoder", "Alignment": "output_stage",
-           "Calibration": "output_stage", "OutputStage": "output_stage", "Qwen35Error": "errors",
+_PUBLIC = {"Encoder": "model.encoder", "load_encoder": "model.encoder", "Alignment": "model.output_stage",
+           "Calibration": "model.output_stage", "OutputStage": "model.output_stage", "Qwen35Error": "errors",
            "WeightsFileError": "errors", "OutputStageFileError": "errors", "PromptError": "errors",
            "NonFiniteOutputError": "errors"}
 

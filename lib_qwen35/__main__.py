@@ -27,8 +27,8 @@ WEBUI_PYTHON = ("venv/bin/python (Linux, macOS) or .\\venv\\Scripts\\python.exe 
                 "folder")
 # Subcommands that live in other modules; each exposes add_arguments(parser) and main(args) -> int.
 EXTERNAL_COMMANDS = {
-    "fit": ("lib_qwen35.fit", "fit the 4B -> 0.6B alignment and calibration files, with a held-out report"),
-    "corpus": ("lib_qwen35.corpus", "export the built-in prompt corpus (JSON lines) or its manifest"),
+    "fit": ("lib_qwen35.alignment.fit", "fit the 4B -> 0.6B alignment and calibration files, with a held-out report"),
+    "corpus": ("lib_qwen35.alignment.corpus", "export the built-in prompt corpus (JSON lines) or its manifest"),
 }
 # Arguments that name files: a relative models/... path means the WebUI's models folder (webui_paths.py).
 PATH_ARGUMENTS = ("weights", "alignment", "calibration", "prompts", "save", "json", "weights_4b", "weights_06b",
@@ -58,14 +58,14 @@ def _synthetic_path() -> str:
 
 
 def synthetic_weights_path() -> str:
-    from . import synthetic
+    from .synthetic import qwen35 as synthetic
 
     path = _synthetic_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(path):
-        from .checkpoint import read_header
-        from .config import infer_layout
         from .errors import Qwen35Error
+        from .files.checkpoint import read_header
+        from .model.config import infer_layout
 
         try:
             infer_layout(read_header(path), path)
@@ -78,8 +78,8 @@ def synthetic_weights_path() -> str:
 
 def _inputs(args) -> list[tuple[str, str]]:
     """(label, path) of every file this command reads: a writer may overwrite none of them."""
-    from .checkpoint import checkpoint_files
     from .errors import Qwen35Error
+    from .files.checkpoint import checkpoint_files
 
     weights = getattr(args, "weights", None)
     out = [("weights file", weights or _synthetic_path())]
@@ -97,14 +97,14 @@ def _inputs(args) -> list[tuple[str, str]]:
 
 def _is_our_json(path) -> bool:
     from .errors import Qwen35Error
-    from .safe_io import MARK_KEY, MARK_VALUE, read_text
+    from .files.safe_io import MARK_KEY, MARK_VALUE, read_text
 
     data = json.loads(read_text(path, "JSON file", 64 << 20, Qwen35Error))
     return isinstance(data, dict) and str(data.get(MARK_KEY, "")).startswith(MARK_VALUE)
 
 
 def _encoder(args):
-    from .encoder import auto_device, load_encoder
+    from .model.encoder import auto_device, load_encoder
 
     path = args.weights
     if path is None:
@@ -115,7 +115,7 @@ def _encoder(args):
 
 def _stage(args):
     from .errors import InvalidArgumentError
-    from .output_stage import Alignment, Calibration, OutputStage
+    from .model.output_stage import Alignment, Calibration, OutputStage
 
     stage = OutputStage(alignment=Alignment.load(args.alignment) if args.alignment else None,
                         strength=1.0 if args.strength is None else args.strength,
@@ -141,10 +141,10 @@ def _one_prompt(args) -> str:
 
 
 def cmd_encode(args) -> int:
-    from .checkpoint import written_by_us
-    from .diagnostics import format_metrics, prompt_metrics
-    from .prompt_syntax import prompt_text
-    from .safe_io import MARK_KEY, MARK_VALUE, atomic_output, check_output
+    from .cli.metrics import format_metrics, prompt_metrics
+    from .cli.prompt_syntax import prompt_text
+    from .files.checkpoint import written_by_us
+    from .files.safe_io import MARK_KEY, MARK_VALUE, atomic_output, check_output
 
     prompt = _one_prompt(args)
     if args.save:      # before any work: an error after a long load would waste it
@@ -178,10 +178,10 @@ def cmd_encode(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from .corpus import read_prompt_file
-    from .diagnostics import format_metrics, prompt_metrics
-    from .prompt_syntax import prompt_text
-    from .safe_io import MARK_KEY, MARK_VALUE, check_output, write_text_atomic
+    from .alignment.corpus import read_prompt_file
+    from .cli.metrics import format_metrics, prompt_metrics
+    from .cli.prompt_syntax import prompt_text
+    from .files.safe_io import MARK_KEY, MARK_VALUE, check_output, write_text_atomic
 
     if args.json:
         args.json = check_output(args.json, "metrics JSON file", inputs=_inputs(args), ours=_is_our_json)
@@ -208,9 +208,9 @@ def cmd_inspect(args) -> int:
     """Header-only look at a weights file: what it is and how the loader reads it (no tensor is loaded)."""
     from collections import Counter
 
-    from .checkpoint import read_header
-    from .config import Qwen35Config, infer_layout
     from .errors import WeightsFileError
+    from .files.checkpoint import read_header
+    from .model.config import Qwen35Config, infer_layout
 
     infos = read_header(args.weights)
     params = sum(math.prod(i.shape) for i in infos.values())
@@ -246,7 +246,7 @@ def cmd_inspect(args) -> int:
 def _inspect_qwen3(infos, path, not_qwen35) -> int:
     """A Qwen3 file (the stock Anima encoder is one) is described; anything else is the Qwen3.5 error."""
     from .errors import WeightsFileError
-    from .qwen3 import Qwen3Config, validate
+    from .model.qwen3 import Qwen3Config, validate
 
     try:
         prefix, c = validate(infos, path)
@@ -285,7 +285,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _emphasis(p: argparse.ArgumentParser) -> None:
-    from .prompt_syntax import DEFAULT_SYNTAX, SYNTAXES
+    from .cli.prompt_syntax import DEFAULT_SYNTAX, SYNTAXES
 
     p.add_argument("--emphasis", default=DEFAULT_SYNTAX, choices=SYNTAXES,
                    help="how emphasis syntax is removed before encoding, as the WebUI does (default: %(default)s): "
@@ -304,7 +304,7 @@ def _missing_package_command(name: str, summary: str, package: str, sub) -> None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .corpus import PROMPT_FILE_RULES
+    from .alignment.corpus import PROMPT_FILE_RULES
 
     parser = argparse.ArgumentParser(
         prog="python -m lib_qwen35", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _resolve_paths(args) -> None:
     """models/... paths against the WebUI folder (said once on stderr when that is not the current folder)."""
-    from .webui_paths import starts_with_models, user_path, webui_dir
+    from .files.webui_paths import starts_with_models, user_path, webui_dir
 
     told = False
     for name in PATH_ARGUMENTS:

@@ -8,7 +8,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib_qwen35 import cache, synthetic  # noqa: E402
+from lib_qwen35.model import cache  # noqa: E402
+from lib_qwen35.synthetic import qwen35 as synthetic
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,8 @@ def write_header_only(path, tensors: dict) -> None:
 
 def full_size_qwen35_header(path):
     """The layout of the real qwen35_4b.safetensors: no key prefix, 426 tensors, real dtypes."""
-    from lib_qwen35.config import expected_shapes
-    from lib_qwen35.synthetic import FULL, file_name, make_config, storage_dtype
+    from lib_qwen35.model.config import expected_shapes
+    from lib_qwen35.synthetic.qwen35 import FULL, file_name, make_config, storage_dtype
 
     names = {"float8_e4m3fn": "F8_E4M3", "bfloat16": "BF16", "float32": "F32"}
     shapes = expected_shapes(make_config("anima", **FULL), "", "head.")

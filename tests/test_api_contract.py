@@ -25,7 +25,7 @@ def test_max_batch(anima_ckpt, max_batch):
 @pytest.mark.parametrize("dtype", [torch.int8, torch.float64, torch.float8_e4m3fn, torch.complex64, "fp64", "int8",
                                    3, ["fp32"], object()])
 def test_odd_dtypes_are_refused_before_the_file_is_read(anima_ckpt, monkeypatch, dtype):
-    import lib_qwen35.encoder as encoder
+    import lib_qwen35.model.encoder as encoder
 
     monkeypatch.setattr(encoder, "read_header", lambda *a: pytest.fail("the file was read"))
     with pytest.raises(InvalidArgumentError, match="dtype"):
@@ -41,7 +41,7 @@ def test_usable_dtypes(anima_ckpt, dtype):
                                            ("upcast_cache_bytes", -1), ("upcast_cache_bytes", 1.5),
                                            ("kernel", ["chunk"])])
 def test_options_are_checked_before_the_file_is_read(anima_ckpt, monkeypatch, option, value):
-    import lib_qwen35.encoder as encoder
+    import lib_qwen35.model.encoder as encoder
 
     monkeypatch.setattr(encoder, "read_header", lambda *a: pytest.fail("the file was read"))
     with pytest.raises(InvalidArgumentError, match=option):
@@ -49,7 +49,7 @@ def test_options_are_checked_before_the_file_is_read(anima_ckpt, monkeypatch, op
 
 
 def test_qwen3_dtype_is_checked_before_the_file_is_read(tmp_path, monkeypatch):
-    import lib_qwen35.qwen3 as qwen3
+    import lib_qwen35.model.qwen3 as qwen3
 
     monkeypatch.setattr(qwen3, "read_header", lambda *a: pytest.fail("the file was read"))
     with pytest.raises(InvalidArgumentError, match="dtype"):
@@ -58,9 +58,10 @@ def test_qwen3_dtype_is_checked_before_the_file_is_read(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("limit", [0, -5, 2.5, True, "10"])
 def test_prompt_limits(limit):
-    from lib_qwen35.corpus import generate_corpus, load_prompts
-    from lib_qwen35.fit import run_fit
     from test_fit import _fakes
+
+    from lib_qwen35.alignment.corpus import generate_corpus, load_prompts
+    from lib_qwen35.alignment.fit import run_fit
 
     with pytest.raises(InvalidArgumentError, match=">= 1"):
         load_prompts(None, limit)
@@ -72,7 +73,7 @@ def test_prompt_limits(limit):
 
 def test_fit_tab_zero_still_means_all(tmp_path):
     """The tab's slider says "0 = the whole corpus": that stays its own convention, mapped to None."""
-    from lib_qwen35.corpus import load_prompts
+    from lib_qwen35.alignment.corpus import load_prompts
 
     assert len(load_prompts(None, None)[0]) == 41277
 
@@ -80,8 +81,9 @@ def test_fit_tab_zero_still_means_all(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [({"chunk_size": 0}, "chunk size"), ({"batch_size": 2.0}, "batch size"),
                                              ({"holdout": "0.1"}, "holdout")])
 def test_fit_numbers(tmp_path, kwargs, message):
-    from lib_qwen35.fit import FitInputError, run_fit
     from test_fit import _fakes
+
+    from lib_qwen35.alignment.fit import FitInputError, run_fit
 
     with pytest.raises(FitInputError, match=message):
         run_fit(*_fakes(), str(tmp_path / "o"), limit=40, **kwargs)
@@ -107,8 +109,8 @@ def test_results_are_plain_tensors_the_caller_may_modify(anima_ckpt):
 
 
 def test_qwen3_results_are_plain_tensors(tmp_path):
-    from lib_qwen35.qwen3 import Qwen3Encoder
-    from lib_qwen35.synthetic_qwen3 import write_checkpoint
+    from lib_qwen35.model.qwen3 import Qwen3Encoder
+    from lib_qwen35.synthetic.qwen3 import write_checkpoint
 
     enc = Qwen3Encoder(write_checkpoint(tmp_path / "q.safetensors"))
     outs = enc.encode_batch([[1, 2, 3], [4]])
@@ -162,8 +164,9 @@ def test_cli_overflow_exits_2_and_saves_nothing(tmp_path, capsys, anima_ckpt):
 
 
 def test_compare_with_stock_gets_the_same_error(anima_ckpt):
-    from lib_qwen35.fit import compare_with_stock
     from test_fit import FakeEncoder
+
+    from lib_qwen35.alignment.fit import compare_with_stock
 
     with pytest.raises(OutputStageOverflowError, match="output scale"):
         compare_with_stock("1girl", load_encoder(anima_ckpt), FakeEncoder(d=D), OutputStage(output_scale=1e39))
@@ -187,7 +190,7 @@ def test_forge_generation_gets_the_same_error_and_the_next_one_works(tmp_path, e
 
 
 def test_a_fit_whose_scale_does_not_fit_float32_is_refused(tmp_path):
-    from lib_qwen35.fit import _check_fitted_finite
+    from lib_qwen35.alignment.fit import _check_fitted_finite
 
     with pytest.raises(NonFiniteOutputError, match="'scale' does not fit in float32"):
         _check_fitted_finite({"rotation": torch.eye(2, dtype=torch.float64)},

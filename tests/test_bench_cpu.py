@@ -27,7 +27,7 @@ def child(variant, path, mode="shared", env=None):
 
 @pytest.fixture(scope="module")
 def results(ckpt_dir):
-    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     path = synthetic.write_checkpoint(ckpt_dir / "bench_small.safetensors", seed=0)
     return {"ours": child("ours", path), "ours_torch_gemm": child("ours", path, env={"QWEN35_CPU_GEMM": "torch"}),

@@ -28,7 +28,7 @@ def _args(tmp_path, **kw):
 
 
 def test_a_failing_encode_or_kernel_switch_skips_rows_not_the_run(bench_gpu, tmp_path, monkeypatch):
-    from lib_qwen35.encoder import Encoder
+    from lib_qwen35.model.encoder import Encoder
 
     def broken_encode_ids(self, ids):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
@@ -92,7 +92,7 @@ def test_fla_warm_up_covers_every_shape_and_head_layout_the_rows_use(bench_gpu, 
 def test_results_state_the_exact_paths_bandwidth_bound(bench_gpu):
     """bench/RESULTS.md's expectation follows from the model's sizes: FP8 read (1 B) + bf16 copy written (2 B) and
     read back (2 B) per parameter per forward. And until a GPU report is pasted in, it says no GPU has run."""
-    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     P = bench_gpu.nonembedding_params(synthetic.make_config("anima", **synthetic.FULL))
     text = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")

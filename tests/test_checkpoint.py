@@ -8,9 +8,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from lib_qwen35 import WeightsFileError, load_encoder, synthetic
-from lib_qwen35.checkpoint import read_header
-from lib_qwen35.linear import FP8_DTYPES, StoredLinear
+from lib_qwen35 import WeightsFileError, load_encoder
+from lib_qwen35.files.checkpoint import read_header
+from lib_qwen35.model.linear import FP8_DTYPES, StoredLinear
+from lib_qwen35.synthetic import qwen35 as synthetic
 
 
 def _tensors(path):

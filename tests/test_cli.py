@@ -47,7 +47,7 @@ def test_module_entry_point_runs():
 
 
 def test_diagnostics_definitions():
-    from lib_qwen35.diagnostics import prompt_metrics
+    from lib_qwen35.cli.metrics import prompt_metrics
 
     same = torch.ones(4, 8)
     m = prompt_metrics([same, 2 * same])
@@ -89,7 +89,7 @@ def test_damaged_demo_checkpoint_is_rebuilt(capsys):
 
 
 def test_inspect_describes_a_file_without_loading_it(capsys, tmp_path):
-    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     path = synthetic.write_checkpoint(tmp_path / "q.safetensors", prefix="model.")
     assert cli.main(["inspect", str(path)]) == 0
@@ -106,7 +106,7 @@ DATA = __import__("pathlib").Path(__file__).resolve().parent.parent / "alignment
 
 
 def test_stats_reads_prompt_files_with_the_same_reader_as_fit(capsys, tmp_path, anima_ckpt):
-    from lib_qwen35.corpus import read_prompt_file
+    from lib_qwen35.alignment.corpus import read_prompt_file
 
     for name in ("example_prompts.txt", "example_prompts.jsonl"):
         assert cli.main(["stats", "--prompts", str(DATA / name), "--weights", str(anima_ckpt)]) == 0
@@ -120,7 +120,7 @@ def test_stats_reads_prompt_files_with_the_same_reader_as_fit(capsys, tmp_path, 
 
 
 def test_encode_and_stats_remove_emphasis_like_the_webui(capsys, tmp_path, anima_ckpt):
-    from lib_qwen35.tokenizer import load_qwen35_tokenizer
+    from lib_qwen35.files.tokenizer import load_qwen35_tokenizer
 
     tok = load_qwen35_tokenizer()
     prompt = "1girl, (masterpiece:1.2), [blurry], ((detailed))"
@@ -155,7 +155,7 @@ def test_strength_without_alignment_is_an_error_not_ignored(capsys, command):
 
 def test_every_command_picks_the_device_by_the_same_rule(monkeypatch, tmp_path, anima_ckpt):
     """encode, stats and fit all default to auto: the GPU when torch sees one (encode used to say cpu)."""
-    import lib_qwen35.encoder as encoder_module
+    import lib_qwen35.model.encoder as encoder_module
 
     asked = []
 
@@ -205,13 +205,15 @@ def test_every_option_has_help_and_shows_its_default():
 
 def test_inspect_names_the_real_file_and_the_stock_encoder(capsys, tmp_path):
     from header_files import full_size_qwen35_header, write_header_only
-    from lib_qwen35 import synthetic_qwen3
-    from lib_qwen35.qwen3 import Qwen3Config, expected_shapes as qwen3_shapes
+
+    from lib_qwen35.model.qwen3 import Qwen3Config
+    from lib_qwen35.model.qwen3 import expected_shapes as qwen3_shapes
+    from lib_qwen35.synthetic import qwen3 as synthetic_qwen3
 
     assert cli.main(["inspect", str(full_size_qwen35_header(tmp_path / "qwen35_4b.safetensors"))]) == 0
     out = capsys.readouterr().out
     assert "426 tensors, 4,138,640,384 parameters" in out and "full size" in out and "can use it" in out
-    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic import qwen35 as synthetic
     official = synthetic.write_checkpoint(tmp_path / "official.safetensors", layout="official")
     assert cli.main(["inspect", str(official)]) == 0
     out = capsys.readouterr().out
@@ -252,7 +254,7 @@ def test_output_stage_file_messages_use_the_right_article(capsys, tmp_path, anim
 def test_fit_ends_with_what_to_do_in_the_webui():
     import os
 
-    from lib_qwen35.fit import next_steps
+    from lib_qwen35.alignment.fit import next_steps
 
     elsewhere = next_steps(os.path.join("fits", "rotation_matrix.safetensors"),
                            os.path.join("fits", "calibration_params.safetensors"))
@@ -301,7 +303,7 @@ def test_the_package_folder_runs_as_a_script_from_anywhere(tmp_path):
 def test_models_paths_mean_the_webui_models_folder(tmp_path, monkeypatch):
     import os
 
-    from lib_qwen35 import webui_paths
+    from lib_qwen35.files import webui_paths
 
     webui = tmp_path / "webui"
     extension = webui / "extensions" / "sd-forge-qwen35-anima"

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from lib_qwen35.corpus import (
-    CATEGORIES, CORPUS_VERSION, DEFAULT_SIZE, corpus_sha256, generate_corpus, load_prompts, manifest,
+from lib_qwen35.alignment.corpus import (
+    CATEGORIES,
+    CORPUS_VERSION,
+    DEFAULT_SIZE,
+    corpus_sha256,
+    generate_corpus,
+    load_prompts,
+    manifest,
     read_prompt_file,
 )
 from lib_qwen35.errors import PromptError

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from lib_qwen35 import load_encoder
-from lib_qwen35.linear import StoredLinear, UpcastBudget
+from lib_qwen35.model.linear import StoredLinear, UpcastBudget
 from lib_qwen35.ops import cpu_gemm, cpu_linear, fp8_decode
 
 ONEDNN = cpu_gemm.onednn_problem()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lib_qwen35 import load_encoder
-from lib_qwen35.cuda_graphs import DEFAULT_BUCKETS, PAD_ID, GraphRunner, bucket_for, cuda_capture
+from lib_qwen35.ops.cuda_graphs import DEFAULT_BUCKETS, PAD_ID, GraphRunner, bucket_for, cuda_capture
 
 VOCAB = 248320
 

@@ -96,7 +96,7 @@ def test_the_anchor_rule_matches_github_on_our_headings():
     assert github_anchor(" 3. Put the file in `models/qwen35/`") == "3-put-the-file-in-modelsqwen35"
     assert github_anchor(' Infotext, PNG Info and "Send to"') == "infotext-png-info-and-send-to"
     assert github_anchor(" X/Y/Z plot") == "xyz-plot"
-    assert github_anchor(" The stock encoder (`lib_qwen35/qwen3.py`)") == "the-stock-encoder-lib_qwen35qwen3py"
+    assert github_anchor(" The stock encoder (`lib_qwen35/model/qwen3.py`)") == "the-stock-encoder-lib_qwen35modelqwen3py"
 
 
 def test_every_section_of_the_readme_is_one_click_from_the_contents():
@@ -156,7 +156,8 @@ def fake_webui(tmp_path_factory, ckpt_dir):
     """WEBUI/{models/qwen35/qwen35_4b.safetensors, models/text_encoder/qwen_3_06b_base.safetensors,
     extensions/sd-forge-qwen35-anima/ (the package, tokenizers, alignment data)}: synthetic weights in the real
     layouts; the 0.6B one has Qwen3's whole vocabulary and width 1024, so it reads real prompts."""
-    from lib_qwen35 import synthetic, synthetic_qwen3
+    from lib_qwen35.synthetic import qwen3 as synthetic_qwen3
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     webui = tmp_path_factory.mktemp("webui")
     extension = webui / "extensions" / EXTENSION
@@ -228,7 +229,7 @@ def test_cli_doc_names_every_command_and_option_and_the_prompt_file_rules():
     import argparse
 
     from lib_qwen35.__main__ import build_parser
-    from lib_qwen35.corpus import PROMPT_FILE_RULES
+    from lib_qwen35.alignment.corpus import PROMPT_FILE_RULES
 
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
@@ -242,7 +243,7 @@ def test_cli_doc_names_every_command_and_option_and_the_prompt_file_rules():
 
 
 def test_cli_doc_emphasis_table_is_what_the_tool_reads():
-    from lib_qwen35.prompt_syntax import prompt_text
+    from lib_qwen35.cli.prompt_syntax import prompt_text
 
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     header = re.search(r"\| `--emphasis` \| as in \| `([^|]+)` is read as \|", text)

@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from lib_qwen35 import Alignment, Calibration, NonFiniteOutputError, PromptError, cache, checkpoint, load_encoder
-from lib_qwen35.encoder import EMPTY_PROMPT_IDS
+from lib_qwen35 import Alignment, Calibration, NonFiniteOutputError, PromptError, load_encoder
+from lib_qwen35.files import checkpoint
+from lib_qwen35.model import cache
+from lib_qwen35.model.encoder import EMPTY_PROMPT_IDS
 
 
 def test_empty_prompt_is_endoftext(anima_ckpt):
@@ -43,7 +45,7 @@ def test_second_encode_reads_no_file_and_runs_no_backbone(anima_ckpt, monkeypatc
     first = enc.encode("a cat on a roof")
     runs = enc.stats["backbone_runs"]
     reads = []
-    import lib_qwen35.encoder as encoder_module
+    import lib_qwen35.model.encoder as encoder_module
     for mod, name in ((checkpoint, "read_file_header"), (encoder_module, "read_header"),
                       (encoder_module, "load_tensors")):
         monkeypatch.setattr(mod, name, lambda *a, **k: reads.append(a))
@@ -68,7 +70,7 @@ def test_output_stage_changes_do_not_rerun_backbone(anima_ckpt):
 
 
 def test_changed_file_is_reloaded(tmp_path):
-    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     p = synthetic.write_checkpoint(tmp_path / "w.safetensors", seed=1)
     a = load_encoder(p).encode_ids([1, 2, 3])

@@ -10,13 +10,25 @@ import threading
 import pytest
 import torch
 
-from lib_qwen35.corpus import Prompt, generate_corpus
-from lib_qwen35.errors import NonFiniteOutputError
-from lib_qwen35.fit import (
-    CALIBRATION_FILE, ROTATION_FILE, FitCancelled, FitInputError, FitProgress, StderrProgress, apply_alignment,
-    compare_with_stock, embed_prompts, fit_calibration, fit_from_embeddings, heldout_mask, procrustes, run_fit,
+from lib_qwen35.alignment.corpus import Prompt, generate_corpus
+from lib_qwen35.alignment.fit import (
+    CALIBRATION_FILE,
+    ROTATION_FILE,
+    FitCancelled,
+    FitInputError,
+    FitProgress,
+    StderrProgress,
+    apply_alignment,
+    compare_with_stock,
+    embed_prompts,
+    fit_calibration,
+    fit_from_embeddings,
+    heldout_mask,
+    procrustes,
+    run_fit,
 )
-from lib_qwen35.output_stage import Alignment, Calibration, OutputStage
+from lib_qwen35.errors import NonFiniteOutputError
+from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
 
 def _random_orthogonal(d, gen):
@@ -217,7 +229,7 @@ class TimedEncoder(FakeEncoder):
 def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
     import types
 
-    from lib_qwen35 import fit
+    from lib_qwen35.alignment import fit
 
     clock = Clock()
     monkeypatch.setattr(fit, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
@@ -243,7 +255,7 @@ def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
 
 
 def test_cancel_message_counts_both_encoders_and_resume_reuses_the_chunks(tmp_path):
-    from lib_qwen35.fit import cached_prompt_count
+    from lib_qwen35.alignment.fit import cached_prompt_count
 
     e4, e6 = _fakes()
     clean = run_fit(e4, e6, str(tmp_path / "clean"), limit=300, batch_size=16, chunk_size=64)
@@ -350,8 +362,8 @@ SYN_06B = dict(vocab_size=2048, hidden_size=1024, intermediate_size=128, num_lay
 
 @pytest.fixture(scope="module")
 def synthetic_pair(tmp_path_factory):
-    from lib_qwen35 import synthetic
-    from lib_qwen35.synthetic_qwen3 import write_checkpoint
+    from lib_qwen35.synthetic import qwen35 as synthetic
+    from lib_qwen35.synthetic.qwen3 import write_checkpoint
 
     folder = tmp_path_factory.mktemp("fitpair")
     p4 = synthetic.write_checkpoint(folder / "qwen35_4b.safetensors", seed=11, num_layers=4)  # 3 DeltaNet + 1 attn
@@ -360,10 +372,10 @@ def synthetic_pair(tmp_path_factory):
 
 
 def _encoders(pair):
-    from lib_qwen35.encoder import load_encoder
-    from lib_qwen35.qwen3 import Qwen3Encoder
-    from lib_qwen35.synthetic_qwen3 import SmallVocabTokenizer
-    from lib_qwen35.tokenizer import load_qwen3_tokenizer
+    from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
+    from lib_qwen35.model.encoder import load_encoder
+    from lib_qwen35.model.qwen3 import Qwen3Encoder
+    from lib_qwen35.synthetic.qwen3 import SmallVocabTokenizer
 
     e4 = load_encoder(pair[0])
     e6 = Qwen3Encoder(pair[1], tokenizer=SmallVocabTokenizer(load_qwen3_tokenizer(), SYN_06B["vocab_size"]))
@@ -410,7 +422,7 @@ def test_cli_demo_mode(tmp_path, capsys):
     """No weights: the CLI fits between synthetic checkpoints and says so loudly."""
     import argparse
 
-    from lib_qwen35 import fit
+    from lib_qwen35.alignment import fit
 
     parser = argparse.ArgumentParser()
     fit.add_arguments(parser)

@@ -7,7 +7,6 @@ import types
 
 import pytest
 import torch
-
 from forge_stubs.harness import REPO_ROOT, forge_world, place_weights, write_alignment, write_calibration
 
 TAB_SCRIPT = os.path.join(REPO_ROOT, "scripts", "qwen35_alignment_tab.py")
@@ -59,8 +58,9 @@ def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
 
 def test_wrapper_identity_loads_the_te_and_holds_the_generation_lock(world):
     from backend import memory_management
-    from lib_qwen35.host.forge_neo import stock_encoder
     from modules import call_queue
+
+    from lib_qwen35.host.forge_neo import stock_encoder
 
     patcher = object()
     world.anima.forge_objects = types.SimpleNamespace(clip=types.SimpleNamespace(patcher=patcher))
@@ -87,7 +87,7 @@ def test_wrapper_identity_loads_the_te_and_holds_the_generation_lock(world):
 
 def test_fit_cancel_resume_and_the_files_reach_the_pickers(world):
     from lib_qwen35.host import fit_tab
-    from lib_qwen35.output_stage import Alignment, Calibration
+    from lib_qwen35.model.output_stage import Alignment, Calibration
 
     place_weights(world)
     request = fit_tab.FitRequest(name="mine", limit=150, batch_size=16, device="cpu", allow_underdetermined=True)
@@ -159,8 +159,9 @@ def test_bad_output_name_is_refused(world, name):
 
 def test_unwritable_output_folder_and_missing_inputs(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.host import fit_tab
     from modules import shared
+
+    from lib_qwen35.host import fit_tab
 
     tab = fit_tab.FitTab()
     view = tab.start(fit_tab.FitRequest(name="a", limit=10))
@@ -187,10 +188,10 @@ def test_unwritable_output_folder_and_missing_inputs(world):
 
 def test_compare_readout_equals_the_library_function(world):
     from lib_qwen35 import load_encoder
-    from lib_qwen35.fit import compare_with_stock
+    from lib_qwen35.alignment.fit import compare_with_stock
     from lib_qwen35.host import fit_tab
     from lib_qwen35.host.forge_neo import stock_encoder
-    from lib_qwen35.output_stage import Alignment, Calibration, OutputStage
+    from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
     weights = place_weights(world)
     rot = write_alignment(os.path.join(world.models_dir, "qwen35", "rot_a.safetensors"), seed=3)
@@ -231,12 +232,13 @@ def test_compare_without_alignment_file_and_with_a_broken_one(world):
 
 def test_stock_file_fallback_when_no_anima_model_is_loaded(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.fit import compare_with_stock
-    from lib_qwen35.host import fit_tab
-    from lib_qwen35.qwen3 import Qwen3Encoder
-    from lib_qwen35.synthetic_qwen3 import SmallVocabTokenizer, write_checkpoint
-    from lib_qwen35.tokenizer import load_qwen3_tokenizer
     from modules import shared
+
+    from lib_qwen35.alignment.fit import compare_with_stock
+    from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
+    from lib_qwen35.host import fit_tab
+    from lib_qwen35.model.qwen3 import Qwen3Encoder
+    from lib_qwen35.synthetic.qwen3 import SmallVocabTokenizer, write_checkpoint
 
     place_weights(world)
     shared.sd_model = NotAnima()
@@ -267,8 +269,9 @@ def test_stock_file_fallback_when_no_anima_model_is_loaded(world):
 # ---- the UI script -----------------------------------------------------------------------------------
 
 def test_tab_script_registers_the_tab_and_its_handlers_never_raise(world):
-    from lib_qwen35.host import fit_tab
     from modules import script_callbacks, scripts
+
+    from lib_qwen35.host import fit_tab
 
     fit_tab._tab = None
     scripts.load_module(TAB_SCRIPT)
@@ -307,8 +310,9 @@ def test_tab_script_registers_the_tab_and_its_handlers_never_raise(world):
 
 def test_a_model_change_during_the_fit_stops_it_with_a_message(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.host import fit_tab
     from modules import shared
+
+    from lib_qwen35.host import fit_tab
 
     place_weights(world)
 

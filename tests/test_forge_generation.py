@@ -5,7 +5,6 @@ import os
 
 import pytest
 import torch
-
 from forge_stubs.harness import forge_world, place_weights, write_alignment, write_calibration
 
 
@@ -172,7 +171,7 @@ def test_hires_caches_are_invalidated_too(world):
 
 
 def test_weights_load_once_and_output_stage_sweeps_reuse_raw_embeddings(world):
-    from lib_qwen35 import cache
+    from lib_qwen35.model import cache
 
     cache.EMBEDDINGS.clear()
     holder = world.controller.holder
@@ -186,8 +185,9 @@ def test_weights_load_once_and_output_stage_sweeps_reuse_raw_embeddings(world):
 
 def test_non_anima_model_is_left_alone_and_status_says_so(world):
     from backend.diffusion_engine.anima import NotAnima
-    from lib_qwen35.host import active_state, status
     from modules import shared
+
+    from lib_qwen35.host import active_state, status
 
     shared.sd_model = NotAnima("sdxl_base")
     processed = world.txt2img("1girl", "lowres", enabled=True)

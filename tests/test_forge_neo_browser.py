@@ -37,7 +37,6 @@ import re
 import time
 
 import pytest
-
 from forge_live import picture, png, server, ui
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,7 +121,7 @@ def _picture_after_each_step(request, session):
 
 
 def _synthetic_weights(path: str, seed: int) -> str:
-    from lib_qwen35.synthetic import write_checkpoint
+    from lib_qwen35.synthetic.qwen35 import write_checkpoint
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return write_checkpoint(path, seed=seed)

@@ -22,7 +22,6 @@ import types
 
 import pytest
 import torch
-
 from forge_stubs.fakes import StubQwen3TextEncoder
 from forge_stubs.harness import synthetic_checkpoint
 
@@ -186,8 +185,8 @@ def test_disarmed_hook_is_bit_identical_on_the_real_engine(engine):
 
 @legacy_only
 def test_text_recovered_from_forges_qwen3_ids(engine):
+    from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
     from lib_qwen35.host.forge_neo.text_recovery import recover_text
-    from lib_qwen35.tokenizer import load_qwen3_tokenizer
 
     ours = load_qwen3_tokenizer()
     for prompt, text in zip(PROMPTS, RECOVERED["legacy"]):
@@ -277,8 +276,8 @@ def test_qwen06_seam_is_what_the_adapter_expects(forge, engine):
 
 @qwen06_only
 def test_qwen06_ids_mask_and_empty_prompt_on_the_real_engine(engine):
+    from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
     from lib_qwen35.host.forge_neo.text_recovery import recover_text
-    from lib_qwen35.tokenizer import load_qwen3_tokenizer
 
     ours = load_qwen3_tokenizer()
     hf = engine.qwen_tokenizer.tokenizer

@@ -5,7 +5,6 @@ import runpy
 
 import pytest
 import torch
-
 from forge_stubs.fakes import ScriptedEncoder
 from forge_stubs.harness import REPO_ROOT, forge_world, place_weights, write_alignment, write_calibration
 
@@ -17,8 +16,9 @@ def world(tmp_path, engine_generation):
 
 
 def test_settings_section_is_registered_with_defaults(world):
-    from lib_qwen35.host import ext_settings
     from modules import shared
+
+    from lib_qwen35.host import ext_settings
 
     keys = [ext_settings.KEY_SEARCH_DIRS, ext_settings.KEY_DEVICE, ext_settings.KEY_DTYPE, ext_settings.KEY_KEEP_RESIDENT,
             ext_settings.KEY_EMBEDDING_CACHE, ext_settings.KEY_ENCODER_CACHE]
@@ -30,8 +30,9 @@ def test_settings_section_is_registered_with_defaults(world):
 
 
 def test_settings_are_read_and_sanitised(world):
-    from lib_qwen35.host import ext_settings
     from modules import shared
+
+    from lib_qwen35.host import ext_settings
 
     shared.opts.qwen35_te_search_dirs = " /a/b ; /c\n/d "
     shared.opts.qwen35_te_device = "CPU"
@@ -45,6 +46,7 @@ def test_settings_are_read_and_sanitised(world):
 
 def test_placement_follows_forge_and_the_settings(world):
     from backend import memory_management as mm
+
     from lib_qwen35.host import ext_settings, placement
 
     auto = placement.resolve(ext_settings.DEFAULTS)
@@ -84,8 +86,9 @@ def test_weights_go_to_the_gpu_to_encode_and_back_unless_resident(world):
 
 
 def test_file_discovery_and_automatic_choice(world, tmp_path):
-    from lib_qwen35.host import file_locator
     from modules import shared
+
+    from lib_qwen35.host import file_locator
 
     te_dir = os.path.join(world.models_dir, "text_encoder")
     place_weights(world, name="qwen35_4b.safetensors", folder="text_encoder")
@@ -119,7 +122,7 @@ def test_fit_cache_chunks_are_not_offered_as_weights(world):
 
 
 def test_sharded_checkpoint_is_offered_through_its_index(world):
-    from lib_qwen35.synthetic import write_checkpoint
+    from lib_qwen35.synthetic.qwen35 import write_checkpoint
 
     write_checkpoint(os.path.join(world.models_dir, "qwen35", "official"), layout="official", shards=2)
     assert "official/model.safetensors.index.json" in world.controller.weight_choices()

@@ -5,7 +5,6 @@ text Forge shows under the gallery)."""
 import os
 
 import pytest
-
 from forge_stubs.harness import forge_world, place_weights, write_alignment
 
 
@@ -51,7 +50,7 @@ def test_every_control_updates_the_status_and_the_box_shows_several_lines(world)
 
 
 def test_status_follows_tick_file_and_alignment_without_a_generation(world):
-    from lib_qwen35.checkpoint import short_hash
+    from lib_qwen35.files.checkpoint import short_hash
 
     text = change(world, enabled=True)
     assert text.startswith("On, but the next generation will stop: Qwen3.5-4B text encoder (Anima): encoder weights file 'qwen35_4b.safetensors' not found.")
@@ -147,7 +146,6 @@ def test_before_forge_loads_a_model_the_status_says_so_instead_of_not_anima(worl
 
 def test_an_unknown_anima_engine_is_announced_before_the_generation(world):
     from modules import shared
-
     from test_forge_engines import unknown_anima
 
     place_weights(world)

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from forge_stubs.harness import forge_world, place_weights
 
 OUR_LABELS = ["[Qwen3.5 TE] On/Off", "[Qwen3.5 TE] Alignment strength", "[Qwen3.5 TE] Use alignment",
@@ -70,7 +69,7 @@ def test_on_off_sweep_is_stock_then_qwen35(world):
 
 
 def test_output_scale_sweep_encodes_each_prompt_once(world):
-    from lib_qwen35 import cache
+    from lib_qwen35.model import cache
 
     cache.EMBEDDINGS.clear()
     p = world.make_p("1girl, smile", "lowres", enabled=True)

@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib_qwen35 import fp8_matmul as f8
-from lib_qwen35 import load_encoder, synthetic
-from lib_qwen35.linear import StoredLinear
+from lib_qwen35 import load_encoder
+from lib_qwen35.model.linear import StoredLinear
+from lib_qwen35.ops import fp8_matmul as f8
+from lib_qwen35.synthetic import qwen35 as synthetic
 
 # 8 value heads make every fused projection a multiple of 16 rows (in_proj 192+128+8+8 = 336), as in the 4B model.
 FP8_FRIENDLY = dict(linear_num_value_heads=8)
@@ -165,7 +166,7 @@ def fp8_on_cpu(monkeypatch, fp8_kernel):
 
 def test_fp8_and_exact_embeddings_are_cached_apart(fp8_friendly_ckpt, fp8_on_cpu):
     """An FP8-matmul encoder and an exact one on the same file and dtype must not serve each other's results."""
-    from lib_qwen35 import cache
+    from lib_qwen35.model import cache
 
     cache.EMBEDDINGS.clear()
     exact = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="off")
@@ -193,7 +194,7 @@ def test_per_tensor_scaling_does_not_depend_on_the_batch(fp8_friendly_ckpt, fp8_
 
 def test_per_tensor_scaling_turns_cuda_graphs_off(fp8_friendly_ckpt, fp8_on_cpu, monkeypatch):
     """A graph pads to its bucket, and a per-tensor scale would take the padding in."""
-    from lib_qwen35.cuda_graphs import GraphRunner
+    from lib_qwen35.ops.cuda_graphs import GraphRunner
 
     monkeypatch.setattr(GraphRunner, "available", staticmethod(lambda device: True))   # as on a GPU
     per_tensor = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_tensor")

@@ -2,8 +2,8 @@
 
 import torch
 
-from lib_qwen35.diagnostics import prompt_metrics
-from lib_qwen35.qwen35 import HeadRMSNorm
+from lib_qwen35.cli.metrics import prompt_metrics
+from lib_qwen35.model.qwen35 import HeadRMSNorm
 
 
 def test_exp_and_one_plus_agree_plain_does_not():

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = ["lib_qwen35", "lib_qwen35.__main__", "lib_qwen35.encoder", "lib_qwen35.fit", "lib_qwen35.qwen3",
-           "lib_qwen35.corpus", "lib_qwen35.cuda_graphs", "lib_qwen35.fp8_matmul", "lib_qwen35.host.controller",
+MODULES = ["lib_qwen35", "lib_qwen35.__main__", "lib_qwen35.model.encoder", "lib_qwen35.alignment.fit", "lib_qwen35.model.qwen3",
+           "lib_qwen35.alignment.corpus", "lib_qwen35.ops.cuda_graphs", "lib_qwen35.ops.fp8_matmul", "lib_qwen35.host.controller",
            "lib_qwen35.host.fit_tab", "lib_qwen35.host.xyz_axes", "lib_qwen35.host.infotext", "lib_qwen35.host.selection",
            "lib_qwen35.host.forge_neo.webui", "lib_qwen35.host.sdnext.webui", "lib_qwen35.host.gradio_parts", "lib_qwen35.host.unknown"]
 

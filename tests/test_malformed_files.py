@@ -10,7 +10,7 @@ import torch
 
 from lib_qwen35 import Alignment, OutputStageFileError, WeightsFileError, load_encoder
 from lib_qwen35 import __main__ as cli
-from lib_qwen35.checkpoint import read_header
+from lib_qwen35.files.checkpoint import read_header
 
 
 def write_raw(path, header, data=b""):
@@ -80,7 +80,7 @@ def test_impossible_header_length(tmp_path, claimed):
 
 def test_inspect_and_encode_agree_on_overlapping_offsets(tmp_path, capsys, anima_ckpt):
     """inspect used to accept what encode then refused: both read the header the same way now."""
-    from lib_qwen35.checkpoint import read_file_header
+    from lib_qwen35.files.checkpoint import read_file_header
 
     header = read_file_header(anima_ckpt)
     raw = open(anima_ckpt, "rb").read()
@@ -185,6 +185,7 @@ def world(tmp_path):
 
 def test_scans_skip_every_malformed_file_and_the_generation_works(world, capsys):
     from forge_stubs.harness import place_weights
+
     from lib_qwen35.host import file_locator
 
     place_weights(world)

@@ -14,7 +14,7 @@ import torch
 
 from lib_qwen35 import Alignment, Calibration, OutputStageFileError, PromptError, WeightsFileError
 from lib_qwen35 import __main__ as cli
-from lib_qwen35.corpus import MAX_PROMPT_CHARS, read_prompt_file
+from lib_qwen35.alignment.corpus import MAX_PROMPT_CHARS, read_prompt_file
 
 KINDS = ["fifo", "socket", "char_device", "folder"]
 
@@ -60,7 +60,7 @@ EXPECTED = {"fifo": "FIFO", "socket": "socket", "char_device": "character device
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_weights_file(tmp_path, kind, sockets):
-    from lib_qwen35.checkpoint import read_file_header, short_hash
+    from lib_qwen35.files.checkpoint import read_file_header, short_hash
 
     path = make(kind, tmp_path / "qwen35_4b.safetensors", sockets)
     if kind == "folder":    # a folder is a checkpoint folder: without model.safetensors, said so
@@ -93,7 +93,7 @@ def test_alignment_and_calibration_files(tmp_path, kind, cls, sockets):
 
 
 def test_unreadable_file_says_permission_not_missing(tmp_path, monkeypatch):
-    from lib_qwen35 import safe_io
+    from lib_qwen35.files import safe_io
 
     path = tmp_path / "rotation_matrix.safetensors"
     path.write_bytes(b"x" * 100)
@@ -153,7 +153,8 @@ def test_prompt_line_length_limit(tmp_path):
 
 @pytest.mark.parametrize("kind", ["fifo", "socket", "char_device"])
 def test_sharded_index_and_shards(tmp_path, kind, sockets):
-    from lib_qwen35 import load_encoder, synthetic
+    from lib_qwen35 import load_encoder
+    from lib_qwen35.synthetic import qwen35 as synthetic
 
     index = synthetic.write_checkpoint(tmp_path / "official", layout="official", shards=2)
     shard = os.path.join(tmp_path, "official", "model-00002-of-00002.safetensors")
@@ -169,9 +170,10 @@ def test_sharded_index_and_shards(tmp_path, kind, sockets):
 
 def test_fit_cache_chunk_that_is_a_fifo(tmp_path):
     """A FIFO under a chunk's name is neither read (it would block) nor written over."""
-    from lib_qwen35.corpus import generate_corpus
-    from lib_qwen35.fit import FitInputError, embed_prompts
     from test_fit import _fakes
+
+    from lib_qwen35.alignment.corpus import generate_corpus
+    from lib_qwen35.alignment.fit import FitInputError, embed_prompts
 
     e4, _ = _fakes()
     prompts = generate_corpus(60)
@@ -197,6 +199,7 @@ def world(tmp_path):
 @pytest.mark.parametrize("kind", ["fifo", "socket", "char_device"])
 def test_scans_skip_and_report_non_regular_files(world, kind, sockets, capsys):
     from forge_stubs.harness import place_weights, write_alignment
+
     from lib_qwen35.host import file_locator
 
     place_weights(world)
@@ -230,6 +233,7 @@ def test_a_picked_file_that_became_unusable_is_named_in_the_error(world):
 
 def test_scans_survive_symlink_loops(world):
     from forge_stubs.harness import place_weights
+
     from lib_qwen35.host import file_locator
 
     place_weights(world)

@@ -1,4 +1,4 @@
-"""The emphasis syntaxes the command line strips (lib_qwen35/prompt_syntax.py) hand the encoder the same text
+"""The emphasis syntaxes the command line strips (lib_qwen35/cli/prompt_syntax.py) hand the encoder the same text
 as Forge Neo's two generations of Anima's text engine: known answers from the real engines, and random
 prompts against the stand-in parsers (tests/forge_stubs, held against the real Forge files by
 tests/test_forge_neo_integration.py)."""
@@ -7,10 +7,10 @@ import random
 import time
 
 import pytest
-
 from forge_stubs import installed
+
+from lib_qwen35.cli.prompt_syntax import SYNTAXES, prompt_text
 from lib_qwen35.errors import InvalidArgumentError, PromptError
-from lib_qwen35.prompt_syntax import SYNTAXES, prompt_text
 
 # What the real engines hand our encoder (tests/test_forge_neo_integration.py's RECOVERED, Emphasis "Original").
 KNOWN = [

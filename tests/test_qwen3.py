@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from lib_qwen35.errors import PromptError, WeightsFileError
-from lib_qwen35.qwen3 import Qwen3Encoder, rms_norm
-from lib_qwen35.synthetic_qwen3 import SmallVocabTokenizer, write_checkpoint
+from lib_qwen35.model.qwen3 import Qwen3Encoder, rms_norm
+from lib_qwen35.synthetic.qwen3 import SmallVocabTokenizer, write_checkpoint
 
 SIZES = dict(vocab_size=300, hidden_size=64, intermediate_size=96, num_layers=3,
              num_attention_heads=4, num_key_value_heads=2, head_dim=32)
@@ -111,7 +111,7 @@ def test_tokenize_empty_prompt_is_endoftext(ckpt):
 
 def test_real_qwen3_tokenizer_ids():
     """The stock encoder tokenizes with the Qwen3 (not Qwen3.5) vocabulary (ids from the notes)."""
-    from lib_qwen35.tokenizer import load_qwen3_tokenizer
+    from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
 
     ids = load_qwen3_tokenizer().encode("1girl, from side, looking at viewer, masterpiece")
     assert ids == [16, 28552, 11, 504, 3108, 11, 3330, 518, 25708, 11, 58731]

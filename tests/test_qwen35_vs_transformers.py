@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-
-from lib_qwen35 import load_encoder, synthetic
 from reference import reference_head, transformers_model
+
+from lib_qwen35 import load_encoder
+from lib_qwen35.synthetic import qwen35 as synthetic
 
 pytest.importorskip("transformers")
 T = 150   # crosses two 64-token chunk boundaries

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def synthetic_weights() -> str:
-    from lib_qwen35.synthetic import write_checkpoint
+    from lib_qwen35.synthetic.qwen35 import write_checkpoint
 
     path = os.path.join(ROOT, "models", "text_encoder", "qwen35_4b.safetensors")
     if not os.path.exists(path):

@@ -25,7 +25,6 @@ import re
 import time
 
 import pytest
-
 from forge_live import png
 from forge_live import ui as common
 from sdnext_live import server, ui
@@ -68,7 +67,7 @@ def session(tmp_path_factory):
     keep = os.environ.get("QWEN35_BROWSER_RUNS")
     run_dir = os.path.join(keep, f"sdnext-{time.strftime('%Y%m%d-%H%M%S')}") if keep else str(tmp_path_factory.mktemp("sdnext-browser"))
     os.makedirs(run_dir, exist_ok=True)
-    from lib_qwen35.synthetic import write_checkpoint
+    from lib_qwen35.synthetic.qwen35 import write_checkpoint
 
     weights = os.path.join(server.ROOT, "models", "qwen35", "qwen35_4b.safetensors")
     if not os.path.exists(weights):

@@ -7,7 +7,6 @@ import os
 
 import pytest
 import torch
-
 from forge_stubs.fakes import ScriptedEncoder
 from forge_stubs.harness import place_weights
 from sdnext_stubs.harness import OtherPipeline, sdnext_world
@@ -23,7 +22,7 @@ def world(tmp_path):
 def lib_states(world, prompt, pad_to=None, **stage):
     """What our encoder gives for `prompt` (optionally padded with Qwen3.5's <|endoftext|> to `pad_to` ids)."""
     from lib_qwen35 import OutputStage, load_encoder
-    from lib_qwen35.tokenizer import QWEN35_ENDOFTEXT_ID
+    from lib_qwen35.files.tokenizer import QWEN35_ENDOFTEXT_ID
 
     encoder = load_encoder(os.path.join(world.models_dir, "qwen35", "qwen35_4b.safetensors"))
     ids = encoder.tokenize(prompt)
@@ -145,11 +144,11 @@ def test_a_batch_of_different_lengths_is_padded_as_stock_pads(world):
 
 
 def test_an_unknown_seam_stops_the_generation_with_class_method_and_version(world, monkeypatch):
-    from lib_qwen35.errors import Qwen35Error
-    from lib_qwen35.host.sdnext import pipeline_seam
+    import installer
     from pipelines.anima.pipeline import AnimaTextToImagePipeline
 
-    import installer
+    from lib_qwen35.errors import Qwen35Error
+    from lib_qwen35.host.sdnext import pipeline_seam
 
     unpatched(world)
     stock = world.txt2img("1girl", "lowres")
@@ -178,9 +177,10 @@ def test_an_unknown_seam_stops_the_generation_with_class_method_and_version(worl
 
 
 def test_an_encode_failure_stops_the_generation_although_sdnext_swallows_it(world):
+    from modules import errors
+
     from lib_qwen35.errors import Qwen35Error
     from lib_qwen35.host import active_state
-    from modules import errors
 
     world.controller.holder._load_encoder = lambda path, dtype, on_cpu=True: ScriptedEncoder(fail_with=RuntimeError("boom"))
     with pytest.raises(Qwen35Error) as error:
@@ -203,8 +203,9 @@ def test_a_failing_batch_of_two_is_stopped_too(world):
 
 
 def test_an_armed_error_stops_before_any_work(world):
-    from lib_qwen35.errors import WeightsFileError
     from modules import sd_hijack_te
+
+    from lib_qwen35.errors import WeightsFileError
 
     sd_hijack_te.encodes.clear()
     with pytest.raises(WeightsFileError) as error:
@@ -223,8 +224,9 @@ def test_a_pipeline_that_no_longer_calls_the_seam_is_an_error(world):
 
 
 def test_a_seam_calling_the_text_encoder_twice_is_an_error(world, monkeypatch):
-    from lib_qwen35.errors import Qwen35Error
     from pipelines.anima.pipeline import AnimaTextToImagePipeline
+
+    from lib_qwen35.errors import Qwen35Error
 
     unpatched(world)
     original = AnimaTextToImagePipeline._encode_prompt
@@ -240,8 +242,9 @@ def test_a_seam_calling_the_text_encoder_twice_is_an_error(world, monkeypatch):
 
 
 def test_a_model_that_is_not_anima_is_left_alone(world):
-    from lib_qwen35.host import status
     from modules import shared
+
+    from lib_qwen35.host import status
 
     shared.sd_model = OtherPipeline()
     off = world.txt2img("1girl", "lowres")
@@ -261,8 +264,9 @@ def test_status_names_the_sdnext_seam(world):
 
 def test_after_process_disarms_when_postprocess_is_skipped(world):
     """SD.Next skips postprocess for an interrupted generation; its after-process callback still runs."""
-    from lib_qwen35.host import active_state
     from modules import shared
+
+    from lib_qwen35.host import active_state
 
     def interrupted(*args, **kwargs):
         shared.state.interrupted = True

@@ -18,7 +18,6 @@ import subprocess
 import time
 
 import pytest
-
 from test_real_host_ab import installed_copy
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def synthetic_weights() -> str:
-    from lib_qwen35.synthetic import write_checkpoint
+    from lib_qwen35.synthetic.qwen35 import write_checkpoint
 
     path = os.path.join(ROOT, "models", "qwen35", "qwen35_4b.safetensors")
     if not os.path.exists(path):

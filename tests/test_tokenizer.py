@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from lib_qwen35.errors import Qwen35Error
-from lib_qwen35.tokenizer import (
+from lib_qwen35.files.tokenizer import (
     QWEN3,
     QWEN3_ENDOFTEXT_ID,
     QWEN35,

@@ -13,8 +13,9 @@ import textwrap
 import pytest
 import torch
 
-from lib_qwen35 import WeightsFileError, load_encoder, synthetic
-from lib_qwen35.checkpoint import checkpoint_identity
+from lib_qwen35 import WeightsFileError, load_encoder
+from lib_qwen35.files.checkpoint import checkpoint_identity
+from lib_qwen35.synthetic import qwen35 as synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IDS = [11, 22, 33, 44, 55]
@@ -26,7 +27,7 @@ def _encode_uncached(enc, ids=IDS):
 
 def _fresh(path):
     """What a newly loaded encoder computes for IDS (the reference for "the file as it is now")."""
-    from lib_qwen35.encoder import Encoder
+    from lib_qwen35.model.encoder import Encoder
 
     return _encode_uncached(Encoder(path))
 
@@ -108,7 +109,7 @@ def test_identity_includes_inode_and_ctime(tmp_path):
 
 
 def test_a_file_changed_while_it_is_read_is_refused(tmp_path, monkeypatch):
-    from lib_qwen35 import checkpoint, safe_io
+    from lib_qwen35.files import checkpoint, safe_io
 
     path = str(tmp_path / "w.safetensors")
     synthetic.write_checkpoint(path, seed=0)
@@ -130,7 +131,7 @@ def test_a_file_changed_while_it_is_read_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_file_replaced_between_header_and_tensors_is_refused(tmp_path):
-    from lib_qwen35.checkpoint import load_tensors, read_header
+    from lib_qwen35.files.checkpoint import load_tensors, read_header
 
     path = str(tmp_path / "w.safetensors")
     synthetic.write_checkpoint(path, seed=0)
@@ -153,7 +154,7 @@ def test_loaded_weights_own_their_memory(anima_ckpt):
 def test_the_gpu_path_reads_through_a_bounded_buffer(tmp_path, staging_bytes):
     """The GPU load reads each tensor through a small host buffer (checked here with a CPU destination):
     every byte arrives, whatever the buffer size, and a file cut short is our error."""
-    from lib_qwen35.checkpoint import read_staged
+    from lib_qwen35.files.checkpoint import read_staged
 
     data = os.urandom(10_000 + 3)
     path = tmp_path / "blob"
@@ -169,7 +170,7 @@ def test_the_gpu_path_reads_through_a_bounded_buffer(tmp_path, staging_bytes):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_load_equals_cpu_load(anima_ckpt):
-    from lib_qwen35.checkpoint import load_tensors, read_header
+    from lib_qwen35.files.checkpoint import load_tensors, read_header
 
     infos = read_header(anima_ckpt)
     cpu, gpu = load_tensors(infos, list(infos)), load_tensors(infos, list(infos), device="cuda")

@@ -9,9 +9,11 @@ import os
 import pytest
 import torch
 
-from lib_qwen35 import Alignment, Calibration, OutputStageFileError, Qwen35Error, cache, synthetic
+from lib_qwen35 import Alignment, Calibration, OutputStageFileError, Qwen35Error
 from lib_qwen35 import __main__ as cli
-from lib_qwen35.corpus import generate_corpus, write_jsonl
+from lib_qwen35.alignment.corpus import generate_corpus, write_jsonl
+from lib_qwen35.model import cache
+from lib_qwen35.synthetic import qwen35 as synthetic
 
 READ_ONLY_PLACE = "/proc/qwen35_test_output.safetensors"   # /proc accepts no new files, not even from root
 
@@ -128,7 +130,7 @@ class _nothing:
 
 
 def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys, monkeypatch):
-    import lib_qwen35.fit as fit
+    import lib_qwen35.alignment.fit as fit
 
     monkeypatch.setattr(fit, "_synthetic_encoders",
                         lambda *a: (_ for _ in ()).throw(AssertionError("encoders loaded before the check")))
@@ -148,8 +150,9 @@ def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys,
 
 
 def test_fit_replaces_its_own_outputs(tmp_path):
-    from lib_qwen35.fit import run_fit
     from test_fit import _fakes
+
+    from lib_qwen35.alignment.fit import run_fit
 
     e4, e6 = _fakes()
     first = run_fit(e4, e6, str(tmp_path / "out"), limit=60, allow_underdetermined=True)
@@ -200,6 +203,7 @@ def test_a_failing_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypa
 
 def test_fit_tab_refuses_a_foreign_file_under_its_output_name(tmp_path):
     from forge_stubs.harness import forge_world, place_weights
+
     from lib_qwen35.host import fit_tab
 
     with forge_world(tmp_path) as world:

@@ -119,7 +119,7 @@ def main() -> int:
     os.makedirs(qwen35)
     harness.install_extensions(ns, data_dir)
 
-    from lib_qwen35 import synthetic
+    from lib_qwen35.synthetic import qwen35 as synthetic
     weights = os.path.join(qwen35, WEIGHTS)
     pristine_a = synthetic.write_checkpoint(os.path.join(out, "pristine_a.safetensors"), seed=0)
     shutil.copyfile(pristine_a, weights)

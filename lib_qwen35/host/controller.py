@@ -16,8 +16,8 @@ from __future__ import annotations
 import itertools
 import traceback
 
-from lib_qwen35.checkpoint import file_identity, short_hash
 from lib_qwen35.errors import Qwen35Error
+from lib_qwen35.files.checkpoint import file_identity, short_hash
 
 from . import a1111, active_state, ext_settings, file_locator, infotext, messages, preview, selection, status, xyz_axes
 from . import placement as placement_mod

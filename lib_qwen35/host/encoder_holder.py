@@ -12,8 +12,8 @@ import threading
 
 import torch
 
-from lib_qwen35 import cache
-from lib_qwen35.checkpoint import file_identity
+from lib_qwen35.files.checkpoint import file_identity
+from lib_qwen35.model import cache
 
 from . import placement as placement_mod
 
@@ -77,7 +77,7 @@ class EncoderHolder:
         key = (kind, file_identity(path))
         with self._lock:
             if key not in self._stage_files:
-                from lib_qwen35 import output_stage
+                from lib_qwen35.model import output_stage
 
                 cls = output_stage.Alignment if kind == "alignment" else output_stage.Calibration
                 self._stage_files[key] = cls.load(path)

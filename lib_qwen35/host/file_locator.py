@@ -20,9 +20,9 @@ import dataclasses
 import os
 import stat
 
-from lib_qwen35 import safe_io
-from lib_qwen35.checkpoint import read_file_header, read_index
 from lib_qwen35.errors import Qwen35Error
+from lib_qwen35.files import safe_io
+from lib_qwen35.files.checkpoint import read_file_header, read_index
 
 from . import selection
 from .params import AUTOMATIC

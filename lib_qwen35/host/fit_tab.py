@@ -1,11 +1,11 @@
 """The logic behind the "Qwen3.5 Alignment" tab: fit an alignment in the WebUI, and "compare with stock".
 
 Fit: `FitTab.start(FitRequest)` checks the inputs at once (output name, 4B file, a stock encoder), then runs
-`lib_qwen35.fit.run_fit` in a background thread. The UI polls `view()` / `watch()` (a generator) for the
+`lib_qwen35.alignment.fit.run_fit` in a background thread. The UI polls `view()` / `watch()` (a generator) for the
 progress bar, and `cancel()` sets the fit's cancel event. Starting again with the same name resumes: the
 embedding chunks are cached on disk.
     stock encoder: the loaded Anima model's own Qwen3-0.6B (WebUIHost.stock_encoder), else a
-                   qwen_3_06b_base.safetensors picked by the user (lib_qwen35.qwen3.load_qwen3_encoder)
+                   qwen_3_06b_base.safetensors picked by the user (lib_qwen35.model.qwen3.load_qwen3_encoder)
     4B encoder:    the accordion's encoder (the controller's holder: one copy in RAM), kept on the fit's
                    device for every batch (a generation in between may move it back to RAM)
     output:        models/qwen35/<name>/rotation_<name>.safetensors, calibration_<name>.safetensors and the
@@ -13,7 +13,7 @@ embedding chunks are cached on disk.
                    unique per fit. The embedding cache goes to models/qwen35_fit_cache/<name>/, outside the
                    pickers' folders (its chunk files would otherwise be offered as weights).
 Compare: cosine between the pooled 4B embedding of a prompt (raw / aligned / aligned + calibrated) and the
-pooled stock 0.6B one, through `lib_qwen35.fit.compare_with_stock`.
+pooled stock 0.6B one, through `lib_qwen35.alignment.fit.compare_with_stock`.
 
 Nothing here raises into gradio: every public method turns errors into the text it returns.
 """
@@ -246,7 +246,7 @@ class FitTab:
             encoder = self._load_4b(plan["weights_path"], plan["settings"], placement)
             e4 = OnDevice(encoder, placement, plan["weights_path"])
             e6 = self._load_stock(plan["stock"], placement)
-            from lib_qwen35.fit import run_fit
+            from lib_qwen35.alignment.fit import run_fit
 
             result = run_fit(e4, e6, plan["out_dir"], limit=plan["limit"], batch_size=plan["batch_size"],
                              cache_dir=plan["cache_dir"], progress=self._progress, cancel=self._cancel,
@@ -258,7 +258,7 @@ class FitTab:
                               message=f"Done. Pick {names[0]} and {names[1]} in the alignment and calibration "
                                       f"pickers (press the refresh button there)."))
         except Qwen35Error as error:
-            from lib_qwen35.fit import FitCancelled
+            from lib_qwen35.alignment.fit import FitCancelled
 
             if isinstance(error, FitCancelled):
                 view = self.view()
@@ -355,8 +355,8 @@ class FitTab:
             return CompareResult(error=str(messages.unexpected(error)))
 
     def _compare(self, request: CompareRequest) -> CompareResult:
-        from lib_qwen35.fit import compare_with_stock
-        from lib_qwen35.output_stage import OutputStage
+        from lib_qwen35.alignment.fit import compare_with_stock
+        from lib_qwen35.model.output_stage import OutputStage
 
         settings = dataclasses.replace(ext_settings.read(), device=_device_choice(request.device))
         placement = placement_mod.resolve(settings)
@@ -475,9 +475,9 @@ def output_names(name: str) -> tuple[str, str]:
 def _check_outputs(out_dir: str, name: str, weights_path: str, batch_size: int, limit) -> None:
     """Before the fit: every file it will write may be written (none is the weights file, none is a file
     this tool did not write), and its numbers are valid."""
-    from lib_qwen35.checkpoint import written_by_us
-    from lib_qwen35.fit import check_request
-    from lib_qwen35.safe_io import check_output
+    from lib_qwen35.alignment.fit import check_request
+    from lib_qwen35.files.checkpoint import written_by_us
+    from lib_qwen35.files.safe_io import check_output
 
     try:
         check_request(out_dir, batch_size=batch_size, limit=limit, inputs=[("4B weights file", weights_path)])
@@ -491,8 +491,8 @@ def _check_outputs(out_dir: str, name: str, weights_path: str, batch_size: int, 
 def _publish(result, name: str) -> tuple[str, str]:
     """Rename run_fit's fixed file names to the per-fit names the pickers can tell apart (checked again:
     the fit took a while)."""
-    from lib_qwen35.checkpoint import written_by_us
-    from lib_qwen35.safe_io import check_output
+    from lib_qwen35.files.checkpoint import written_by_us
+    from lib_qwen35.files.safe_io import check_output
 
     names = output_names(name)
     for source, file_name in zip((result.rotation_path, result.calibration_path), names):
@@ -502,7 +502,7 @@ def _publish(result, name: str) -> tuple[str, str]:
 
 
 def _report_md(result, names, cache_dir) -> str:
-    from lib_qwen35.fit import report_markdown
+    from lib_qwen35.alignment.fit import report_markdown
 
     meta = result.report.get("meta", {})
     speed = meta.get("encodings_per_second")
@@ -516,7 +516,7 @@ def _report_md(result, names, cache_dir) -> str:
 
 
 def _check_writable(folder: str) -> None:
-    from lib_qwen35.safe_io import check_writable_folder
+    from lib_qwen35.files.safe_io import check_writable_folder
 
     try:
         os.makedirs(folder, exist_ok=True)
@@ -527,7 +527,7 @@ def _check_writable(folder: str) -> None:
 
 
 def _default_stock_file_loader(path: str, placement):
-    from lib_qwen35.qwen3 import load_qwen3_encoder
+    from lib_qwen35.model.qwen3 import load_qwen3_encoder
 
     return load_qwen3_encoder(path, device=placement.device, dtype=placement.dtype)
 

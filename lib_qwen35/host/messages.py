@@ -81,7 +81,7 @@ def output_stage_overflow(cause: BaseException) -> NonFiniteOutputError:
 
 def non_finite(path: str, placement) -> NonFiniteOutputError:
     # Only fp16 overflows with sound weights; in bf16 or fp32 the file itself holds values no trained encoder has.
-    from .placement import dtype_name   # placement imports this module
+    from .placement import dtype_name  # placement imports this module
 
     if dtype_name(placement.dtype) == "fp16":
         fix = (f"set the compute dtype to bf16 or fp32 in Settings > {PREFIX} (fp16 can overflow); "

@@ -44,7 +44,7 @@ def file_key(path: str) -> str:
 
 def short_hash_or_none(path: str) -> str | None:
     try:
-        from lib_qwen35.checkpoint import short_hash
+        from lib_qwen35.files.checkpoint import short_hash
 
         return short_hash(path)
     except Exception:

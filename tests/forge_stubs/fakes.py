@@ -18,7 +18,7 @@ class Qwen3TokenizerHF:
     like transformers' Qwen2Tokenizer (no BOS/EOS added; byte-level BPE)."""
 
     def __init__(self):
-        from lib_qwen35.tokenizer import load_qwen3_tokenizer
+        from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
 
         self._tok = load_qwen3_tokenizer()
 

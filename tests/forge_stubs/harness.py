@@ -168,7 +168,7 @@ def synthetic_checkpoint(seed: int = 0) -> str:
     global _CHECKPOINT_DIR
     import tempfile
 
-    from lib_qwen35.synthetic import write_checkpoint
+    from lib_qwen35.synthetic.qwen35 import write_checkpoint
 
     if _CHECKPOINT_DIR is None:
         _CHECKPOINT_DIR = tempfile.mkdtemp(prefix="qwen35_forge_tests_")
@@ -191,7 +191,7 @@ def write_alignment(path, seed=0, dim=1024, orthogonal=True):
     """An alignment file in the published format (random orthogonal rotation, random means)."""
     import torch
 
-    from lib_qwen35.output_stage import Alignment
+    from lib_qwen35.model.output_stage import Alignment
 
     g = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
@@ -203,7 +203,7 @@ def write_alignment(path, seed=0, dim=1024, orthogonal=True):
 def write_calibration(path, seed=0, dim=1024):
     import torch
 
-    from lib_qwen35.output_stage import Calibration
+    from lib_qwen35.model.output_stage import Calibration
 
     g = torch.Generator().manual_seed(seed)
     Calibration(1.0 + 0.1 * torch.rand(dim, generator=g), 0.05 * torch.randn(dim, generator=g)).save(path)

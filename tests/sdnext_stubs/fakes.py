@@ -44,7 +44,7 @@ class Qwen2TokenizerStandIn:
     pad_token_id = QWEN3_PAD_ID
 
     def __init__(self):
-        from lib_qwen35.tokenizer import load_qwen3_tokenizer
+        from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
 
         self._tok = load_qwen3_tokenizer()
         self.calls = []

@@ -8,7 +8,7 @@ emphasis syntax removed (the weights live on the T5 side, which we do not touch)
 
 from __future__ import annotations
 
-from lib_qwen35.tokenizer import QWEN3_ENDOFTEXT_ID as QWEN3_PAD_ID
+from lib_qwen35.files.tokenizer import QWEN3_ENDOFTEXT_ID as QWEN3_PAD_ID
 
 
 def recover_text(token_ids, qwen3_tokenizer) -> str:

@@ -168,7 +168,7 @@ def _fp8_forward(linear, mode: str, x: torch.Tensor) -> torch.Tensor:
 
 
 def _eligible(m) -> bool:
-    from .linear import StoredLinear
+    from ..model.linear import StoredLinear
     return isinstance(m, StoredLinear) and m.weight.dtype == E4M3 and shapes_ok(m.weight.shape[1], m.weight.shape[0])
 
 
@@ -178,7 +178,7 @@ def enable_fp8_matmul(module: torch.nn.Module, mode: str) -> int:
     instance's forward is replaced (undone by disable_fp8_matmul)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    from .linear import StoredLinear
+    from ..model.linear import StoredLinear
     native = hasattr(StoredLinear, "fp8_mode")
     n = 0
     for m in module.modules():
@@ -192,7 +192,7 @@ def enable_fp8_matmul(module: torch.nn.Module, mode: str) -> int:
 
 
 def disable_fp8_matmul(module: torch.nn.Module) -> None:
-    from .linear import StoredLinear
+    from ..model.linear import StoredLinear
     for m in module.modules():
         if isinstance(m, StoredLinear):
             m.__dict__.pop("forward", None)
@@ -201,6 +201,6 @@ def disable_fp8_matmul(module: torch.nn.Module) -> None:
 
 
 def fp8_enabled_count(module: torch.nn.Module) -> int:
-    from .linear import StoredLinear
+    from ..model.linear import StoredLinear
     return sum(1 for m in module.modules() if isinstance(m, StoredLinear)
                and ("forward" in m.__dict__ or m.__dict__.get("fp8_mode")))

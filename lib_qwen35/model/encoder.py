@@ -11,13 +11,19 @@ import time
 
 import torch
 
+from ..errors import (
+    EncoderOutOfMemoryError,
+    InvalidArgumentError,
+    NonFiniteOutputError,
+    PromptError,
+    Qwen35Error,
+    WeightsFileError,
+)
+from ..files.checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
+from ..ops.delta_rule import pick_kernel, why_not_fla
 from . import cache
-from .checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
 from .config import HEAD_KEYS, infer_layout
-from .errors import (EncoderOutOfMemoryError, InvalidArgumentError, NonFiniteOutputError, PromptError, Qwen35Error,
-                     WeightsFileError)
 from .linear import FP8_DTYPES
-from .ops.delta_rule import pick_kernel, why_not_fla
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import Qwen35Backbone
 
@@ -80,8 +86,8 @@ def check_batch_size(value, name: str = "max_batch") -> int:
 
 def _check_options(kernel, head_norm, upcast_cache_bytes, fp8_matmul) -> None:
     """Before any file is read: options that would otherwise fail after a long load."""
-    from .fp8_matmul import REQUESTS
-    from .ops.delta_rule import KERNELS
+    from ..ops.delta_rule import KERNELS
+    from ..ops.fp8_matmul import REQUESTS
     from .qwen35 import HeadRMSNorm
 
     for name, value, allowed in (("kernel", kernel, ("auto", *KERNELS)), ("fp8_matmul", fp8_matmul, REQUESTS),
@@ -187,8 +193,8 @@ class Encoder:
 
     def _setup_fast_path(self) -> None:
         """(Re)build the GPU fast path for the current device; every choice keeps a reason for the status line."""
-        from . import fp8_matmul
-        from .cuda_graphs import GraphRunner
+        from ..ops import fp8_matmul
+        from ..ops.cuda_graphs import GraphRunner
 
         fp8_matmul.disable_fp8_matmul(self.backbone)
         self.fp8_mode, self.fp8_status = fp8_matmul.choose_mode(self.device, self.dtype, self.fp8_requested)
@@ -231,7 +237,7 @@ class Encoder:
             raise PromptError("prompt contains text that is not valid Unicode (undecodable bytes, e.g. a "
                               "command-line argument in another encoding); pass UTF-8 text") from None
         if self._tok is None:
-            from .tokenizer import load_qwen35_tokenizer
+            from ..files.tokenizer import load_qwen35_tokenizer
             self._tok = load_qwen35_tokenizer()
         ids = self._tok.encode(text)
         return ids if ids else list(EMPTY_PROMPT_IDS)

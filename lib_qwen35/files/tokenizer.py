@@ -21,12 +21,12 @@ from typing import Iterable
 
 from tokenizers import Tokenizer
 
-from .errors import TokenizerFileError
+from ..errors import TokenizerFileError
 from .safe_io import read_bounded
 
 MAX_TOKENIZER_BYTES = 256 << 20   # the bundled files are ~2-4 MB compressed
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "tokenizer"
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "tokenizer"
 
 QWEN35_ENDOFTEXT_ID = 248044
 QWEN35_IM_START_ID = 248045

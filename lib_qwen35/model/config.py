@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .checkpoint import TensorInfo, detect_prefix
-from .errors import WeightsFileError
+from ..errors import WeightsFileError
+from ..files.checkpoint import TensorInfo, detect_prefix
 
 ANCHOR_SUFFIX = "layers.0.linear_attn.in_proj_qkv.weight"   # present in every Qwen3.5 text backbone
 OFFICIAL_PREFIX = "model.language_model."                   # Qwen/Qwen3.5-4B on the Hub

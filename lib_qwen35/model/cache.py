@@ -73,7 +73,7 @@ MAX_ENCODERS = 1   # a 4B encoder is ~4.8 GB: keep one unless asked otherwise
 def get_encoder(path, device="cpu", dtype=None, **options):
     """A loaded Encoder for this file, reused while the file (path, inode, size, mtime, ctime), dtype and
     options are the same. A different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
-    from .checkpoint import checkpoint_identity, read_header
+    from ..files.checkpoint import checkpoint_identity, read_header
     from .config import infer_layout
     from .encoder import Encoder, check_device, resolve_dtype
 
@@ -88,7 +88,7 @@ def get_encoder(path, device="cpu", dtype=None, **options):
         options_key = tuple(sorted(options.items()))
         hash(options_key)
     except TypeError:
-        from .errors import InvalidArgumentError
+        from ..errors import InvalidArgumentError
         raise InvalidArgumentError(f"encoder options must be plain values (str, int, bool), got {options!r}") from None
     key = (identity, str(dtype), options_key)
     with _encoders_lock:

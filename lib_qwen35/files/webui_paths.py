@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 MODELS = "models"
-EXTENSION_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXTENSION_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _same_folder(a: str, b: str) -> bool:

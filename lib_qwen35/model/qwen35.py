@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.delta_rule import KERNELS, fla_chunk_gated_delta_rule
 from .config import Qwen35Config
 from .linear import FP8_DTYPES, StoredLinear, UpcastBudget, fuse, upcast
-from .ops.delta_rule import KERNELS, fla_chunk_gated_delta_rule
 
 
 def _buf(module: nn.Module, name: str, t: torch.Tensor | None) -> None:

@@ -16,8 +16,8 @@ import struct
 
 import torch
 
-from . import safe_io
-from .config import Qwen35Config, expected_shapes
+from ..files import safe_io
+from ..model.config import Qwen35Config, expected_shapes
 
 # Small but structurally complete: two 4-layer groups, GQA and grouped value heads, partial RoPE.
 SMALL = dict(hidden_size=64, intermediate_size=128, num_layers=8, num_attention_heads=4, num_key_value_heads=2,
@@ -92,7 +92,7 @@ def save_synthetic(tensors: dict, path, metadata: dict) -> str:
     """Write a synthetic .safetensors file: never over a file the library did not write; atomically."""
     from safetensors.torch import save_file
 
-    from .checkpoint import written_by_us
+    from ..files.checkpoint import written_by_us
 
     path = safe_io.check_output(path, "synthetic checkpoint", ours=lambda p: written_by_us(p, synthetic=True))
     with safe_io.atomic_output(path) as tmp:
@@ -148,7 +148,7 @@ def write_checkpoint_streamed(path, *, seed: int = 0, chunk_elements: int = STRE
     dtypes, metadata mark and byte layout rules as `write_checkpoint` (safetensors order: larger dtypes first,
     then by name; an 8-byte aligned JSON header); the values differ (drawn per chunk). Atomic, and never over
     a file the library did not write. Returns the path."""
-    from .checkpoint import SAFETENSORS_DTYPES, written_by_us
+    from ..files.checkpoint import SAFETENSORS_DTYPES, written_by_us
 
     names = {dtype: name for name, dtype in SAFETENSORS_DTYPES.items()}   # torch dtype -> the header's name
     cfg = make_config("anima", **sizes)

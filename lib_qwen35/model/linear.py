@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .ops import cpu_linear
-from .ops.fp8_decode import FP8_DTYPES, decode
-
+from ..ops import cpu_linear
+from ..ops.fp8_decode import FP8_DTYPES, decode
 
 # Stored weight -> compute dtype, a whole tensor (w itself when already in it). Exact for FP8: every FP8 value
 # is representable in bf16/fp16/fp32.
@@ -65,7 +64,7 @@ class StoredLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fp8_mode is not None:
-            from .fp8_matmul import fp8_linear, wants_fp8
+            from ..ops.fp8_matmul import fp8_linear, wants_fp8
             if wants_fp8(x):      # bf16/fp16 on CUDA; fp32 or CPU inputs keep the exact path below
                 return fp8_linear(x, self.weight, self.bias, self.fp8_mode)
         w = self._cached if self._cached is not None and self._cached.dtype == x.dtype else self.weight

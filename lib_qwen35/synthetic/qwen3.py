@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from .qwen3 import Qwen3Config, expected_shapes
+from ..model.qwen3 import Qwen3Config, expected_shapes
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -36,7 +36,7 @@ def write_checkpoint(path, *, seed: int = 0, prefix: str = "model.", dtype: str 
         tensors[prefix + name] = t.to(_DTYPES[dtype]).contiguous()
     if with_lm_head:             # some exports carry it; the encoder must ignore it
         tensors["lm_head.weight"] = tensors[prefix + "embed_tokens.weight"].clone()
-    from .synthetic import save_synthetic
+    from .qwen35 import save_synthetic
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return save_synthetic(tensors, path, {"format": "pt", "model": "qwen3", "seed": str(seed)})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidArgumentError, PromptError
+from ..errors import InvalidArgumentError, PromptError
 
 SYNTAXES = ("comfy", "a1111", "none")
 DEFAULT_SYNTAX = "comfy"

@@ -19,8 +19,8 @@ import os
 import random
 from dataclasses import dataclass
 
-from . import safe_io
-from .errors import InvalidArgumentError, PromptError
+from ..errors import InvalidArgumentError, PromptError
+from ..files import safe_io
 
 CORPUS_VERSION = "anima-align-corpus-v1"
 DEFAULT_SIZE = 41277            # the product card's prompt count
@@ -432,7 +432,7 @@ def main(args) -> int:
     return 0
 
 
-if __name__ == "__main__":   # python -m lib_qwen35.corpus --out prompts.jsonl
+if __name__ == "__main__":   # python -m lib_qwen35.alignment.corpus --out prompts.jsonl
     import argparse
 
     _parser = argparse.ArgumentParser(description="export the alignment prompt corpus")

@@ -20,7 +20,7 @@ import os
 import secrets
 import stat
 
-from .errors import Qwen35Error
+from ..errors import Qwen35Error
 
 MARK_KEY = "written_by"       # metadata key (safetensors) / top-level key (JSON) of the files we write
 MARK_VALUE = "lib_qwen35"

@@ -23,8 +23,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import checkpoint_identity, detect_prefix, load_tensors, loaded_identity, read_header, short_hash
-from .errors import NonFiniteOutputError, PromptError, WeightsFileError
+from ..errors import NonFiniteOutputError, PromptError, WeightsFileError
+from ..files.checkpoint import (
+    checkpoint_identity,
+    detect_prefix,
+    load_tensors,
+    loaded_identity,
+    read_header,
+    short_hash,
+)
 
 ANCHOR_SUFFIX = "layers.0.self_attn.q_norm.weight"   # present in every Qwen3 checkpoint, absent in Qwen3.5
 QWEN3_ENDOFTEXT_ID = 151643                          # Forge inserts it for an empty prompt
@@ -197,7 +204,7 @@ class Qwen3Encoder:
     def tokenize(self, text: str) -> list[int]:
         """Qwen3 ids, no BOS/EOS (as Forge); an empty prompt becomes [<|endoftext|>] (as Forge)."""
         if self._tokenizer is None:
-            from .tokenizer import load_qwen3_tokenizer
+            from ..files.tokenizer import load_qwen3_tokenizer
             self._tokenizer = load_qwen3_tokenizer()
         ids = list(self._tokenizer.encode(text)) if text else []
         return ids or [getattr(self._tokenizer, "endoftext_id", QWEN3_ENDOFTEXT_ID)]

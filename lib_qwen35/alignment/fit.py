@@ -34,9 +34,9 @@ from datetime import datetime, timezone
 
 import torch
 
-from . import safe_io
+from ..errors import NonFiniteOutputError, PromptError, Qwen35Error
+from ..files import safe_io
 from .corpus import CORPUS_VERSION, Prompt, check_count, load_prompts
-from .errors import NonFiniteOutputError, PromptError, Qwen35Error
 
 POOLING_VERSION = "meanpool-v1"      # bump if pooling changes: it is part of the cache key
 ROTATION_FILE = "rotation_matrix.safetensors"
@@ -155,7 +155,7 @@ def _encode(encoder, batch: list[list[int]]) -> list[torch.Tensor]:
 
 def _read_chunk(path: str, sha: str, n: int) -> torch.Tensor | None:
     """The chunk's pooled [n, D] if the file is intact and was made from the same prompts, else None."""
-    from .checkpoint import load_tensors, read_file_header
+    from ..files.checkpoint import load_tensors, read_file_header
 
     try:
         header = read_file_header(path, "embedding cache chunk", Qwen35Error)
@@ -581,7 +581,7 @@ def check_request(out_dir: str, *, holdout: float = 0.1, batch_size: int = 32, c
 
 def _outputs():
     """(file name, what, predicate: is an existing file one of ours) of everything run_fit writes."""
-    from .checkpoint import written_by_us
+    from ..files.checkpoint import written_by_us
 
     return ((ROTATION_FILE, "alignment file", written_by_us), (CALIBRATION_FILE, "calibration file", written_by_us),
             (REPORT_JSON, "report JSON file", _is_our_report_json), (REPORT_MD, "report", _is_our_report_md))
@@ -589,7 +589,7 @@ def _outputs():
 
 def _input_files(encoder_4b, encoder_06b, prompt_file) -> list[tuple[str, str]]:
     """(label, path) of the files the fit reads: it may write over none of them."""
-    from .checkpoint import checkpoint_files
+    from ..files.checkpoint import checkpoint_files
 
     out = [("prompt file", prompt_file)] if prompt_file else []
     for label, enc in (("4B weights file", encoder_4b), ("0.6B weights file", encoder_06b)):
@@ -699,11 +699,12 @@ def next_steps(rotation_path: str, calibration_path: str) -> str:
 
 def _synthetic_encoders(out_dir: str, device, dtype):
     """Tiny random 4B-layout and 0.6B-layout checkpoints (both output 1024 dims), for a demo."""
-    from .encoder import load_encoder
-    from .qwen3 import Qwen3Encoder
-    from .synthetic import write_checkpoint as write_4b
-    from .synthetic_qwen3 import SmallVocabTokenizer, write_checkpoint as write_06b
-    from .tokenizer import load_qwen3_tokenizer
+    from ..files.tokenizer import load_qwen3_tokenizer
+    from ..model.encoder import load_encoder
+    from ..model.qwen3 import Qwen3Encoder
+    from ..synthetic.qwen3 import SmallVocabTokenizer
+    from ..synthetic.qwen3 import write_checkpoint as write_06b
+    from ..synthetic.qwen35 import write_checkpoint as write_4b
 
     folder = os.path.join(out_dir, "synthetic_weights")
     os.makedirs(folder, exist_ok=True)
@@ -727,12 +728,12 @@ SYNTHETIC_06B = dict(vocab_size=4096, hidden_size=1024, intermediate_size=256, n
 def _torch_dtype(dtype):
     if dtype in (None, "auto"):
         return None
-    from .encoder import resolve_dtype
+    from ..model.encoder import resolve_dtype
     return resolve_dtype(dtype, "cpu")
 
 
 def main(args) -> int:
-    from .encoder import auto_device
+    from ..model.encoder import auto_device
 
     device = auto_device(args.device)
     synthetic = not args.weights_4b and not args.weights_06b
@@ -751,8 +752,8 @@ def main(args) -> int:
                   file=sys.stderr)
             e4, e6 = _synthetic_encoders(args.out, device, args.dtype)
         else:
-            from .encoder import load_encoder
-            from .qwen3 import Qwen3Encoder
+            from ..model.encoder import load_encoder
+            from ..model.qwen3 import Qwen3Encoder
             print(f"loading {args.weights_4b} and {args.weights_06b} on {device} ...", file=sys.stderr)
             e4 = load_encoder(args.weights_4b, device=device, dtype=args.dtype)
             e6 = Qwen3Encoder(args.weights_06b, device=device, dtype=_torch_dtype(args.dtype))

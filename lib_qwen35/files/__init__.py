@@ -1,0 +1,1 @@
+"""Reading and writing files: safetensors checkpoints, safe I/O, the bundled tokenizers, WebUI paths."""

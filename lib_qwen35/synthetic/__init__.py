@@ -1,0 +1,1 @@
+"""Synthetic checkpoints: scaled-down (or full-size) random weights in the real files' layouts."""
