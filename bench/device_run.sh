@@ -40,8 +40,8 @@ step "versions"
 step "GPU tests (chunk kernel: no Triton compiles), limit ${TESTS_S}s"
 if [ "$TESTS_S" -gt 0 ]; then
     timeout "$TESTS_S" python3 -m pytest -q -p no:cacheprovider \
-        tests/test_cuda_graphs.py::test_cuda_graph_equals_eager_on_gpu \
-        tests/test_fp8_matmul.py::test_fp8_linear_on_gpu_matches_emulation > "$OUT/gpu_tests.log" 2>&1
+        tests/ops/test_cuda_graphs.py::test_cuda_graph_equals_eager_on_gpu \
+        tests/ops/test_fp8_matmul.py::test_fp8_linear_on_gpu_matches_emulation > "$OUT/gpu_tests.log" 2>&1
     echo "pytest exit $?" | tee -a "$OUT/gpu_tests.log" "$OUT/steps.log"
 fi
 
@@ -58,7 +58,7 @@ echo "bench exit $?" | tee -a "$OUT/bench.log" "$OUT/steps.log"
 step "fla kernel vs chunk kernel in the model (compiles fla for the small test model), limit ${FLA_TEST_S}s"
 if [ "$FLA_TEST_S" -gt 0 ]; then
     timeout "$FLA_TEST_S" python3 -m pytest -q -p no:cacheprovider -rs \
-        tests/test_delta_rule.py::test_fla_kernel_matches_chunk_kernel_in_the_model > "$OUT/fla_test.log" 2>&1
+        tests/ops/test_delta_rule.py::test_fla_kernel_matches_chunk_kernel_in_the_model > "$OUT/fla_test.log" 2>&1
     echo "pytest exit $?" | tee -a "$OUT/fla_test.log" "$OUT/steps.log"
 fi
 step "done"

@@ -6,7 +6,10 @@ import sys
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TESTS = os.path.dirname(os.path.abspath(__file__))
+# the repository (lib_qwen35) and tests/ itself (repo.py, reference.py, header_files.py, stubs/, live/), whatever
+# folder below tests/ a test module sits in
+sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 
 from lib_qwen35.model import cache  # noqa: E402
 from lib_qwen35.synthetic import qwen35 as synthetic
@@ -23,7 +26,7 @@ def anima_ckpt(ckpt_dir):
     return synthetic.write_checkpoint(ckpt_dir / "qwen35_small.safetensors", seed=0)
 
 
-ENGINE_GENERATIONS = ("legacy", "qwen06-anima", "qwen06")  # Forge Neo's Anima text engines (tests/forge_stubs)
+ENGINE_GENERATIONS = ("legacy", "qwen06-anima", "qwen06")  # Forge Neo's Anima text engines (tests/stubs/forge_neo)
 
 
 @pytest.fixture(params=ENGINE_GENERATIONS)

@@ -5,7 +5,7 @@ environment, meta (quality/rating/date tags), multi (complex prompts mixing the 
 written either in Danbooru-tag style ("1girl, from above, ...") or as a natural-language sentence, and
 carries its category and style. Generation uses only `random.Random(str seed)` with `randrange`, which is
 stable across Python 3.10-3.13; alignment_data/corpus_manifest.json pins the SHA-256 of the output, so a
-drift is caught by tests/test_corpus.py. Changing any word list means bumping CORPUS_VERSION.
+drift is caught by tests/alignment/test_corpus.py. Changing any word list means bumping CORPUS_VERSION.
 
 Order: round-robin over the categories, so any prefix (`--limit N`) is balanced.
 """

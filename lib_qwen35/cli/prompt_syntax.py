@@ -10,7 +10,7 @@ Qwen encoder reads the words only. Two emphasis syntaxes are in use, and a third
     none   the text as written (a WebUI's Emphasis setting "None").
 
 Both are ports of the WebUIs' parsers reduced to the text they hand on (the weights are dropped);
-tests/test_prompt_syntax.py holds them to the Forge Neo engines' recovered text. Prompt editing (`[a:b:0.5]`,
+tests/cli/test_prompt_syntax.py holds them to the Forge Neo engines' recovered text. Prompt editing (`[a:b:0.5]`,
 `[a|b]`) is a WebUI's scheduling step before this; here it is plain text.
 """
 

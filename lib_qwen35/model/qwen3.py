@@ -3,7 +3,7 @@
 Used as the *target* space when fitting the 4B -> 0.6B alignment, and by `compare_with_stock`.
 Output = last decoder layer after the final RMSNorm, exactly what Forge Neo / ComfyUI feed Anima.
 
-Math (transformers `Qwen3Model`, checked in tests/test_qwen3.py):
+Math (transformers `Qwen3Model`, checked in tests/model/test_qwen3.py):
   RMSNorm with a PLAIN weight: y = w * (x / sqrt(mean(x^2) + eps))   (not zero-centred like Qwen3.5)
   layer: h = x + attn(norm1(x)); out = h + mlp(norm2(h))
   attn: q/k RMSNorm per head (over head_dim) before RoPE; RoPE over the full head_dim, theta 1e6;

@@ -14,7 +14,7 @@ cache), each block is decoded exactly (`fp8_decode`) into a small buffer this th
 
 Splitting over output rows leaves every output element's reduction (over K) as it was: with the torch GEMM
 backend the result is bit for bit `linear_reference`'s; with oneDNN it equals oneDNN on the whole upcast weight
-bit for bit, and the reference to fp32 rounding (tests/test_cpu_linear.py holds both). The fp32 copy of a weight
+bit for bit, and the reference to fp32 rounding (tests/ops/test_cpu_linear.py holds both). The fp32 copy of a weight
 never exists whole, nothing weight-sized is allocated per call, and the decode costs ~0.15 ns per element, a
 small fraction of the multiply (benchmarks: bench/bench_cpu.py).
 """

@@ -7,7 +7,7 @@ How: a graph is captured lazily the first time a (B, T) shape falls into a new b
 `batch_buckets`, T to `buckets`), with static input ids [Bb, Tb] and a static output [Bb, Tb, D_out]. Each call
 copies its ids into the left/top corner of the static buffer (the rest holds PAD_ID), replays, and returns a
 copy of out[:B, :T]. Right padding is exact for the real positions: every mixer (causal conv, delta rule,
-causal attention) only reads earlier positions, and batch rows never mix (tests/test_cuda_graphs.py checks
+causal attention) only reads earlier positions, and batch rows never mix (tests/ops/test_cuda_graphs.py checks
 padded vs unpadded eager forwards).
 
 Fallback to the plain eager forward (reported by `describe()` and `stats`): not on CUDA, a shape beyond the

@@ -16,7 +16,7 @@ row-wise scaling does not run).
 
 Only the activation rounding differs from the reference (upcast W exactly, bf16 matmul): E4M3 keeps 3 mantissa
 bits, so each activation is off by at most 2^-4 relative, and a linear's output by ~2.5% relative (rms) on
-random data (bf16 alone: ~0.2%). tests/test_fp8_matmul.py holds each linear under 4%, and the whole backbone to a
+random data (bf16 alone: ~0.2%). tests/ops/test_fp8_matmul.py holds each linear under 4%, and the whole backbone to a
 per-token cosine >= 0.98 against fp32 (measured 0.992; the bf16 upcast path: >= 0.999, measured 0.9994). That is a
 lossy mode, so it is opt-in; see docs/gpu.md, "Tolerances (bf16 and FP8)", for the reasoning.
 

@@ -1,0 +1,65 @@
+"""bench/bench_cpu.py runs end to end on a small checkpoint: every variant's child process (ours, the fp32 floor,
+transformers with shared layers) measures what the table shows, and the report prints each row and ratio. The
+timings themselves mean nothing here (tiny model); the full-size numbers come from running the script."""
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from repo import ROOT
+
+SCRIPT = ROOT / "bench" / "bench_cpu.py"
+
+
+def child(variant, path, mode="shared", env=None):
+    r = subprocess.run([sys.executable, str(SCRIPT), "--child", variant, str(path), mode, "--tokens", "5", "9",
+                        "--repeats", "2"], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                       env={**os.environ, **(env or {})})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def results(ckpt_dir):
+    from lib_qwen35.synthetic import qwen35 as synthetic
+
+    path = synthetic.write_checkpoint(ckpt_dir / "bench_small.safetensors", seed=0)
+    return {"ours": child("ours", path), "ours_torch_gemm": child("ours", path, env={"QWEN35_CPU_GEMM": "torch"}),
+            "floor": child("floor", path), "transformers": child("transformers", path)}
+
+
+def test_every_variant_measures_first_and_warm_encodes_and_its_memory(results):
+    for variant, r in results.items():
+        assert r["peak_rss_gib"] > 0.1 and r["threads"] >= 1, variant
+        for t in ("5", "9"):
+            x = r["times"][t]
+            assert x["first"] > 0 and len(x["warm_all"]) == 2 and x["warm"] == statistics.median(x["warm_all"])
+            assert x["user_s"] >= 0 and x["sys_s"] >= 0
+    floor = results["floor"]["times"]["9"]
+    assert 0 < floor["inner_warm"] < floor["warm"]            # the linears are part of the forward
+    assert results["transformers"]["mode"] == "shared"
+
+
+def test_ours_is_compared_with_the_naive_path(results):
+    fast, mkl = results["ours"]["vs_naive"], results["ours_torch_gemm"]["vs_naive"]
+    assert fast["tokens"] == 5 and fast["max_rel"] < 1e-5 and fast["min_cos"] > 0.99999
+    assert mkl["max_rel"] < 1e-5 and "QWEN35_CPU_GEMM=torch" in results["ours_torch_gemm"]["gemm"]
+
+
+def test_the_report_prints_rows_ratios_and_the_shared_weights_note(results, capsys):
+    spec = importlib.util.spec_from_file_location("bench_cpu_under_test", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    args = argparse.Namespace(tokens=[5, 9])
+    mod.report(results, args, "shared", 15.4, 12.0)
+    out = capsys.readouterr().out
+    for text in ("ours (FP8 weights", "fp32 floor: matmuls only", "fp32-resident forward", "transformers",
+                 "ratio ours / floor (warm):", "ratio transformers / ours (warm):", "vs the naive path",
+                 "the whole model in fp32 needs 15.4 GiB, this machine had 12.0 GiB available"):
+        assert text in out, text
