@@ -54,7 +54,8 @@ def main() -> int:
     batch = args.batch_size or (64 if args.device.startswith("cuda") else 32)
 
     from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
-    from lib_qwen35.model.encoder import load_encoder, resolve_dtype
+    from lib_qwen35.model.devices import resolve_dtype
+    from lib_qwen35.model.encoder import load_encoder
     from lib_qwen35.model.qwen3 import Qwen3Encoder
     from lib_qwen35.synthetic.qwen3 import SmallVocabTokenizer
 

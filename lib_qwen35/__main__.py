@@ -104,7 +104,8 @@ def _is_our_json(path) -> bool:
 
 
 def _encoder(args):
-    from .model.encoder import auto_device, load_encoder
+    from .model.devices import auto_device
+    from .model.encoder import load_encoder
 
     path = args.weights
     if path is None:

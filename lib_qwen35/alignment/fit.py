@@ -728,12 +728,12 @@ SYNTHETIC_06B = dict(vocab_size=4096, hidden_size=1024, intermediate_size=256, n
 def _torch_dtype(dtype):
     if dtype in (None, "auto"):
         return None
-    from ..model.encoder import resolve_dtype
+    from ..model.devices import resolve_dtype
     return resolve_dtype(dtype, "cpu")
 
 
 def main(args) -> int:
-    from ..model.encoder import auto_device
+    from ..model.devices import auto_device
 
     device = auto_device(args.device)
     synthetic = not args.weights_4b and not args.weights_06b

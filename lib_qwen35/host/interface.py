@@ -23,11 +23,6 @@ from . import a1111
 OFF_SIGNATURE = ("off",)   # sync_caches' signature while our encoder is off: the caches hold stock conditioning
 
 
-def gpu_or_cpu() -> torch.device:
-    """A CUDA GPU when torch sees one, else the CPU: the device to use where the WebUI names none."""
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-
-
 @dataclasses.dataclass(frozen=True)
 class Located:
     """Where the loaded model's Anima text seam is. A WebUI package subclasses it with its own fields.

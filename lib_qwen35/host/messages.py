@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from lib_qwen35.errors import NonFiniteOutputError, OutputStageFileError, PromptError, Qwen35Error, WeightsFileError
+from lib_qwen35.model.devices import dtype_name
 
 from . import LOG_PREFIX
 
@@ -81,7 +82,6 @@ def output_stage_overflow(cause: BaseException) -> NonFiniteOutputError:
 
 def non_finite(path: str, placement) -> NonFiniteOutputError:
     # Only fp16 overflows with sound weights; in bf16 or fp32 the file itself holds values no trained encoder has.
-    from .placement import dtype_name  # placement imports this module
 
     if dtype_name(placement.dtype) == "fp16":
         fix = (f"set the compute dtype to bf16 or fp32 in Settings > {PREFIX} (fp16 can overflow); "

@@ -16,10 +16,11 @@ import os
 
 import torch
 
+from lib_qwen35.model import devices
+from lib_qwen35.model.devices import dtype_name
+
 from . import messages, selection
 
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-_NAMES = {v: k for k, v in _DTYPES.items()}
 ACTIVATION_MARGIN_BYTES = 768 << 20  # activations of a long prompt, on top of the weights
 
 
@@ -37,10 +38,6 @@ class Placement:
         return f"{self.device} {dtype_name(self.dtype)}"
 
 
-def dtype_name(dtype) -> str:
-    return _NAMES.get(dtype, str(dtype).replace("torch.", ""))
-
-
 def resolve(settings) -> Placement:
     device = _resolve_device(settings.device)
     return Placement(device=device, dtype=_resolve_dtype(settings.dtype, device), keep_resident=bool(settings.keep_resident))
@@ -51,19 +48,12 @@ def _resolve_device(choice: str) -> torch.device:
 
 
 def _resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
-    if choice in _DTYPES:
-        return _DTYPES[choice]
+    """A setting's fp32 / bf16 / fp16 as chosen; "auto" is the WebUI's own precision where it has one for this
+    device, else the library's default (devices.default_dtype)."""
+    if choice in devices.NAMES.values():
+        return devices.DTYPES[choice]
     webui_dtype = selection.current().default_dtype(device)
-    if webui_dtype in _NAMES:
-        return webui_dtype
-    if device.type == "cpu":
-        return torch.float32  # CPUs without bf16 units run fp32 fastest, and it is exact
-    if device.type == "cuda":
-        try:
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        except Exception:
-            return torch.float16
-    return torch.float16
+    return webui_dtype if webui_dtype in devices.NAMES else devices.default_dtype(device)
 
 
 def required_bytes(weights_path: str) -> int:

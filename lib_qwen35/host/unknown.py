@@ -11,8 +11,10 @@ import os
 
 import torch
 
+from lib_qwen35.model.devices import gpu_or_cpu
+
 from . import messages
-from .interface import Located, WebUIHost, gpu_or_cpu
+from .interface import Located, WebUIHost
 
 
 class UnknownHost(WebUIHost):

@@ -75,7 +75,8 @@ def get_encoder(path, device="cpu", dtype=None, **options):
     options are the same. A different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
     from ..files.checkpoint import checkpoint_identity, read_header
     from .config import infer_layout
-    from .encoder import Encoder, check_device, resolve_dtype
+    from .devices import check_device, resolve_dtype
+    from .encoder import Encoder
 
     device = check_device(device)
     dtype = resolve_dtype(dtype, device)

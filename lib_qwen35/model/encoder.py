@@ -16,63 +16,19 @@ from ..errors import (
     InvalidArgumentError,
     NonFiniteOutputError,
     PromptError,
-    Qwen35Error,
     WeightsFileError,
 )
 from ..files.checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
 from ..ops.delta_rule import pick_kernel, why_not_fla
 from . import cache
 from .config import HEAD_KEYS, infer_layout
+from .devices import check_device, resolve_dtype
 from .linear import FP8_DTYPES
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import Qwen35Backbone
 
 EMPTY_PROMPT_IDS = [248044]   # "" -> <|endoftext|>, the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
 MAX_TOKENS = 131072           # far beyond any prompt; protects against runaway inputs
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-          "fp16": torch.float16, "float16": torch.float16}
-
-
-def auto_device(device) -> str:
-    """The command lines' --device: 'auto' (or None) -> 'cuda' when torch sees a CUDA GPU, else 'cpu'; any
-    other choice as given (check_device judges it)."""
-    if device not in (None, "auto"):
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def check_device(device) -> torch.device:
-    """A usable torch device, or a Qwen35Error that says what to use instead."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise Qwen35Error(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise Qwen35Error(f"device {device!r} asked for, but CUDA is not available here (torch "
-                          f"{torch.__version__}); use --device cpu / device='cpu'")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise Qwen35Error(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)")
-    return dev
-
-
-def resolve_dtype(dtype, device) -> torch.dtype:
-    """None/'auto' -> bf16 on a CUDA GPU that supports it (else fp16), fp32 on CPU. Compute dtypes are
-    float32, bfloat16 and float16 (as torch dtypes or names); anything else is an InvalidArgumentError."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise InvalidArgumentError(f"compute dtype {dtype} is not supported; use torch.float32, "
-                                       f"torch.bfloat16 or torch.float16 (or 'auto', 'fp32', 'bf16', 'fp16')")
-        return dtype
-    if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
-        dev = torch.device(device)
-        if dev.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    if not isinstance(dtype, str) or dtype.lower() not in DTYPES:
-        raise InvalidArgumentError(f"unknown dtype {dtype!r}; use auto, fp32, bf16 or fp16")
-    return DTYPES[dtype.lower()]
-
-
 def check_batch_size(value, name: str = "max_batch") -> int:
     """A batch size: an int >= 1 (not a bool, not 2.5)."""
     try:

@@ -32,6 +32,7 @@ from ..files.checkpoint import (
     read_header,
     short_hash,
 )
+from .devices import check_device, resolve_dtype
 
 ANCHOR_SUFFIX = "layers.0.self_attn.q_norm.weight"   # present in every Qwen3 checkpoint, absent in Qwen3.5
 QWEN3_ENDOFTEXT_ID = 151643                          # Forge inserts it for an empty prompt
@@ -160,8 +161,6 @@ class Qwen3Encoder:
     """
 
     def __init__(self, path: str, device="cpu", dtype: torch.dtype | None = None, tokenizer=None):
-        from .encoder import check_device, resolve_dtype
-
         self.path = str(path)
         if dtype is not None:                       # before the load: a bad dtype fails at once
             dtype = resolve_dtype(dtype, check_device(device))
@@ -188,8 +187,6 @@ class Qwen3Encoder:
         return self._short_hash          # computed while loading, from the same file
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> "Qwen3Encoder":
-        from .encoder import check_device, resolve_dtype
-
         device = check_device(device) if device is not None else self.device
         if dtype is not None:
             dtype = resolve_dtype(dtype, device)    # float32 / bfloat16 / float16, else a specific error

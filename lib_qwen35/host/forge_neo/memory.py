@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from lib_qwen35.model.devices import gpu_or_cpu
+
 from .. import a1111
-from ..interface import gpu_or_cpu
 
 
 def memory_management():
