@@ -9,6 +9,7 @@ import threading
 
 import pytest
 import torch
+from fake_encoders import FakeEncoder, fake_pair, random_orthogonal
 
 from lib_qwen35.alignment.corpus import Prompt, generate_corpus
 from lib_qwen35.alignment.fit import (
@@ -31,17 +32,12 @@ from lib_qwen35.errors import NonFiniteOutputError
 from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
 
-def _random_orthogonal(d, gen):
-    q, r = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
-    return q * torch.sign(torch.diagonal(r))
-
-
 def _pairs(n=3000, d=24, noise=1e-3, seed=0):
     """x: anisotropic 4B-like cloud; y = R_true (x - m) + shift + noise."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 3.0, d, dtype=torch.float64)
     x = x + 5 * torch.randn(d, generator=g, dtype=torch.float64)
-    r_true = _random_orthogonal(d, g)
+    r_true = random_orthogonal(d, g)
     shift = 3 * torch.randn(d, generator=g, dtype=torch.float64)
     y = (x - x.mean(0)) @ r_true.T + shift + noise * torch.randn(n, d, generator=g, dtype=torch.float64)
     return x, y, r_true, shift
@@ -78,7 +74,7 @@ def test_calibration_keeps_flat_dimensions_finite():
 def test_formula_matches_output_stage():
     g = torch.Generator().manual_seed(2)
     d = 8
-    r = _random_orthogonal(d, g).float()
+    r = random_orthogonal(d, g).float()
     m4, m6, x = torch.randn(d, generator=g), torch.randn(d, generator=g), torch.randn(5, 3, d, generator=g)
     stage = Alignment(r, m4, m6)
     for a in (0.0, 0.5, 1.0):
@@ -132,40 +128,8 @@ def test_heldout_split_deterministic_and_order_free():
 
 
 # --- the pipeline with fast fake encoders -------------------------------------------------------------------
-class FakeEncoder:
-    """Deterministic toy encoder: char-code embedding table + a fixed linear map; 0.6B = rotated 4B + shift."""
-
-    def __init__(self, d=16, seed=0, identity="fake", rotate=None, nan_on=None, width=None):
-        g = torch.Generator().manual_seed(seed)
-        self.table = torch.randn(128, d, generator=g)
-        self.rotate, self.nan_on = rotate, nan_on
-        self.identity, self.dtype, self.device = identity, torch.float32, torch.device("cpu")
-        self.width = width
-        self.calls = 0
-
-    def tokenize(self, text):
-        return [ord(c) % 128 for c in text] or [0]
-
-    def encode_batch(self, batch):
-        self.calls += 1
-        outs = []
-        for ids in batch:
-            e = torch.cumsum(self.table[ids], 0) / torch.arange(1, len(ids) + 1)[:, None]
-            if self.rotate is not None:
-                e = e @ self.rotate.T + 1.0
-            if self.nan_on is not None and ids == self.tokenize(self.nan_on):
-                e = e * float("nan")
-            outs.append(e[:, : self.width] if self.width else e)
-        return outs
-
-
-def _fakes():
-    rot = _random_orthogonal(16, torch.Generator().manual_seed(5)).float()
-    return FakeEncoder(identity="fake4b"), FakeEncoder(identity="fake06b", rotate=rot)
-
-
 def test_run_fit_with_fakes_writes_loadable_files(tmp_path):
-    e4, e6 = _fakes()
+    e4, e6 = fake_pair()
     seen = []
     res = run_fit(e4, e6, str(tmp_path / "out"), limit=300, batch_size=16, chunk_size=64, progress=seen.append)
     a = Alignment.load(res.rotation_path)
@@ -181,7 +145,7 @@ def test_run_fit_with_fakes_writes_loadable_files(tmp_path):
 
 
 def test_cancel_and_resume_is_bit_identical(tmp_path):
-    e4, e6 = _fakes()
+    e4, e6 = fake_pair()
     clean = run_fit(e4, e6, str(tmp_path / "clean"), limit=300, batch_size=16, chunk_size=64)
 
     calls = {"n": 0}
@@ -233,7 +197,7 @@ def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
 
     clock = Clock()
     monkeypatch.setattr(fit, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    rot = _random_orthogonal(16, torch.Generator().manual_seed(5)).float()
+    rot = random_orthogonal(16, torch.Generator().manual_seed(5)).float()
     e4 = TimedEncoder(clock, 0.01, identity="fast4b")                 # the two stages run at very
     e6 = TimedEncoder(clock, 0.5, identity="slow06b", rotate=rot)     # different speeds (50x)
     seen = []
@@ -257,7 +221,7 @@ def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
 def test_cancel_message_counts_both_encoders_and_resume_reuses_the_chunks(tmp_path):
     from lib_qwen35.alignment.fit import cached_prompt_count
 
-    e4, e6 = _fakes()
+    e4, e6 = fake_pair()
     clean = run_fit(e4, e6, str(tmp_path / "clean"), limit=300, batch_size=16, chunk_size=64)
     out = str(tmp_path / "resumed")
 
@@ -297,7 +261,7 @@ def test_cancel_message_counts_both_encoders_and_resume_reuses_the_chunks(tmp_pa
 
 
 def test_threading_event_cancels(tmp_path):
-    e4, e6 = _fakes()
+    e4, e6 = fake_pair()
     ev = threading.Event()
     ev.set()
     with pytest.raises(FitCancelled):
@@ -305,7 +269,7 @@ def test_threading_event_cancels(tmp_path):
 
 
 def test_corrupt_or_stale_chunk_is_recomputed(tmp_path):
-    e4, e6 = _fakes()
+    e4, e6 = fake_pair()
     prompts = generate_corpus(100)
     ref = embed_prompts(e4, prompts, role="4b", cache_dir=str(tmp_path), chunk_size=50)
     folder = tmp_path / os.listdir(tmp_path)[0]
@@ -318,7 +282,7 @@ def test_corrupt_or_stale_chunk_is_recomputed(tmp_path):
 
 
 def test_pipeline_bad_inputs(tmp_path):
-    e4, _ = _fakes()
+    e4, _ = fake_pair()
     narrow = FakeEncoder(identity="narrow", width=8)
     with pytest.raises(FitInputError, match="embedding sizes differ"):
         run_fit(e4, narrow, str(tmp_path / "a"), limit=300)
@@ -330,7 +294,7 @@ def test_pipeline_bad_inputs(tmp_path):
 
 
 def test_user_prompt_file(tmp_path):
-    e4, e6 = _fakes()
+    e4, e6 = fake_pair()
     path = tmp_path / "mine.jsonl"
     with open(path, "w") as f:
         for p in generate_corpus(200):

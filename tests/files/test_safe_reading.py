@@ -170,12 +170,12 @@ def test_sharded_index_and_shards(tmp_path, kind, sockets):
 
 def test_fit_cache_chunk_that_is_a_fifo(tmp_path):
     """A FIFO under a chunk's name is neither read (it would block) nor written over."""
-    from test_fit import _fakes
+    from fake_encoders import fake_pair
 
     from lib_qwen35.alignment.corpus import generate_corpus
     from lib_qwen35.alignment.fit import FitInputError, embed_prompts
 
-    e4, _ = _fakes()
+    e4, _ = fake_pair()
     prompts = generate_corpus(60)
     embed_prompts(e4, prompts, role="4b", cache_dir=str(tmp_path), chunk_size=50)
     folder = tmp_path / os.listdir(tmp_path)[0]

@@ -150,11 +150,11 @@ def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys,
 
 
 def test_fit_replaces_its_own_outputs(tmp_path):
-    from test_fit import _fakes
+    from fake_encoders import fake_pair
 
     from lib_qwen35.alignment.fit import run_fit
 
-    e4, e6 = _fakes()
+    e4, e6 = fake_pair()
     first = run_fit(e4, e6, str(tmp_path / "out"), limit=60, allow_underdetermined=True)
     again = run_fit(e4, e6, str(tmp_path / "out"), limit=70, allow_underdetermined=True)
     assert again.report["counts"]["prompts"] == 70 != first.report["counts"]["prompts"]

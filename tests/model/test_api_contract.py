@@ -58,7 +58,7 @@ def test_qwen3_dtype_is_checked_before_the_file_is_read(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("limit", [0, -5, 2.5, True, "10"])
 def test_prompt_limits(limit):
-    from test_fit import _fakes
+    from fake_encoders import fake_pair
 
     from lib_qwen35.alignment.corpus import generate_corpus, load_prompts
     from lib_qwen35.alignment.fit import run_fit
@@ -68,7 +68,7 @@ def test_prompt_limits(limit):
     with pytest.raises(InvalidArgumentError, match=">= 1"):
         generate_corpus(limit)
     with pytest.raises(InvalidArgumentError, match=">= 1"):
-        run_fit(*_fakes(), "/nonexistent/never_created", limit=limit)
+        run_fit(*fake_pair(), "/nonexistent/never_created", limit=limit)
 
 
 def test_fit_tab_zero_still_means_all(tmp_path):
@@ -81,12 +81,12 @@ def test_fit_tab_zero_still_means_all(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [({"chunk_size": 0}, "chunk size"), ({"batch_size": 2.0}, "batch size"),
                                              ({"holdout": "0.1"}, "holdout")])
 def test_fit_numbers(tmp_path, kwargs, message):
-    from test_fit import _fakes
+    from fake_encoders import fake_pair
 
     from lib_qwen35.alignment.fit import FitInputError, run_fit
 
     with pytest.raises(FitInputError, match=message):
-        run_fit(*_fakes(), str(tmp_path / "o"), limit=40, **kwargs)
+        run_fit(*fake_pair(), str(tmp_path / "o"), limit=40, **kwargs)
 
 
 # ---- results the caller owns -------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def test_cli_overflow_exits_2_and_saves_nothing(tmp_path, capsys, anima_ckpt):
 
 
 def test_compare_with_stock_gets_the_same_error(anima_ckpt):
-    from test_fit import FakeEncoder
+    from fake_encoders import FakeEncoder
 
     from lib_qwen35.alignment.fit import compare_with_stock
 

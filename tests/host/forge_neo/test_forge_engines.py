@@ -3,6 +3,7 @@ the attribute, and stopping (never silently stock) on an Anima engine no adapter
 
 import pytest
 import torch
+from stubs.forge_neo.fakes import UnknownAnimaEngine, unknown_anima
 from stubs.forge_neo.harness import forge_world, place_weights
 
 EXPECTED = {  # stand-in world -> (generation adapter, attribute)
@@ -17,27 +18,6 @@ def world(tmp_path, engine_generation):
     with forge_world(tmp_path, generation=engine_generation) as w:
         place_weights(w)
         yield w
-
-
-class UnknownAnimaEngine:
-    """An Anima engine of a future Forge: T5 tokenizer and LLM adapter, but neither known seam."""
-
-    def __init__(self, text_encoder, t5_tokenizer):
-        self.text_encoder, self.t5_tokenizer = text_encoder, t5_tokenizer
-
-    def __call__(self, texts):
-        return [torch.zeros(1, 512, 1024) for _ in texts]
-
-
-def unknown_anima(world, attribute="text_processing_engine_qwen"):
-    from backend.diffusion_engine.anima import Anima
-
-    model = world.new_anima("anima_future")
-    delattr(model, model.engine_attr)
-    model.engine_attr = attribute
-    setattr(model, attribute, UnknownAnimaEngine(world.text_encoder, world.t5_tokenizer))
-    assert isinstance(model, Anima)
-    return model
 
 
 def test_each_generation_is_found_by_what_the_engine_offers(world):
@@ -78,7 +58,7 @@ def test_unknown_anima_engine_stops_the_generation_with_the_specifics(world, att
     with pytest.raises(Qwen35Error) as err:
         world.txt2img("1girl", "lowres", enabled=True)
     text = str(err.value)
-    for part in ("UnknownAnimaEngine", f"module {__name__}", f"sd_model.{attribute}", "neo 2.26",
+    for part in ("UnknownAnimaEngine", f"module {UnknownAnimaEngine.__module__}", f"sd_model.{attribute}", "neo 2.26",
                  "AnimaTextProcessingEngine.process_tokens", "Qwen06Engine.encode_token_weights", "Fix:", "untick"):
         assert part in text, (part, text)
     assert status.line().startswith("error:") and "UnknownAnimaEngine" in status.line()

@@ -146,7 +146,7 @@ def test_before_forge_loads_a_model_the_status_says_so_instead_of_not_anima(worl
 
 def test_an_unknown_anima_engine_is_announced_before_the_generation(world):
     from modules import shared
-    from test_forge_engines import unknown_anima
+    from stubs.forge_neo.fakes import unknown_anima
 
     place_weights(world)
     shared.sd_model = unknown_anima(world)

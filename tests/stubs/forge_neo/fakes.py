@@ -1,5 +1,6 @@
 """Test doubles that are not Forge modules: the tokenizers Forge hands the Anima engine, a small stand-in
-for the stock Qwen3-0.6B text encoder with its LLM adapter, and a scripted encoder for error paths.
+for the stock Qwen3-0.6B text encoder with its LLM adapter, a scripted encoder for error paths, and the Anima
+engine of a future Forge that no adapter knows.
 
 The Qwen3 tokenizer is the real one (the project's bundled Qwen3 tokenizer, behind the call signature
 of the transformers tokenizer Forge uses); the T5 one is a word-level stand-in (we never read T5 ids).
@@ -113,3 +114,24 @@ class ScriptedEncoder:
             return self.output(len(ids))
         g = torch.Generator().manual_seed(sum(ids) % 100003)
         return torch.randn(len(ids), 1024, generator=g)
+
+
+class UnknownAnimaEngine:
+    """An Anima engine of a future Forge: T5 tokenizer and LLM adapter, but neither known seam."""
+
+    def __init__(self, text_encoder, t5_tokenizer):
+        self.text_encoder, self.t5_tokenizer = text_encoder, t5_tokenizer
+
+    def __call__(self, texts):
+        return [torch.zeros(1, 512, 1024) for _ in texts]
+
+
+def unknown_anima(world, attribute="text_processing_engine_qwen"):
+    from backend.diffusion_engine.anima import Anima
+
+    model = world.new_anima("anima_future")
+    delattr(model, model.engine_attr)
+    model.engine_attr = attribute
+    setattr(model, attribute, UnknownAnimaEngine(world.text_encoder, world.t5_tokenizer))
+    assert isinstance(model, Anima)
+    return model
