@@ -1,5 +1,5 @@
 """The Qwen3.5 hybrid backbone and the Anima projection head, exactly as `transformers`
-(`Qwen3_5TextModel`, >= 5.2) computes them. See ../shared/notes/qwen35-reference.md for the maths.
+(`Qwen3_5TextModel`, >= 5.2) computes them. The maths, with shapes: docs/qwen35-maths.md.
 
 Shapes: B batch, T tokens, D hidden (2560), Hq/Hkv attention heads (16/4), Dh attention head dim (256),
 Hk/Hv DeltaNet key/value heads (16/32), Dk/Dv DeltaNet head dims (128/128).
