@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from repo import ROOT
 
 REFERENCE_TESTS = ["tests/model/test_qwen35_vs_transformers.py", "tests/ops/test_delta_rule.py::test_recurrence_matches_transformers"]
 
@@ -49,7 +50,6 @@ print("SWAP SEEN", fake.CALLS)
 calls = fake.CALLS
 
 import pytest
-from repo import ROOT
 
 rc = pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[1:]])
 print("FAKE FLA CALLS DURING THE REFERENCE TESTS", fake.CALLS - calls)
