@@ -113,10 +113,10 @@ def forge():
         yield types.SimpleNamespace(anima_engine=anima_engine, replaced=replaced)
     finally:
         from lib_qwen35.host import active_state
-        from lib_qwen35.host.forge_neo import hook
+        from lib_qwen35.host.forge_neo import seam
 
         active_state.disarm()
-        hook.restore_all()
+        seam.restore_all()
         purge()
         sys.path[:] = saved_path
         sys.argv = saved_argv
@@ -150,12 +150,12 @@ def test_the_checkout_has_an_engine_generation_we_support():
     """Fails (never skips) when Forge moved the seam: update lib_qwen35/host/forge_neo/engines/ for it."""
     assert TREE is not None, (f"{FORGE_DIR}: backend/text_processing/anima_engine.py has neither AnimaTextProcessingEngine "
                               "nor Qwen06Engine (+ _comfy.py): Forge Neo's Anima text engine changed; add an engine adapter")
-    from lib_qwen35.host.forge_neo import model_detection
+    from lib_qwen35.host.forge_neo import detection
 
     source = _anima_source()
     engine_class = "AnimaTextProcessingEngine" if TREE == "legacy" else "Qwen06Engine"
-    homes = [a for a in model_detection.KNOWN_ENGINE_ATTRS if f"self.{a} = {engine_class}(" in source]
-    assert homes, f"anima.py no longer puts {engine_class} on one of {model_detection.KNOWN_ENGINE_ATTRS}"
+    homes = [a for a in detection.KNOWN_ENGINE_ATTRS if f"self.{a} = {engine_class}(" in source]
+    assert homes, f"anima.py no longer puts {engine_class} on one of {detection.KNOWN_ENGINE_ATTRS}"
     assert f"return self.{homes[0]}(prompt)" in source  # get_learned_conditioning calls the engine
     print(f"real Forge at {FORGE_DIR}: engine generation {TREE} on sd_model.{homes[0]}")
 
@@ -171,15 +171,15 @@ def test_seam_signatures_are_what_the_hook_expects(forge):
 @legacy_only
 def test_disarmed_hook_is_bit_identical_on_the_real_engine(engine):
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     stock = [engine([p])[0] for p in PROMPTS]
-    assert hook.install(engine)
+    assert seam.install(engine)
     assert not active_state.is_armed()
     for prompt, reference in zip(PROMPTS, stock):
         cond = engine([prompt])[0]
         assert cond.shape == (1, max(512, reference.shape[1]), 1024) and torch.equal(cond, reference)
-    hook.restore(engine)
+    seam.restore(engine)
     assert "process_tokens" not in vars(engine)
 
 
@@ -216,10 +216,10 @@ def _arm_synthetic():
 def test_armed_hook_returns_qwen35_states_on_the_stock_device_and_dtype(engine, tmp_path):
     from lib_qwen35 import load_encoder
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     stock_conds = engine(PROMPTS[:2])
-    hook.install(engine)
+    seam.install(engine)
     path = _arm_synthetic()
     try:
         encoder = load_encoder(path)
@@ -237,7 +237,7 @@ def test_armed_hook_returns_qwen35_states_on_the_stock_device_and_dtype(engine, 
             assert torch.isfinite(cond).all() and not torch.equal(cond, stock_cond)
     finally:
         active_state.disarm()
-        hook.restore(engine)
+        seam.restore(engine)
     assert torch.equal(engine(PROMPTS[:1])[0], stock_conds[0])  # restored: stock again
 
 
@@ -251,7 +251,7 @@ def _pairs(engine, prompt):
 
 @qwen06_only
 def test_qwen06_seam_is_what_the_adapter_expects(forge, engine):
-    from lib_qwen35.host.forge_neo import engines, model_detection
+    from lib_qwen35.host.forge_neo import detection, engines
 
     comfy = sys.modules["backend.text_processing._comfy"]
     assert list(inspect.signature(comfy.SDClipModel.encode_token_weights).parameters) == ["self", "token_weight_pairs"]
@@ -268,9 +268,9 @@ def test_qwen06_seam_is_what_the_adapter_expects(forge, engine):
         pass
 
     model = Anima()
-    attribute = next(a for a in model_detection.KNOWN_ENGINE_ATTRS if f"self.{a} = Qwen06Engine(" in _anima_source())
+    attribute = next(a for a in detection.KNOWN_ENGINE_ATTRS if f"self.{a} = Qwen06Engine(" in _anima_source())
     setattr(model, attribute, engine)
-    located = model_detection.locate(model)
+    located = detection.locate(model)
     assert (located.kind, located.attribute, located.generation.name) == ("anima", attribute, "qwen06")
 
 
@@ -298,10 +298,10 @@ def test_qwen06_ids_mask_and_empty_prompt_on_the_real_engine(engine):
 def test_qwen06_disarmed_hook_is_bit_identical_and_armed_hook_feeds_qwen35(engine):
     from lib_qwen35 import load_encoder
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     stock = [engine([p])[0] for p in PROMPTS]
-    assert hook.install(engine)
+    assert seam.install(engine)
     assert "encode_token_weights" in vars(engine.text_encoder) and not active_state.is_armed()
     for prompt, reference in zip(PROMPTS, stock):
         assert torch.equal(engine([prompt])[0], reference)
@@ -322,7 +322,7 @@ def test_qwen06_disarmed_hook_is_bit_identical_and_armed_hook_feeds_qwen35(engin
     finally:
         active_state.disarm()
     assert torch.equal(engine(PROMPTS[:1])[0], stock[0])  # disarmed: stock again, nothing cached from us
-    assert hook.restore(engine) and "encode_token_weights" not in vars(engine.text_encoder)
+    assert seam.restore(engine) and "encode_token_weights" not in vars(engine.text_encoder)
 
 
 @qwen06_only
@@ -357,10 +357,10 @@ def test_the_test_stand_in_matches_the_real_comfy_port(engine, tokenizers):
 @qwen06_only
 def test_qwen06_stock_encoder_for_the_fit_uses_the_class_seam(engine):
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
     from lib_qwen35.host.forge_neo.stock_encoder import ForgeStockEncoder
 
-    hook.install(engine)
+    seam.install(engine)
     active_state.arm(lambda texts: [torch.full((2, 1024), 7.0) for _ in texts])
     try:
         wrapper = ForgeStockEncoder(engine, identity="test")
@@ -368,7 +368,7 @@ def test_qwen06_stock_encoder_for_the_fit_uses_the_class_seam(engine):
         outs = wrapper.encode_batch(ids)
     finally:
         active_state.disarm()
-        hook.restore(engine)
+        seam.restore(engine)
     assert ids[1] == [151643] and wrapper.generation_text(PROMPTS[0]) == RECOVERED["qwen06"][0]
     for i, out in zip(ids, outs):
         alone = type(engine.text_encoder).encode_token_weights(engine.text_encoder, [[(t, 1.0) for t in i]])[0][0]
@@ -434,7 +434,7 @@ def test_host_api_the_adapter_uses_exists_in_the_checkout():
     assert "queue_lock" in ast.unparse(_tree("modules/call_queue.py"))
     anima_engine = ast.unparse(_tree("backend/diffusion_engine/anima.py"))
     assert "load_model_gpu(self.forge_objects.clip.patcher)" in anima_engine
-    assert "def get_learned_conditioning(self" in anima_engine  # error_guard shadows it on the instance
+    assert "def get_learned_conditioning(self" in anima_engine  # forge_neo/stop.py shadows it on the instance
 
     memory = _functions(_tree("backend/memory_management.py"))
     for name in ("text_encoder_device", "get_torch_device", "free_memory", "soft_empty_cache", "cpu_mode", "text_encoder_dtype",

@@ -56,11 +56,11 @@ class ForgeStockEncoder(StockEncoder):
 def from_sd_model(sd_model, webui=None) -> ForgeStockEncoder | None:
     """The wrapper for the loaded model's stock encoder, or None when the model is not Anima.
     Raises (with the fix) for an Anima model whose engine generation we do not know."""
-    from . import model_detection
+    from . import detection
     from .webui import ForgeNeoHost
 
     webui = webui or ForgeNeoHost()
-    located = model_detection.locate(sd_model)
+    located = detection.locate(sd_model)
     if located.kind == "unsupported":
         raise webui.unsupported(located)
     if not located.is_anima:
@@ -75,7 +75,7 @@ def from_sd_model(sd_model, webui=None) -> ForgeStockEncoder | None:
         memory.load_model_gpu(_clip_patcher(sd_model))   # what Anima.get_learned_conditioning does first
 
     def still_loaded():
-        return model_detection.locate(a1111.sd_model()).engine is engine
+        return detection.locate(a1111.sd_model()).engine is engine
 
     return ForgeStockEncoder(engine, identity=identity, path=path, short_hash=short, prepare=prepare,
                              still_loaded=still_loaded, generation=located.generation)

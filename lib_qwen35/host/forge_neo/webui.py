@@ -1,11 +1,11 @@
 """ForgeNeoHost: the WebUIHost of Stable Diffusion WebUI Forge Neo.
 
     seam         the text engine's method that returns the Qwen3 states (engines/: one adapter per
-                 generation of Forge's Anima text engine), patched on the instance (hook.py)
-    detection    model_detection.py: the engine is found by what it carries, not by its attribute's name
-    caches       Forge's class-level cond cache (cond_cache.py)
+                 generation of Forge's Anima text engine), patched on the instance (seam.py)
+    detection    detection.py: the engine is found by what it carries, not by its attribute's name
+    caches       Forge's class-level cond cache (conditioning_cache.py)
     stopping     Forge swallows Script-hook exceptions: the error is raised from the model's
-                 get_learned_conditioning instead (error_guard.py)
+                 get_learned_conditioning instead (stop.py)
     memory       backend.memory_management (memory.py)
     alignment    the loaded engine's stock Qwen3-0.6B (stock_encoder.py)
 """
@@ -17,7 +17,7 @@ import os
 
 from .. import a1111, messages
 from ..interface import WebUIHost
-from . import cond_cache, engines, error_guard, hook, memory, model_detection, stock_encoder
+from . import conditioning_cache, detection, engines, memory, seam, stock_encoder, stop
 
 PLACEHOLDER_MODEL = "FakeInitialModel"  # modules/sd_models.py: Forge's stand-in until the first model load
 
@@ -42,16 +42,16 @@ class ForgeNeoHost(WebUIHost):
     # ---- the loaded model and its seam ------------------------------------------------------------
 
     def locate(self, sd_model):
-        return model_detection.locate(sd_model)
+        return detection.locate(sd_model)
 
     def is_placeholder(self, sd_model) -> bool:
         return type(sd_model).__name__ == PLACEHOLDER_MODEL
 
     def install(self, located) -> bool:
-        return hook.install(located.engine, located.generation)
+        return seam.install(located.engine, located.generation)
 
     def restore_all(self) -> int:
-        return hook.restore_all()
+        return seam.restore_all()
 
     def unsupported(self, located):
         engine = located.engine
@@ -66,19 +66,19 @@ class ForgeNeoHost(WebUIHost):
     # ---- one generation -----------------------------------------------------------------------------
 
     def sync_caches(self, p, signature: tuple) -> None:
-        cond_cache.sync(p, signature)
+        conditioning_cache.sync(p, signature)
 
     def arm_error(self, sd_model, error: BaseException) -> None:
-        error_guard.arm(sd_model, error)
+        stop.arm(sd_model, error)
 
     def follow_model(self, sd_model) -> None:
-        error_guard.follow(sd_model)
+        stop.follow(sd_model)
 
     def error_pending(self):
-        return error_guard.pending()
+        return stop.pending()
 
     def disarm_error(self) -> None:
-        error_guard.disarm()
+        stop.disarm()
 
     # ---- device and memory --------------------------------------------------------------------------
 

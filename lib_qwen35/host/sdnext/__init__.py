@@ -5,8 +5,8 @@ knows SD.Next internals; every SD.Next import is lazy.
 
 Modules, one concept each:
     webui              SDNextHost: the interface, put together from the modules below
-    pipeline_seam      is the loaded pipeline Anima? the class-level patch of its `_encode_prompt`
-    prompt_cache       SD.Next's prompt cache (modules/sd_hijack_te): bypassed while armed, emptied on change
+    seam               is the loaded pipeline Anima? the class-level patch of its `_encode_prompt`
+    conditioning_cache SD.Next's prompt cache (modules/sd_hijack_te): bypassed while armed, emptied on change
     stop               stop a generation with our error (SD.Next swallows Script-hook and encode exceptions)
     memory             modules.devices and the offload modes: device, dtype, making room, giving memory back
     stock_encoder      the loaded pipeline's stock Qwen3-0.6B for the alignment tab

@@ -112,7 +112,7 @@ def guard(cls) -> bool:
         if failure is not None:
             raise unswallowable(failure)
         if encoding and active_state.is_armed() and _seam_runs == runs_before and kwargs.get("prompt_embeds") is None:
-            from .pipeline_seam import seam_not_called
+            from .seam import seam_not_called
 
             active_state.disarm()
             raise unswallowable(seam_not_called(type(pipe)))

@@ -1,7 +1,7 @@
 """SDNextHost: the WebUIHost of SD.Next (vladmandic/sdnext).
 
-    seam         AnimaTextToImagePipeline._encode_prompt, patched on the class (pipeline_seam.py)
-    caches       modules/sd_hijack_te's prompt cache, bypassed while armed (prompt_cache.py)
+    seam         AnimaTextToImagePipeline._encode_prompt, patched on the class (seam.py)
+    caches       modules/sd_hijack_te's prompt cache, bypassed while armed (conditioning_cache.py)
     stopping     SD.Next swallows Script-hook and encode exceptions: raised from the pipeline's
                  __call__ instead (stop.py)
     memory       modules.devices and the offload modes (memory.py)
@@ -17,7 +17,7 @@ import os
 
 from .. import a1111
 from ..interface import WebUIHost
-from . import memory, pipeline_seam, prompt_cache, stock_encoder, stop
+from . import conditioning_cache, memory, seam, stock_encoder, stop
 from .version import version
 
 TEXT_ENCODER_FOLDER = "Text-encoder"   # SD.Next's default `te_dir`: <models>/Text-encoder
@@ -41,23 +41,23 @@ class SDNextHost(WebUIHost):
     # ---- the loaded model and its seam ------------------------------------------------------------
 
     def locate(self, sd_model):
-        return pipeline_seam.locate(sd_model)
+        return seam.locate(sd_model)
 
     def install(self, located) -> bool:
-        prompt_cache.install()
-        return pipeline_seam.install(located)
+        conditioning_cache.install()
+        return seam.install(located)
 
     def restore_all(self) -> int:
-        restored = pipeline_seam.restore_all() + stop.restore_all()
-        return restored + int(prompt_cache.restore())
+        restored = seam.restore_all() + stop.restore_all()
+        return restored + int(conditioning_cache.restore())
 
     def unsupported(self, located):
-        return pipeline_seam.unsupported(getattr(located, "found", "") or f"{located.model} is not a pipeline this extension knows")
+        return seam.unsupported(getattr(located, "found", "") or f"{located.model} is not a pipeline this extension knows")
 
     # ---- one generation -----------------------------------------------------------------------------
 
     def sync_caches(self, p, signature: tuple) -> None:
-        prompt_cache.sync(signature)
+        conditioning_cache.sync(signature)
 
     def arm_error(self, sd_model, error: BaseException) -> None:
         stop.arm(sd_model, error)

@@ -21,9 +21,9 @@ def world(tmp_path, engine_generation):
 
 
 def test_each_generation_is_found_by_what_the_engine_offers(world):
-    from lib_qwen35.host.forge_neo import model_detection
+    from lib_qwen35.host.forge_neo import detection
 
-    located = model_detection.locate(world.anima)
+    located = detection.locate(world.anima)
     assert located.kind == "anima" and located.engine is world.engine()
     assert (located.generation.name, located.attribute) == EXPECTED[world.generation]
 
@@ -34,10 +34,10 @@ def test_a_model_sharing_the_qwen_attribute_is_not_anima(world):
     from modules import shared
 
     from lib_qwen35.host import active_state, status
-    from lib_qwen35.host.forge_neo import model_detection
+    from lib_qwen35.host.forge_neo import detection
 
     zimage = ZImage(world.text_encoder, world.qwen_tokenizer)
-    assert model_detection.locate(zimage).kind == "not_anima"
+    assert detection.locate(zimage).kind == "not_anima"
     shared.sd_model = zimage
     processed = world.txt2img("1girl", "lowres", enabled=True)
     assert processed.c[0].shape == (1, 8, 2560) and "Qwen35" not in processed.info
@@ -51,10 +51,10 @@ def test_unknown_anima_engine_stops_the_generation_with_the_specifics(world, att
 
     from lib_qwen35.errors import Qwen35Error
     from lib_qwen35.host import active_state, status
-    from lib_qwen35.host.forge_neo import model_detection
+    from lib_qwen35.host.forge_neo import detection
 
     shared.sd_model = unknown_anima(world, attribute)
-    assert model_detection.locate(shared.sd_model).kind == "unsupported"
+    assert detection.locate(shared.sd_model).kind == "unsupported"
     with pytest.raises(Qwen35Error) as err:
         world.txt2img("1girl", "lowres", enabled=True)
     text = str(err.value)
@@ -120,7 +120,7 @@ def test_armed_error_follows_a_model_reload(world, tmp_path):
     assert "get_learned_conditioning" not in vars(new) and "get_learned_conditioning" not in vars(world.anima)
 
 
-def test_error_guard_restores_another_extensions_patch(world):
+def test_stop_restores_another_extensions_patch(world):
     from modules import shared
 
     from lib_qwen35.errors import Qwen35Error

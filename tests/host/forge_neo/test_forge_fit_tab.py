@@ -29,10 +29,10 @@ def stock_reference(world, ids):
 
 def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook, stock_encoder
+    from lib_qwen35.host.forge_neo import seam, stock_encoder
 
     engine = world.engine()
-    hook.install(engine)
+    seam.install(engine)
     replaced = []
 
     def replacement(texts):

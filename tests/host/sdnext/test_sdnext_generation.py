@@ -36,21 +36,21 @@ def adapter_sources(world):
 
 def unpatched(world):
     """Our class patches off, as if the extension were not installed."""
-    from lib_qwen35.host.sdnext import pipeline_seam, prompt_cache, stop
+    from lib_qwen35.host.sdnext import conditioning_cache, seam, stop
 
-    pipeline_seam.restore_all()
+    seam.restore_all()
     stop.restore_all()
-    prompt_cache.restore()
+    conditioning_cache.restore()
 
 
 def test_off_is_stock_bit_for_bit(world):
-    from lib_qwen35.host.sdnext import pipeline_seam
+    from lib_qwen35.host.sdnext import seam
 
-    assert pipeline_seam.is_installed(type(world.anima))   # installed at model load, routing to stock while off
+    assert seam.is_installed(type(world.anima))   # installed at model load, routing to stock while off
     off = world.txt2img("1girl, masterpiece", "lowres")
     off_img2img = world.img2img("1girl, masterpiece", "lowres")
     unpatched(world)
-    assert not pipeline_seam.is_installed(type(world.anima))
+    assert not seam.is_installed(type(world.anima))
     from modules import sd_hijack_te
 
     sd_hijack_te.prompt_cache.cache.clear()
@@ -148,7 +148,7 @@ def test_an_unknown_seam_stops_the_generation_with_class_method_and_version(worl
     from pipelines.anima.pipeline import AnimaTextToImagePipeline
 
     from lib_qwen35.errors import Qwen35Error
-    from lib_qwen35.host.sdnext import pipeline_seam
+    from lib_qwen35.host.sdnext import seam
 
     unpatched(world)
     stock = world.txt2img("1girl", "lowres")
@@ -159,7 +159,7 @@ def test_an_unknown_seam_stops_the_generation_with_class_method_and_version(worl
     monkeypatch.setattr(AnimaTextToImagePipeline, "_encode_prompt", _encode_prompt)
     monkeypatch.setitem(installer.version, "updated", "2027-01-02")
     monkeypatch.setitem(installer.version, "commit", "abc1234")
-    assert pipeline_seam.locate(world.anima).kind == "unsupported"
+    assert seam.locate(world.anima).kind == "unsupported"
     from modules import sd_hijack_te
 
     sd_hijack_te.encodes.clear()

@@ -47,7 +47,7 @@ def main(sdnext_dir, model_dir, repo_root):
     negatives = ["lowres", ""]
 
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.sdnext import pipeline_seam, stop
+    from lib_qwen35.host.sdnext import seam, stop
     from lib_qwen35.host.sdnext.stock_encoder import SDNextStockEncoder
 
     results = {}
@@ -62,9 +62,9 @@ def main(sdnext_dir, model_dir, repo_root):
             assert all(torch.equal(x, y) for x, y in zip(a, b)), f"the stand-in's {name} differs from SD.Next's"
         results["stand_in_matches"] = True
 
-        located = pipeline_seam.locate(pipe)
+        located = seam.locate(pipe)
         assert located.kind == "anima" and located.owner is real.AnimaTextToImagePipeline, located
-        pipeline_seam.install(located)
+        seam.install(located)
         off = pipe.encode_prompt(prompts, negatives, do_classifier_free_guidance=True, device=cpu)
         assert all(torch.equal(x, y) for x, y in zip(stock, off)), "off is not stock bit for bit"
         results["off_bit_identical"] = True
@@ -104,7 +104,7 @@ def main(sdnext_dir, model_dir, repo_root):
             alone = te(input_ids=torch.tensor([row]), attention_mask=torch.ones(1, len(row), dtype=torch.long)).last_hidden_state[0]
             assert torch.allclose(out, alone.float(), atol=1e-5), "the stock encoder's batch differs from each prompt alone"
         results["stock_encoder_matches"] = True
-        results["restored"] = pipeline_seam.restore_all() + stop.restore_all()
+        results["restored"] = seam.restore_all() + stop.restore_all()
     print(json.dumps(results))
 
 

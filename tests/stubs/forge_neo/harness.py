@@ -26,11 +26,11 @@ XYZ_SCRIPT = os.path.join(SITE, "builtin_scripts", "xyz_grid.py")
 
 def reset_adapter_state(encoder_loader=None):
     """Forget everything lib_qwen35.host keeps at module level (it outlives stub purges)."""
-    from lib_qwen35.host.forge_neo import cond_cache, error_guard, hook
+    from lib_qwen35.host.forge_neo import conditioning_cache, seam, stop
 
-    error_guard.disarm()
-    hook.restore_all()
-    cond_cache.reset()
+    stop.disarm()
+    seam.restore_all()
+    conditioning_cache.reset()
     return reset_shared_state(encoder_loader)
 
 

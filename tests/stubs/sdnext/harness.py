@@ -28,13 +28,13 @@ TITLE = "Qwen3.5-4B text encoder (Anima)"
 
 def reset_adapter_state(encoder_loader=None):
     """Forget everything lib_qwen35.host keeps at module level (it outlives stub purges)."""
-    from lib_qwen35.host.sdnext import pipeline_seam, prompt_cache, stop
+    from lib_qwen35.host.sdnext import conditioning_cache, seam, stop
 
     stop.disarm()
-    pipeline_seam.restore_all()
+    seam.restore_all()
     stop.restore_all()
-    prompt_cache.restore()
-    prompt_cache.reset()
+    conditioning_cache.restore()
+    conditioning_cache.reset()
     return reset_shared_state(encoder_loader)
 
 

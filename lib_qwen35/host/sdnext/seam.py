@@ -35,7 +35,7 @@ import torch
 
 from .. import active_state, messages
 from ..interface import Located as HostLocated
-from . import prompt_cache, stop
+from . import conditioning_cache, stop
 from .version import version
 
 SEAM = "_encode_prompt"
@@ -68,7 +68,7 @@ def locate(sd_model) -> Located:
         owner = seam_owner(type(sd_model))
         missing = [name for name in COMPONENTS if getattr(sd_model, name, None) is None]
         text_encoder = getattr(sd_model, "text_encoder", None)
-        cache_problem = prompt_cache.problem() if hasattr(sd_model, "orig_encode_prompt") else ""
+        cache_problem = conditioning_cache.problem() if hasattr(sd_model, "orig_encode_prompt") else ""
     except Exception as error:   # an odd object must not break detection
         return Located("unsupported", model=described, pipeline=sd_model, found=f"{type(error).__name__}: {error}")
     if owner is None:

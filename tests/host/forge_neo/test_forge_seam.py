@@ -18,26 +18,26 @@ def world(tmp_path, engine_generation):
 
 
 def test_install_is_idempotent_and_restore_removes_the_instance_attribute(world):
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     engine, owner, name = world.engine(), world.seam_owner(), world.seam_name()
     assert name not in vars(owner)
-    assert hook.install(engine) is True
+    assert seam.install(engine) is True
     assert name in vars(owner)
-    assert hook.install(engine) is False  # once per engine
-    assert hook.is_installed(engine)
-    assert hook.restore(engine) is True
+    assert seam.install(engine) is False  # once per engine
+    assert seam.is_installed(engine)
+    assert seam.restore(engine) is True
     assert name not in vars(owner)  # back to the class method
     assert getattr(owner, name).__func__ is getattr(type(owner), name)
-    assert hook.restore(engine) is False
+    assert seam.restore(engine) is False
 
 
 def test_only_the_engines_instance_is_patched(world):
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     owner = world.seam_owner()
     before = dict(vars(type(owner)))
-    hook.install(world.engine())
+    seam.install(world.engine())
     assert dict(vars(type(owner))) == before  # never the class
     other = world.new_anima("second")
     assert world.seam_name() not in vars(world.seam_owner(world.engine(other)))
@@ -45,12 +45,12 @@ def test_only_the_engines_instance_is_patched(world):
 
 def test_disarmed_hook_is_bit_identical_to_stock(world):
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     engine = world.engine()
     before = [world.seam_output(world.qwen_ids(p), stock=True) for p in PROMPTS]
     conds_before = world.anima.get_learned_conditioning(PROMPTS)
-    hook.install(engine)
+    seam.install(engine)
     assert not active_state.is_armed()
     for p, stock in zip(PROMPTS, before):
         hooked = world.seam_output(world.qwen_ids(p))
@@ -73,7 +73,7 @@ def test_generation_with_extension_off_is_bit_identical_and_leaves_no_trace(worl
 
 
 def test_hook_wraps_and_restores_another_extensions_patch(world):
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     owner, name = world.seam_owner(), world.seam_name()
     seen = []
@@ -85,18 +85,18 @@ def test_hook_wraps_and_restores_another_extensions_patch(world):
         return out * 0 if torch.is_tensor(out) else (out[0] * 0,) + tuple(out[1:])
 
     setattr(owner, name, other_patch)
-    hook.install(world.engine())
+    seam.install(world.engine())
     z = world.seam_states(ids=[16, 17])
     assert seen == [1] and torch.count_nonzero(z) == 0  # disarmed: the previous patch still runs
-    hook.restore(world.engine())
+    seam.restore(world.engine())
     assert vars(owner)[name] is other_patch
 
 
 def test_exception_in_the_replacement_disarms_it(world):
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
-    hook.install(world.engine())
+    seam.install(world.engine())
 
     def failing(texts):
         raise RuntimeError("boom")
@@ -110,9 +110,9 @@ def test_exception_in_the_replacement_disarms_it(world):
 
 def test_armed_hook_hands_the_recovered_texts_to_the_encoder(world):
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
-    hook.install(world.engine())
+    seam.install(world.engine())
     seen = []
 
     def encode(texts):
@@ -127,7 +127,7 @@ def test_armed_hook_hands_the_recovered_texts_to_the_encoder(world):
 def test_reinstalled_on_the_new_engine_after_a_model_reload(world):
     from modules import processing, shared
 
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     scripted = ScriptedEncoder()
     world.controller.holder._load_encoder = lambda path, dtype, on_cpu: scripted
@@ -143,8 +143,8 @@ def test_reinstalled_on_the_new_engine_after_a_model_reload(world):
 
     processing.model_reload_hook = reload_between_process_and_batch
     world.txt2img("1girl", "", enabled=True)
-    assert hook.is_installed(world.engine(new))
-    assert hook.is_installed(world.engine(old))
+    assert seam.is_installed(world.engine(new))
+    assert seam.is_installed(world.engine(old))
     assert scripted.seen_texts == ["", "1girl"]  # the new engine's conds came from our encoder
 
 
@@ -152,21 +152,21 @@ def test_model_loaded_callback_installs_and_script_unload_restores(world):
     from backend.diffusion_engine.anima import NotAnima
     from modules import script_callbacks
 
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     fresh = world.new_anima("fresh")
     script_callbacks.model_loaded_callback(fresh)
     script_callbacks.model_loaded_callback(NotAnima())  # ignored
-    assert hook.is_installed(world.engine(fresh))
+    assert seam.is_installed(world.engine(fresh))
     script_callbacks.script_unloaded_callback()
     assert world.seam_name() not in vars(world.seam_owner(world.engine(fresh)))
 
 
 def test_hook_keeps_no_strong_reference_to_the_engine(world):
-    from lib_qwen35.host.forge_neo import hook
+    from lib_qwen35.host.forge_neo import seam
 
     model = world.new_anima("transient")
-    hook.install(world.engine(model))
+    seam.install(world.engine(model))
     ref = weakref.ref(world.engine(model))
     del model
     gc.collect()
