@@ -85,7 +85,7 @@ def statements(func):
 # ---- the seam ------------------------------------------------------------------------------------------
 
 def test_the_anima_pipelines_encode_prompt_is_the_seam_we_patch():
-    from lib_qwen35.host.sdnext.seam import COMPONENTS, SEAM, SEAM_PARAMS
+    from lib_qwen35.host.sdnext.detection import COMPONENTS, SEAM, SEAM_PARAMS
 
     pipeline = cls(tree("pipelines", "anima", "pipeline.py"), "AnimaTextToImagePipeline")
     seam = fn(pipeline, SEAM)

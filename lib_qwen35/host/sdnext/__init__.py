@@ -5,7 +5,8 @@ knows SD.Next internals; every SD.Next import is lazy.
 
 Modules, one concept each:
     webui              SDNextHost: the interface, put together from the modules below
-    seam               is the loaded pipeline Anima? the class-level patch of its `_encode_prompt`
+    detection          is the loaded pipeline Anima, and is its `_encode_prompt` the one we know?
+    seam               our class-level patch of that `_encode_prompt`
     conditioning_cache SD.Next's prompt cache (modules/sd_hijack_te): bypassed while armed, emptied on change
     stop               stop a generation with our error (SD.Next swallows Script-hook and encode exceptions)
     memory             modules.devices and the offload modes: device, dtype, making room, giving memory back

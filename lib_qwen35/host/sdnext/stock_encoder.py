@@ -52,9 +52,9 @@ class SDNextStockEncoder(StockEncoder):
 def from_sd_model(sd_model, webui) -> SDNextStockEncoder | None:
     """The wrapper for the loaded pipeline's stock encoder, or None when it is not Anima.
     Raises (with the fix) for an Anima pipeline whose seam we do not know."""
-    from . import seam
+    from . import detection
 
-    located = seam.locate(sd_model)
+    located = detection.locate(sd_model)
     if located.kind == "unsupported":
         raise webui.unsupported(located)
     if not located.is_anima:

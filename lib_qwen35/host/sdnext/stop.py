@@ -23,6 +23,7 @@ import threading
 from lib_qwen35.errors import Qwen35Error
 
 from .. import active_state
+from .detection import seam_not_called
 
 _MARK = "_qwen35_te_stop"
 SWALLOWED = (ValueError, RuntimeError, AssertionError)   # what process_base catches and only logs
@@ -112,8 +113,6 @@ def guard(cls) -> bool:
         if failure is not None:
             raise unswallowable(failure)
         if encoding and active_state.is_armed() and _seam_runs == runs_before and kwargs.get("prompt_embeds") is None:
-            from .seam import seam_not_called
-
             active_state.disarm()
             raise unswallowable(seam_not_called(type(pipe)))
         return result

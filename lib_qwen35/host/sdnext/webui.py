@@ -1,6 +1,6 @@
 """SDNextHost: the WebUIHost of SD.Next (vladmandic/sdnext).
 
-    seam         AnimaTextToImagePipeline._encode_prompt, patched on the class (seam.py)
+    seam         AnimaTextToImagePipeline._encode_prompt, patched on the class (seam.py); found by detection.py
     caches       modules/sd_hijack_te's prompt cache, bypassed while armed (conditioning_cache.py)
     stopping     SD.Next swallows Script-hook and encode exceptions: raised from the pipeline's
                  __call__ instead (stop.py)
@@ -17,7 +17,7 @@ import os
 
 from .. import a1111
 from ..interface import WebUIHost
-from . import conditioning_cache, memory, seam, stock_encoder, stop
+from . import conditioning_cache, detection, memory, seam, stock_encoder, stop
 from .version import version
 
 TEXT_ENCODER_FOLDER = "Text-encoder"   # SD.Next's default `te_dir`: <models>/Text-encoder
@@ -41,7 +41,7 @@ class SDNextHost(WebUIHost):
     # ---- the loaded model and its seam ------------------------------------------------------------
 
     def locate(self, sd_model):
-        return seam.locate(sd_model)
+        return detection.locate(sd_model)
 
     def install(self, located) -> bool:
         conditioning_cache.install()
@@ -52,7 +52,7 @@ class SDNextHost(WebUIHost):
         return restored + int(conditioning_cache.restore())
 
     def unsupported(self, located):
-        return seam.unsupported(getattr(located, "found", "") or f"{located.model} is not a pipeline this extension knows")
+        return detection.unsupported(getattr(located, "found", "") or f"{located.model} is not a pipeline this extension knows")
 
     # ---- one generation -----------------------------------------------------------------------------
 

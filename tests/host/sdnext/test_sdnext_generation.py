@@ -148,7 +148,7 @@ def test_an_unknown_seam_stops_the_generation_with_class_method_and_version(worl
     from pipelines.anima.pipeline import AnimaTextToImagePipeline
 
     from lib_qwen35.errors import Qwen35Error
-    from lib_qwen35.host.sdnext import seam
+    from lib_qwen35.host.sdnext import detection
 
     unpatched(world)
     stock = world.txt2img("1girl", "lowres")
@@ -159,7 +159,7 @@ def test_an_unknown_seam_stops_the_generation_with_class_method_and_version(worl
     monkeypatch.setattr(AnimaTextToImagePipeline, "_encode_prompt", _encode_prompt)
     monkeypatch.setitem(installer.version, "updated", "2027-01-02")
     monkeypatch.setitem(installer.version, "commit", "abc1234")
-    assert seam.locate(world.anima).kind == "unsupported"
+    assert detection.locate(world.anima).kind == "unsupported"
     from modules import sd_hijack_te
 
     sd_hijack_te.encodes.clear()

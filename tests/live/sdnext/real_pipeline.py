@@ -47,7 +47,7 @@ def main(sdnext_dir, model_dir, repo_root):
     negatives = ["lowres", ""]
 
     from lib_qwen35.host import active_state
-    from lib_qwen35.host.sdnext import seam, stop
+    from lib_qwen35.host.sdnext import detection, seam, stop
     from lib_qwen35.host.sdnext.stock_encoder import SDNextStockEncoder
 
     results = {}
@@ -62,7 +62,7 @@ def main(sdnext_dir, model_dir, repo_root):
             assert all(torch.equal(x, y) for x, y in zip(a, b)), f"the stand-in's {name} differs from SD.Next's"
         results["stand_in_matches"] = True
 
-        located = seam.locate(pipe)
+        located = detection.locate(pipe)
         assert located.kind == "anima" and located.owner is real.AnimaTextToImagePipeline, located
         seam.install(located)
         off = pipe.encode_prompt(prompts, negatives, do_classifier_free_guidance=True, device=cpu)
