@@ -31,5 +31,6 @@ One package per WebUI (each implements WebUIHost; see its own docstring):
 A third WebUI is one more package and one more entry in selection.hosts().
 """
 
-TITLE = "Qwen3.5-4B text encoder (Anima)"
-LOG_PREFIX = "[Qwen3.5 TE]"
+from .messages import PREFIX as TITLE  # the accordion's title and the API's script name
+
+__all__ = ["TITLE"]

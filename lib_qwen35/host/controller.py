@@ -129,11 +129,10 @@ class Controller:
     def plan(self, params: GenerationParams, settings) -> EncodeRun:
         """Resolve the picked files and the placement; raises Qwen35Error with the fix."""
         extra = settings.search_dirs
-        weights_path = file_locator.resolve(params.encoder_file, file_locator.list_weights(extra), file_locator.PREFERRED_WEIGHTS)
-        if weights_path is None:
-            raise messages.weights_not_found(params.encoder_file, [d for d, _ in file_locator.weights_search_dirs(extra)])
-        alignment_path = self._stage_path("alignment", params.use_alignment, params.alignment_file, file_locator.list_alignments(extra), file_locator.PREFERRED_ALIGNMENT, extra)
-        calibration_path = self._stage_path("calibration", params.use_calibration, params.calibration_file, file_locator.list_calibrations(extra), file_locator.PREFERRED_CALIBRATION, extra)
+        weights_path = file_locator.weights_path(params.encoder_file, extra)
+        alignment_path = file_locator.output_stage_path("alignment", params.alignment_file, extra) if params.use_alignment else None
+        calibration_path = (file_locator.output_stage_path("calibration", params.calibration_file, extra)
+                            if params.use_calibration else None)
         try:
             identity = file_identity(weights_path)
             weights_hash = self._short_hash(weights_path, identity)
@@ -151,16 +150,6 @@ class Controller:
             encoder_cache_size=settings.encoder_cache_size,
             embedding_cache_size=settings.embedding_cache_size,
         )
-
-    @staticmethod
-    def _stage_path(kind, wanted, name, candidates, preferred, extra):
-        if not wanted:
-            return None
-        path = file_locator.resolve(name, candidates, preferred)
-        if path is None:
-            shown = f"{preferred} (Automatic)" if name == AUTOMATIC else name
-            raise messages.output_stage_not_found(kind, shown, file_locator.output_stage_search_dirs(extra))
-        return path
 
     def _load_output_stage(self, run: EncodeRun) -> None:
         """Load (and so validate) the alignment / calibration files now, for an early, precise error."""

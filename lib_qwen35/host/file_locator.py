@@ -24,7 +24,7 @@ from lib_qwen35.errors import Qwen35Error
 from lib_qwen35.files import safe_io
 from lib_qwen35.files.checkpoint import read_file_header, read_index
 
-from . import selection
+from . import messages, selection
 from .params import AUTOMATIC
 
 EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # lib_qwen35/host/ -> root
@@ -99,6 +99,26 @@ def list_alignments(extra_dirs=()) -> list[FoundFile]:
 
 def list_calibrations(extra_dirs=()) -> list[FoundFile]:
     return _list_output_stage(extra_dirs, {"scale", "bias"})
+
+
+def weights_path(name: str, extra_dirs=()) -> str:
+    """The weights file a picker value names; raises WeightsFileError (where it looked, what it skipped, the fix)."""
+    path = resolve(name, list_weights(extra_dirs), PREFERRED_WEIGHTS)
+    if path is None:
+        searched = [d for d, _ in weights_search_dirs(extra_dirs)]
+        raise messages.weights_not_found(name, searched, skipped_in(searched))
+    return path
+
+
+def output_stage_path(kind: str, name: str, extra_dirs=()) -> str:
+    """The alignment or calibration file (`kind`) a picker value names; raises OutputStageFileError."""
+    listed, preferred = (list_alignments, PREFERRED_ALIGNMENT) if kind == "alignment" else (list_calibrations, PREFERRED_CALIBRATION)
+    path = resolve(name, listed(extra_dirs), preferred)
+    if path is None:
+        shown = f"{preferred} (Automatic)" if name == AUTOMATIC else name
+        searched = output_stage_search_dirs(extra_dirs)
+        raise messages.output_stage_not_found(kind, shown, searched, skipped_in(searched))
+    return path
 
 
 def resolve(name: str, candidates: list[FoundFile], preferred: str) -> str | None:
@@ -181,8 +201,6 @@ def _skip(path: str, key: str, reason: str) -> None:
     _skipped[path] = text
     if (key, text) not in _reported:
         _reported.add((key, text))
-        from . import messages
-
         messages.console(f"not offered in the file pickers: {text}")
     return None
 

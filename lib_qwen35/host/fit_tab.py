@@ -295,11 +295,7 @@ class FitTab:
     # ---- resolving encoders ---------------------------------------------------------------------
 
     def _weights_path(self, name: str, settings) -> str:
-        extra = settings.search_dirs
-        path = file_locator.resolve(name or AUTOMATIC, file_locator.list_weights(extra), file_locator.PREFERRED_WEIGHTS)
-        if path is None:
-            raise messages.weights_not_found(name or AUTOMATIC, [d for d, _ in file_locator.weights_search_dirs(extra)])
-        return path
+        return file_locator.weights_path(name or AUTOMATIC, settings.search_dirs)
 
     def _stock_source(self, choice: str, settings):
         """The loaded model's stock encoder (WebUIHost.stock_encoder), or the path of a Qwen3-0.6B file to

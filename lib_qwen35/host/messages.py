@@ -2,6 +2,8 @@
 
 Every error the extension raises inside a generation is a `lib_qwen35.errors.Qwen35Error` subclass whose
 text starts with the extension's name, so the WebUI's error box and the console both say who failed.
+The functions take values (paths, folders, what a scan skipped) and import nothing of the host layer, so
+every module may use them.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ import os
 from lib_qwen35.errors import NonFiniteOutputError, OutputStageFileError, PromptError, Qwen35Error, WeightsFileError
 from lib_qwen35.model.devices import dtype_name
 
-from . import LOG_PREFIX
-
-PREFIX = "Qwen3.5-4B text encoder (Anima)"
+PREFIX = "Qwen3.5-4B text encoder (Anima)"   # the extension's name: the accordion's title, the API's script name
+LOG_PREFIX = "[Qwen3.5 TE]"                  # console lines
 DISABLE_HINT = "or untick the 'Qwen3.5-4B text encoder (Anima)' accordion to generate with the stock encoder"
 
 
@@ -21,12 +22,10 @@ def _fmt(text: str) -> str:
     return f"{PREFIX}: {text}"
 
 
-def _skipped(searched: list[str], wanted: str = "") -> str:
-    """Files in the searched folders that the scans could not use, with the reason (the likely culprit),
-    the one named like the wanted file first."""
-    from .file_locator import skipped_in
-
-    found = sorted(skipped_in(searched), key=lambda item: os.path.basename(item[0]) != os.path.basename(wanted))
+def _skipped(skipped, wanted: str = "") -> str:
+    """The files in the searched folders that the scans could not use, as (path, reason) pairs
+    (file_locator.skipped_in), with the reason: the likely culprit, the one named like the wanted file first."""
+    found = sorted(skipped, key=lambda item: os.path.basename(item[0]) != os.path.basename(wanted))
     if not found:
         return ""
     shown = " ".join(f"[{reason}]" for _, reason in found[:3])
@@ -34,11 +33,11 @@ def _skipped(searched: list[str], wanted: str = "") -> str:
     return f" Skipped as unusable: {shown}{more}."
 
 
-def weights_not_found(name: str, searched: list[str]) -> WeightsFileError:
+def weights_not_found(name: str, searched: list[str], skipped=()) -> WeightsFileError:
     where = "; ".join(searched) or "(no folder)"
     wanted = "qwen35_4b.safetensors" if name == "Automatic" else name
     return WeightsFileError(_fmt(
-        f"encoder weights file '{wanted}' not found. Searched: {where}.{_skipped(searched, wanted)} "
+        f"encoder weights file '{wanted}' not found. Searched: {where}.{_skipped(skipped, wanted)} "
         f"Fix: put {wanted} into models/qwen35/ (or the WebUI's text-encoder folder), press the refresh "
         f"button next to 'Encoder file' and pick it, {DISABLE_HINT}."
     ))
@@ -52,10 +51,10 @@ def weights_invalid(path: str, cause: BaseException) -> WeightsFileError:
     ))
 
 
-def output_stage_not_found(kind: str, name: str, searched: list[str]) -> OutputStageFileError:
+def output_stage_not_found(kind: str, name: str, searched: list[str], skipped=()) -> OutputStageFileError:
     where = "; ".join(searched) or "(no folder)"
     return OutputStageFileError(_fmt(
-        f"{kind} file '{name}' not found. Searched: {where}.{_skipped(searched, name.split(' (')[0])} "
+        f"{kind} file '{name}' not found. Searched: {where}.{_skipped(skipped, name.split(' (')[0])} "
         f"Fix: pick an existing {kind} file, put one into models/qwen35/, or untick 'Use {kind}'."
     ))
 
