@@ -5,22 +5,24 @@ modules and what they offer, never a version string). Exactly one must: none (or
 `UnknownHost`, which says so loudly in the console and the accordion and changes nothing. A recognised
 WebUI is chosen once, at the first use inside it, and kept; an unrecognised one is looked for again at
 each use (cheap), so code imported before the WebUI's modules still finds it later.
+
+This module sits above the WebUI packages: it imports them, and they never import it (nor a shared module
+that does). The shared modules that need the running WebUI ask `current()`.
 """
 
 from __future__ import annotations
 
 import threading
 
+from . import messages
+from .forge_neo import ForgeNeoHost
 from .interface import WebUIHost
+from .sdnext import SDNextHost
 from .unknown import UnknownHost
 
 
 def hosts() -> tuple[type[WebUIHost], ...]:
-    """Every WebUI package's host class (imported here, not at module import: the packages import the
-    shared modules, which import this one)."""
-    from .forge_neo import ForgeNeoHost
-    from .sdnext import SDNextHost
-
+    """Every WebUI package's host class; a third WebUI is one more entry."""
     return (ForgeNeoHost, SDNextHost)
 
 
@@ -48,8 +50,6 @@ def select(unknown: UnknownHost | None = None) -> WebUIHost:
     host = UnknownHost(recognised)
     if not _warned:
         _warned = True
-        from . import messages
-
         messages.console(f"warning: {host.unsupported(None)}")
     return host
 
