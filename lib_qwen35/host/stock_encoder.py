@@ -6,7 +6,7 @@
     identity (str: the key of the resumable disk cache), device, dtype, path, short_hash (metadata).
 
 A WebUI package subclasses StockEncoder with `_tokenizer_ids(text)` and `_states(padded)` (forge_neo/,
-sdnext/ stock_encoder.py). Batching: prompts are right-padded with the pad id; the model is causal and the
+sdnext/ stock_encoder.py), and its WebUIHost.stock_encoder is `of_loaded_model` with its `wrapper`. Batching: prompts are right-padded with the pad id; the model is causal and the
 padding comes after every valid position, so the valid positions are the same as for each prompt alone.
 """
 
@@ -17,6 +17,16 @@ import torch
 from lib_qwen35.files.tokenizer import QWEN3_ENDOFTEXT_ID as QWEN3_PAD_ID  # Qwen3 pads with <|endoftext|>
 
 from . import a1111
+
+
+def of_loaded_model(webui, sd_model, wrapper):
+    """`wrapper(sd_model, located)`: the WebUI's StockEncoder for an Anima model whose seam its package knows;
+    None for another model. An Anima model with an unknown seam raises `webui.unsupported`: a fit against
+    some other encoder would go wrong without a word."""
+    located = webui.locate(sd_model)
+    if located.kind == "unsupported":
+        raise webui.unsupported(located)
+    return wrapper(sd_model, located) if located.is_anima else None
 
 
 class StockEncoder:

@@ -18,7 +18,8 @@ import torch
 from .. import a1111
 from ..stock_encoder import QWEN3_PAD_ID, StockEncoder
 from ..stock_identity import identify
-from . import memory
+from . import detection, memory
+from .engines import generation_of
 
 
 class ForgeStockEncoder(StockEncoder):
@@ -26,8 +27,6 @@ class ForgeStockEncoder(StockEncoder):
 
     def __init__(self, engine, *, identity: str, path: str | None = None, short_hash: str | None = None,
                  prepare=None, still_loaded=None, generation=None):
-        from .engines import generation_of
-
         super().__init__(identity=identity, path=path, short_hash=short_hash, still_loaded=still_loaded)
         self.engine = engine
         self.generation = generation or generation_of(engine)
@@ -53,18 +52,8 @@ class ForgeStockEncoder(StockEncoder):
         return self.generation.stock_states(self.engine, padded)   # [B, L, 1024]; the class method, never our hook
 
 
-def from_sd_model(sd_model, webui=None) -> ForgeStockEncoder | None:
-    """The wrapper for the loaded model's stock encoder, or None when the model is not Anima.
-    Raises (with the fix) for an Anima model whose engine generation we do not know."""
-    from . import detection
-    from .webui import ForgeNeoHost
-
-    webui = webui or ForgeNeoHost()
-    located = detection.locate(sd_model)
-    if located.kind == "unsupported":
-        raise webui.unsupported(located)
-    if not located.is_anima:
-        return None
+def wrapper(sd_model, located) -> ForgeStockEncoder:
+    """The stock encoder of `sd_model`, an Anima model whose engine `located` found (stock_encoder.of_loaded_model)."""
     engine = located.engine
     path = _text_encoder_file(sd_model)
     text_encoder = engine.text_encoder

@@ -17,6 +17,7 @@ import os
 
 from .. import a1111, messages
 from ..interface import WebUIHost
+from ..stock_encoder import of_loaded_model
 from . import conditioning_cache, detection, engines, memory, seam, stock_encoder, stop
 
 PLACEHOLDER_MODEL = "FakeInitialModel"  # modules/sd_models.py: Forge's stand-in until the first model load
@@ -102,7 +103,7 @@ class ForgeNeoHost(WebUIHost):
     # ---- the alignment tab --------------------------------------------------------------------------
 
     def stock_encoder(self, sd_model):
-        return stock_encoder.from_sd_model(sd_model, self)
+        return of_loaded_model(self, sd_model, stock_encoder.wrapper)
 
     # ---- UI pieces that differ ----------------------------------------------------------------------
 

@@ -49,16 +49,8 @@ class SDNextStockEncoder(StockEncoder):
         return states.cpu()   # [B, L, 1024]
 
 
-def from_sd_model(sd_model, webui) -> SDNextStockEncoder | None:
-    """The wrapper for the loaded pipeline's stock encoder, or None when it is not Anima.
-    Raises (with the fix) for an Anima pipeline whose seam we do not know."""
-    from . import detection
-
-    located = detection.locate(sd_model)
-    if located.kind == "unsupported":
-        raise webui.unsupported(located)
-    if not located.is_anima:
-        return None
+def wrapper(sd_model, located) -> SDNextStockEncoder:
+    """The stock encoder of `sd_model`, an Anima pipeline whose seam `located` found (stock_encoder.of_loaded_model)."""
     text_encoder = sd_model.text_encoder
     files = _model_files(sd_model)
     path = _text_encoder_file(files)

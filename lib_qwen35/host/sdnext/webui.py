@@ -17,6 +17,7 @@ import os
 
 from .. import a1111
 from ..interface import WebUIHost
+from ..stock_encoder import of_loaded_model
 from . import conditioning_cache, detection, memory, seam, stock_encoder, stop
 from .version import version
 
@@ -99,4 +100,4 @@ class SDNextHost(WebUIHost):
     # ---- the alignment tab --------------------------------------------------------------------------
 
     def stock_encoder(self, sd_model):
-        return stock_encoder.from_sd_model(sd_model, self)
+        return of_loaded_model(self, sd_model, stock_encoder.wrapper)

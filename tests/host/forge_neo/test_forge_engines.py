@@ -176,10 +176,9 @@ def test_a_new_generation_is_one_more_adapter(world, monkeypatch):
 def test_alignment_tab_names_an_unknown_anima_engine_instead_of_using_another_stock(world):
     from modules import shared
 
-    from lib_qwen35.host import fit_tab
-    from lib_qwen35.host.forge_neo import stock_encoder
+    from lib_qwen35.host import fit_tab, selection
 
-    assert stock_encoder.from_sd_model(world.anima).generation.name == EXPECTED[world.generation][0]
+    assert selection.current().stock_encoder(world.anima).generation.name == EXPECTED[world.generation][0]
     shared.sd_model = unknown_anima(world)
     tab = fit_tab.FitTab()
     result = tab.compare(fit_tab.CompareRequest(prompt="1girl", device="cpu"))

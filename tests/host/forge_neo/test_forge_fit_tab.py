@@ -28,8 +28,8 @@ def stock_reference(world, ids):
 # ---- the wrapper around Forge's loaded stock encoder ---------------------------------------------------
 
 def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
-    from lib_qwen35.host import active_state
-    from lib_qwen35.host.forge_neo import seam, stock_encoder
+    from lib_qwen35.host import active_state, selection
+    from lib_qwen35.host.forge_neo import seam
 
     engine = world.engine()
     seam.install(engine)
@@ -41,7 +41,7 @@ def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
 
     active_state.arm(replacement, label="test")
     try:
-        wrapper = stock_encoder.from_sd_model(world.anima)
+        wrapper = selection.current().stock_encoder(world.anima)
         ids = [wrapper.tokenize(p) for p in PROMPTS]
         outs = wrapper.encode_batch(ids)  # right-padded batch of different lengths
         assert world.seam_states(ids=ids[0]).eq(7.0).all()  # the hook is live
@@ -60,27 +60,27 @@ def test_wrapper_identity_loads_the_te_and_holds_the_generation_lock(world):
     from backend import memory_management
     from modules import call_queue
 
-    from lib_qwen35.host.forge_neo import stock_encoder
+    from lib_qwen35.host import selection
 
     patcher = object()
     world.anima.forge_objects = types.SimpleNamespace(clip=types.SimpleNamespace(patcher=patcher))
     seen_locked = []
     original = world.text_encoder.forward
     world.text_encoder.forward = lambda *a, **k: (seen_locked.append(call_queue.queue_lock.locked()), original(*a, **k))[1]
-    wrapper = stock_encoder.from_sd_model(world.anima)
+    wrapper = selection.current().stock_encoder(world.anima)
     memory_management.calls.clear()
     wrapper.encode_batch([wrapper.tokenize("1girl")])
     assert ("load_model_gpu", patcher) in memory_management.calls
     assert seen_locked == [True] and not call_queue.queue_lock.locked()
 
-    again = stock_encoder.from_sd_model(world.anima)
+    again = selection.current().stock_encoder(world.anima)
     assert again.identity == wrapper.identity and wrapper.identity.startswith("forge-stock-qwen3|")
     with torch.no_grad():
         world.text_encoder.embed.weight[0, 0] += 1.0  # other weights: another cache key
-    assert stock_encoder.from_sd_model(world.anima).identity != wrapper.identity
+    assert selection.current().stock_encoder(world.anima).identity != wrapper.identity
 
     from backend.diffusion_engine.anima import NotAnima
-    assert stock_encoder.from_sd_model(NotAnima()) is None
+    assert selection.current().stock_encoder(NotAnima()) is None
 
 
 # ---- a fit through the tab ----------------------------------------------------------------------------
@@ -189,8 +189,7 @@ def test_unwritable_output_folder_and_missing_inputs(world):
 def test_compare_readout_equals_the_library_function(world):
     from lib_qwen35 import load_encoder
     from lib_qwen35.alignment.fit import compare_with_stock
-    from lib_qwen35.host import fit_tab
-    from lib_qwen35.host.forge_neo import stock_encoder
+    from lib_qwen35.host import fit_tab, selection
     from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
     weights = place_weights(world)
@@ -203,7 +202,7 @@ def test_compare_readout_equals_the_library_function(world):
     assert result.prompt_text == "1girl, from above"  # emphasis syntax parsed away, as in a generation
 
     e4 = load_encoder(weights, device="cpu", dtype=torch.float32)
-    e6 = stock_encoder.from_sd_model(world.anima)
+    e6 = selection.current().stock_encoder(world.anima)
     text = result.prompt_text
     a, c = Alignment.load(rot), Calibration.load(cal)
     assert result.raw == pytest.approx(compare_with_stock(text, e4, e6, None), abs=1e-6)
