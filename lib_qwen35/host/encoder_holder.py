@@ -19,7 +19,7 @@ from . import placement as placement_mod
 
 
 def _default_encoder_loader(path: str, dtype: torch.dtype, computes_on_cpu: bool = True):
-    from lib_qwen35 import load_encoder
+    from lib_qwen35.model.encoder import load_encoder
 
     # Weights are stored in RAM; upcast copies only help when the CPU also computes (on a GPU they
     # would be dropped by the first move anyway, after costing RAM): 0 on a GPU whatever the library default.
