@@ -7,8 +7,11 @@ Weights:      models/qwen35/ under the WebUI's models folder (everything there),
               of the "extra folders" setting.
 Output stage: the bundled alignment_data/ (recursively), models/qwen35/, and the extra folders; a file is
               an alignment if its header has `rotation`, a calibration if it has `scale` and `bias`.
-"Automatic" picks qwen35_4b.safetensors (else the first weights file found), and the bundled
-rotation_matrix.safetensors / calibration_params.safetensors (else the first one found).
+Stock 0.6B:   the alignment tab's Qwen3-0.6B files when no Anima model is loaded: the text-encoder folders,
+              models/qwen35/ and the extra folders; plain Qwen3 headers only.
+"Automatic" picks qwen35_4b.safetensors (else the first weights file found), the bundled
+rotation_matrix.safetensors / calibration_params.safetensors (else the first one found), and
+qwen_3_06b_base.safetensors (else the first Qwen3-0.6B file found).
 Scans never hang or raise: a file that is not a regular file (a FIFO would block the pickers), cannot be
 read, or has a malformed header (the library's own checks) is skipped, reported once in the console, and
 named by the "not found" messages. Folder loops through symlinks and huge trees are cut off.
@@ -33,7 +36,9 @@ DEDICATED_FOLDER = "qwen35"  # models/qwen35
 PREFERRED_WEIGHTS = "qwen35_4b.safetensors"
 PREFERRED_ALIGNMENT = "rotation_matrix.safetensors"
 PREFERRED_CALIBRATION = "calibration_params.safetensors"
+PREFERRED_STOCK = "qwen_3_06b_base.safetensors"   # the Qwen3-0.6B file Anima ships with
 QWEN35_MARKER_SUFFIX = "layers.0.linear_attn.in_proj_qkv.weight"
+STOCK_MARKER_SUFFIX = "layers.0.self_attn.q_norm.weight"  # plain Qwen3 (absent in Qwen3.5)
 WEIGHT_EXTENSIONS = (".safetensors",)
 SHARD_INDEX = "model.safetensors.index.json"
 
@@ -93,12 +98,32 @@ def list_weights(extra_dirs=()) -> list[FoundFile]:
     return found
 
 
+def stock_search_dirs(extra_dirs=()) -> list[str]:
+    return list(dict.fromkeys(selection.current().text_encoder_dirs() + [dedicated_dir()] + list(extra_dirs)))
+
+
 def list_alignments(extra_dirs=()) -> list[FoundFile]:
     return _list_output_stage(extra_dirs, {"rotation"})
 
 
 def list_calibrations(extra_dirs=()) -> list[FoundFile]:
     return _list_output_stage(extra_dirs, {"scale", "bias"})
+
+
+def list_stock_encoders(extra_dirs=()) -> list[FoundFile]:
+    """Qwen3-0.6B files (plain Qwen3 layout, recognised by their tensors) in stock_search_dirs."""
+    found: list[FoundFile] = []
+    seen: set[str] = set()
+    for folder in stock_search_dirs(extra_dirs):
+        for path in _walk(folder):
+            name = os.path.basename(path)
+            if not name.endswith(".safetensors") or name in seen:
+                continue
+            names = _tensor_names(path) or frozenset()
+            if any(n.endswith(STOCK_MARKER_SUFFIX) for n in names) and not _looks_like_qwen35(names):
+                seen.add(name)
+                found.append(FoundFile(name, path))
+    return found
 
 
 def weights_path(name: str, extra_dirs=()) -> str:
@@ -202,7 +227,6 @@ def _skip(path: str, key: str, reason: str) -> None:
     if (key, text) not in _reported:
         _reported.add((key, text))
         messages.console(f"not offered in the file pickers: {text}")
-    return None
 
 
 def skipped_in(folders) -> list[tuple[str, str]]:

@@ -37,8 +37,7 @@ from .params import AUTOMATIC
 
 TAB_TITLE = "Qwen3.5 Alignment"
 STOCK_AUTOMATIC = "Automatic (the loaded Anima model's encoder)"
-PREFERRED_STOCK_FILE = "qwen_3_06b_base.safetensors"
-STOCK_MARKER_SUFFIX = "layers.0.self_attn.q_norm.weight"  # plain Qwen3 (absent in Qwen3.5)
+PREFERRED_STOCK_FILE = file_locator.PREFERRED_STOCK
 FIT_CACHE_FOLDER = "qwen35_fit_cache"                    # models/qwen35_fit_cache/<name>/
 DEVICE_CHOICES = ext_settings.DEVICE_CHOICES
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -156,7 +155,7 @@ class FitTab:
         return _safe(self.controller.calibration_choices, [AUTOMATIC])
 
     def stock_choices(self) -> list[str]:
-        return [STOCK_AUTOMATIC] + [f.name for f in _safe(lambda: list_stock_files(_extra_dirs()), [])]
+        return [STOCK_AUTOMATIC] + [f.name for f in _safe(lambda: file_locator.list_stock_encoders(_extra_dirs()), [])]
 
     # ---- fit --------------------------------------------------------------------------------------
 
@@ -301,7 +300,7 @@ class FitTab:
         """The loaded model's stock encoder (WebUIHost.stock_encoder), or the path of a Qwen3-0.6B file to
         load; raises with the fix."""
         choice = choice or STOCK_AUTOMATIC
-        files = list_stock_files(settings.search_dirs)
+        files = file_locator.list_stock_encoders(settings.search_dirs)
         if choice == STOCK_AUTOMATIC:
             loaded = selection.current().stock_encoder(a1111.sd_model())
             if loaded is not None:
@@ -315,7 +314,7 @@ class FitTab:
             return path
         path = file_locator.resolve(choice, files, PREFERRED_STOCK_FILE)
         if path is None:
-            where = "; ".join(stock_search_dirs(settings.search_dirs))
+            where = "; ".join(file_locator.stock_search_dirs(settings.search_dirs))
             raise _err(f"stock encoder file '{choice}' not found. Searched: {where}. Fix: pick "
                        f"'{STOCK_AUTOMATIC}' with an Anima model loaded, or a Qwen3-0.6B file from the list.")
         return path
@@ -434,34 +433,11 @@ class OnDevice:
         if max_batch is not None and "max_batch" in accepted:
             options["max_batch"] = max_batch
         with selection.current().generation_lock():
-            if placement_mod._device_of(self.encoder) != self.device:
-                if self.device.type != "cpu":
-                    placement_mod._make_room(self.device, placement_mod.required_bytes(self.weights_path))
-                self.encoder.to(self.device)
+            placement_mod.to_device(self.encoder, self.device, self.weights_path)
             return self.encoder.encode_batch(batch, **options)
 
 
 # ---- files ------------------------------------------------------------------------------------------
-
-def stock_search_dirs(extra_dirs=()) -> list[str]:
-    return list(dict.fromkeys(selection.current().text_encoder_dirs() + [file_locator.dedicated_dir()] + list(extra_dirs)))
-
-
-def list_stock_files(extra_dirs=()) -> list:
-    """Qwen3-0.6B files (plain Qwen3 layout, recognised by their tensors) in the text-encoder folders,
-    models/qwen35/ and the extra folders."""
-    found, seen = [], set()
-    for folder in stock_search_dirs(extra_dirs):
-        for path in file_locator._walk(folder):
-            name = os.path.basename(path)
-            if not name.endswith(".safetensors") or name in seen:
-                continue
-            names = file_locator._tensor_names(path) or frozenset()
-            if any(n.endswith(STOCK_MARKER_SUFFIX) for n in names) and not any(n.endswith(file_locator.QWEN35_MARKER_SUFFIX) for n in names):
-                seen.add(name)
-                found.append(file_locator.FoundFile(name, path))
-    return found
-
 
 def output_names(name: str) -> tuple[str, str]:
     """Picker names of a fit's two files: unique per fit, because the pickers list files by base name."""

@@ -20,6 +20,7 @@ from lib_qwen35.model import devices
 from lib_qwen35.model.devices import dtype_name
 
 from . import messages, selection
+from .file_locator import SHARD_INDEX
 
 ACTIVATION_MARGIN_BYTES = 768 << 20  # activations of a long prompt, on top of the weights
 
@@ -59,8 +60,6 @@ def _resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
 def required_bytes(weights_path: str) -> int:
     """Weights as stored (FP8 stays FP8 on the device) plus room for activations."""
     try:
-        from .file_locator import SHARD_INDEX
-
         if weights_path.endswith(SHARD_INDEX):
             folder = os.path.dirname(weights_path)
             size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if f.endswith(".safetensors"))
@@ -97,16 +96,11 @@ def empty_cache() -> None:
 @contextlib.contextmanager
 def on_compute_device(encoder, placement: Placement, weights_path: str):
     """Have `encoder` on placement.device for the body; put it back in RAM afterwards unless resident."""
-    target = placement.device
     moved = False
     try:
         if hasattr(encoder, "set_cuda_graphs"):   # graphs are recaptured after every move: only when resident
             encoder.set_cuda_graphs(placement.keep_resident)
-        if _device_of(encoder) != target:
-            if target.type != "cpu":
-                _make_room(target, required_bytes(weights_path))
-            encoder.to(target)
-            moved = True
+        moved = to_device(encoder, placement.device, weights_path)
         yield encoder
     except BaseException as error:
         if is_oom(error):
@@ -118,14 +112,21 @@ def on_compute_device(encoder, placement: Placement, weights_path: str):
             _back_to_ram(encoder)
 
 
+def to_device(encoder, device: torch.device, weights_path: str) -> bool:
+    """Move `encoder` to `device`, the WebUI first offloading its own models as its mode allows to make room
+    on a GPU; True when it moved."""
+    if _device_of(encoder) == device:
+        return False
+    if device.type != "cpu":
+        selection.current().make_room(device, required_bytes(weights_path))
+    encoder.to(device)
+    return True
+
+
 def release(encoder) -> None:
     """Move a resident encoder back to RAM (keep-resident turned off, or another file selected)."""
     if encoder is not None and _device_of(encoder).type != "cpu":
         _back_to_ram(encoder)
-
-
-def _make_room(device: torch.device, nbytes: int) -> None:
-    selection.current().make_room(device, nbytes)  # the WebUI offloads its own models as its mode allows
 
 
 def _back_to_ram(encoder) -> None:

@@ -63,14 +63,14 @@ def test_auto_is_sdnexts_device_and_dtype(world):
 def test_room_is_made_through_sdnexts_balanced_offload_only(world):
     from modules import devices, sd_offload, shared
 
-    from lib_qwen35.host import placement
+    from lib_qwen35.host import placement, selection
 
     world.anima.llm_adapter.to("meta")   # a component that sits on an accelerator
-    placement._make_room(torch.device("cuda"), 5 << 30)
+    selection.current().make_room(torch.device("cuda"), 5 << 30)
     assert sd_offload.calls == [] and devices.gc_calls[-1] == (True, "qwen35")   # "none": SD.Next keeps everything placed
     shared.opts.data["diffusers_offload_mode"] = "balanced"
     sd_offload.offload_hook_instance = object()
-    placement._make_room(torch.device("cuda"), 5 << 30)
+    selection.current().make_room(torch.device("cuda"), 5 << 30)
     assert sd_offload.calls == [("AnimaLLMAdapter", "qwen35", False)]   # only what is on the GPU, SD.Next's own way
     placement.empty_cache()
     assert devices.gc_calls[-1] == (True, "qwen35")
