@@ -103,6 +103,14 @@ def encode_failed(path: str, cause: BaseException) -> Qwen35Error:
     ))
 
 
+class FitTabError(Qwen35Error):
+    """A problem with the alignment tab's inputs; the text says what to change."""
+
+
+def fit_tab_error(text: str) -> FitTabError:
+    return FitTabError(_fmt(text))
+
+
 def invalid_setting(cause: BaseException) -> Qwen35Error:
     return Qwen35Error(_fmt(
         f"invalid setting: {_strip(cause)} Fix: alignment_strength takes 0 to 1, output_scale a number >= 0, "
