@@ -17,19 +17,18 @@ Encode = Callable[[list], list]
 
 _lock = threading.Lock()
 _encode: Optional[Encode] = None
-_label = ""
 
 
-def arm(encode: Encode, label: str = "") -> None:
-    global _encode, _label
+def arm(encode: Encode) -> None:
+    global _encode
     with _lock:
-        _encode, _label = encode, label
+        _encode = encode
 
 
 def disarm() -> None:
-    global _encode, _label
+    global _encode
     with _lock:
-        _encode, _label = None, ""
+        _encode = None
 
 
 def current() -> Optional[Encode]:
@@ -38,7 +37,3 @@ def current() -> Optional[Encode]:
 
 def is_armed() -> bool:
     return _encode is not None
-
-
-def label() -> str:
-    return _label

@@ -79,7 +79,7 @@ class Controller:
             self._arm_error(p, messages.unexpected(error))
             return None
 
-        active_state.arm(make_encode(run, self.holder), label=run.weights_name)
+        active_state.arm(make_encode(run, self.holder))
         webui.sync_caches(p, signature)
         infotext.write(p, run)
         status.set_armed(run, located)

@@ -65,13 +65,6 @@ class EncoderHolder:
             if encoder is not keep:
                 placement_mod.release(encoder)
 
-    def clear(self) -> None:
-        with self._lock:
-            for encoder in self._encoders.values():
-                placement_mod.release(encoder)
-            self._encoders.clear()
-            self._stage_files.clear()
-
     def stage_file(self, kind: str, path: str):
         """A loaded Alignment ('alignment') or Calibration ('calibration'), cached per file identity."""
         key = (kind, file_identity(path))

@@ -11,7 +11,6 @@ import dataclasses
 import math
 
 AUTOMATIC = "Automatic"  # file pickers: let the extension choose (qwen35_4b.safetensors, bundled files)
-NONE_FILE = "None"
 
 # Attribute that XYZ apply functions set on a copy of `p` (a fresh dict each time: XYZ copies p shallowly).
 OVERRIDE_ATTR = "qwen35_te_overrides"

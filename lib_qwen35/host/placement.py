@@ -31,10 +31,6 @@ class Placement:
     dtype: torch.dtype  # its compute dtype
     keep_resident: bool
 
-    @property
-    def storage_device(self) -> torch.device:
-        return torch.device("cpu")
-
     def describe(self) -> str:
         return f"{self.device} {dtype_name(self.dtype)}"
 

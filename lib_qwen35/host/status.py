@@ -65,11 +65,6 @@ def _fast_path(encoder) -> str:
     return f", kernel {kernel}" if isinstance(kernel, str) else ""
 
 
-def last_encode() -> dict:
-    with _lock:
-        return dict(_last_encode)
-
-
 def line() -> str:
     with _lock:
         kind, text = _state["kind"], _state["text"]

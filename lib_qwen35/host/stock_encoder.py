@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from lib_qwen35.errors import Qwen35Error
 from lib_qwen35.files.tokenizer import QWEN3_ENDOFTEXT_ID as QWEN3_PAD_ID  # Qwen3 pads with <|endoftext|>
 
 from . import a1111
@@ -35,7 +36,6 @@ class StockEncoder:
         self.path = path
         self.short_hash = short_hash
         self._still_loaded = still_loaded  # () -> bool: is this encoder still the loaded model's?
-        self.stats = {"backbone_runs": 0}
 
     @property
     def pad_id(self) -> int:
@@ -49,20 +49,14 @@ class StockEncoder:
         if not batch:
             return []
         if self._still_loaded is not None and not self._still_loaded():
-            from lib_qwen35.errors import Qwen35Error
-
             raise Qwen35Error("the loaded Anima model changed while the stock encoder was in use; "
                               "start again (finished chunks are reused).")
         length = max(len(ids) for ids in batch)
         padded = [ids + [self.pad_id] * (length - len(ids)) for ids in batch]   # [B, L]
         with a1111.generation_lock(), torch.inference_mode():
             z = self._states(padded, [len(ids) for ids in batch])   # [B, L, 1024]
-        self.stats["backbone_runs"] += 1
         # clone outside inference mode: plain tensors the caller may use freely
         return [z[row, : len(ids)].float().clone() for row, ids in enumerate(batch)]
-
-    def encode_ids(self, ids) -> torch.Tensor:
-        return self.encode_batch([ids])[0]
 
     # ---- what each WebUI provides -------------------------------------------------------------------
 

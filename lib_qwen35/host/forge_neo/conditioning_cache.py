@@ -48,10 +48,6 @@ def invalidate(p) -> None:
         p.clear_prompt_cache()
 
 
-def last_signature() -> tuple:
-    return _last_signature
-
-
 def reset() -> None:
     global _last_signature
     _last_signature = OFF_SIGNATURE

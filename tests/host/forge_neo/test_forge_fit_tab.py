@@ -39,7 +39,7 @@ def test_wrapper_runs_the_stock_path_even_with_our_hook_armed(world):
         replaced.append(texts)
         return [torch.full((4, 1024), 7.0) for _ in texts]
 
-    active_state.arm(replacement, label="test")
+    active_state.arm(replacement)
     try:
         wrapper = selection.current().stock_encoder(world.anima)
         ids = [wrapper.tokenize(p) for p in PROMPTS]

@@ -21,7 +21,7 @@ def test_the_stock_encoder_is_the_pipelines_own_even_while_ours_is_armed(world):
 
     from lib_qwen35.host import active_state, selection
 
-    active_state.arm(lambda texts, **kw: [torch.full((3, 1024), 7.0) for _ in texts], label="test")
+    active_state.arm(lambda texts, **kw: [torch.full((3, 1024), 7.0) for _ in texts])
     try:
         stock = selection.current().stock_encoder(world.anima)
         ids = [stock.tokenize(p) for p in PROMPTS]

@@ -79,7 +79,7 @@ def main(sdnext_dir, model_dir, repo_root):
         handle = pipe.llm_adapter.register_forward_pre_hook(lambda m, a, k: sources.append(k["source_hidden_states"].clone()), with_kwargs=True)
         te_inputs = []
         te_handle = te.embed_tokens.register_forward_pre_hook(lambda m, a: te_inputs.append(tuple(a[0].shape)))   # what Qwen3 computed on
-        active_state.arm(encode, label="contract")
+        active_state.arm(encode)
         try:
             on = pipe.encode_prompt(prompts, negatives, do_classifier_free_guidance=True, device=cpu)
             empty = pipe._encode_prompt(["", " "], cpu, f32)
