@@ -1,22 +1,22 @@
-"""The module-level "armed" state that routes the installed hook.
+"""The module-level "armed" state that routes the installed seam patch.
 
-The hook is installed once per engine and stays installed; whether it replaces anything is decided here,
-per generation: `Script.process()` arms an encoder, `postprocess()` disarms it, and the hook disarms it
-on any exception. With nothing armed the hook runs the stock method, so a failure can never leave the
-WebUI stuck on the replacement.
+A WebUI package patches its seam once and leaves the patch there; whether it replaces anything is decided
+here, per generation: `Script.process()` arms an encoder, `postprocess()` disarms it, and the patch disarms
+it on any exception (`failed`). With nothing armed the patch runs the stock method, so a failure can never
+leave the WebUI stuck on the replacement.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
 
-# encode(texts) -> one [T_i, 1024] float32 CPU tensor per prompt text (the engine generation formats it);
+# encode(texts) -> one [T_i, 1024] float32 CPU tensor per prompt text (the seam formats them);
 # an optional encode.report(error) -> the error to raise instead (replacement.make_encode)
 Encode = Callable[[list], list]
 
 _lock = threading.Lock()
-_encode: Optional[Encode] = None
+_encode: Encode | None = None
 
 
 def arm(encode: Encode) -> None:
@@ -31,9 +31,18 @@ def disarm() -> None:
         _encode = None
 
 
-def current() -> Optional[Encode]:
+def current() -> Encode | None:
     return _encode
 
 
 def is_armed() -> bool:
     return _encode is not None
+
+
+def failed(encode: Encode, error: BaseException) -> BaseException:
+    """A seam patch's replacement raised `error`: disarm (never leave the replacement on after a failure) and
+    return what to raise: `encode.report`'s error (it names the extension, the file and the fix), or `error`
+    itself when there is no report or it is no Exception (an interrupt)."""
+    disarm()
+    report = getattr(encode, "report", None)
+    return report(error) if report is not None and isinstance(error, Exception) else error

@@ -17,7 +17,7 @@ from .engines import EngineGeneration, generation_of
 
 _MARK = "_qwen35_te_hook"
 _PREVIOUS = "_qwen35_te_previous"
-_hooked: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()  # seam owner -> method name
+_hooked: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()  # seam owner -> method name
 
 
 def _seam(engine, generation: EngineGeneration | None):
@@ -53,9 +53,7 @@ def install(engine, generation: EngineGeneration | None = None) -> bool:
         try:
             return generation.replace(engine_ref(), encode, *args, **kwargs)
         except BaseException as error:
-            active_state.disarm()  # never leave the replacement on after a failure
-            report = getattr(encode, "report", None)
-            wrapped = report(error) if report is not None and isinstance(error, Exception) else error
+            wrapped = active_state.failed(encode, error)
             if wrapped is error:
                 raise
             raise wrapped from error

@@ -85,9 +85,7 @@ def _replace(pipe, original, encode, args, kwargs):
             raise seam_changed(pipe, len(calls))
         return result
     except BaseException as error:
-        active_state.disarm()   # never leave the replacement on after a failure
-        report = getattr(encode, "report", None)
-        wrapped = report(error) if report is not None and isinstance(error, Exception) else error
+        wrapped = active_state.failed(encode, error)
         if isinstance(wrapped, Exception):
             stop.record_failure(wrapped)   # SD.Next's encode hijack swallows it; stop raises it from __call__
         if wrapped is error:
