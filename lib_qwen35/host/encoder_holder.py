@@ -1,7 +1,8 @@
 """Encoders and output-stage files, loaded once and reused across generations.
 
-Encoders are keyed by (file identity, compute dtype) and kept in RAM (the library memory-maps the file;
-FP8 stays FP8), at most `encoder_cache_size` of them; an evicted one is moved off the GPU first.
+Encoders are keyed by (file identity, compute dtype, computes on the CPU) and kept in RAM (read into memory
+the process owns, never memory-mapped; FP8 stays FP8), at most `encoder_cache_size` of them; an evicted one
+is moved off the GPU first.
 Alignment / calibration files are small and kept per file identity.
 """
 

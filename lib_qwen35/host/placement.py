@@ -1,7 +1,7 @@
 """Where the 4B encoder computes, in which dtype, and moving its weights there and back.
 
-Weights live in RAM between generations (loaded once, memory-mapped by the library). To encode, they
-move to the compute device; before that, the running WebUI is asked to make room (WebUIHost.make_room:
+Weights live in RAM between generations (loaded once into memory the process owns; the library never
+memory-maps them). To encode, they move to the compute device; before that, the running WebUI is asked to make room (WebUIHost.make_room:
 Forge Neo's memory manager, SD.Next's offload), and afterwards they go back to RAM and the WebUI's memory
 is given back (WebUIHost.empty_cache), unless "keep resident" is set. An out-of-memory error anywhere in
 that sequence puts the weights back in RAM and raises an error that says what to change. Which device

@@ -2,9 +2,12 @@
 
     prompt texts (Forge Neo: recovered from the Qwen3 ids its engine received; SD.Next: the pipeline's prompts)
         ─ Qwen3.5 tokenizer ─> ids (optionally cut to max_tokens, padded to the batch's longest)
-        ─> Encoder.encode_batch (raw-embedding LRU; backbone only on a miss)
+        ─> Encoder.encode_ids, one prompt at a time (raw-embedding LRU; backbone only on a miss)
         ─> [T, 1024] head output ─> output stage (alignment, calibration, scale; fp32 on the CPU)
         ─> one [T_i, 1024] float32 CPU tensor per text
+
+One forward per prompt, never a batched one: a batched GEMM may round differently, and a prompt must give the
+same bits alone as in a batch (an image reproduced from its infotext).
 
 The WebUI's package then puts them in its seam's format (device, dtype, padding, mask), and the WebUI runs
 the LLM adapter (T5 ids as queries, cross-attending to these states) and pads to 512 rows, exactly as
@@ -111,9 +114,7 @@ def make_encode(run: EncodeRun, holder):
             longest = max(counts)
             ids = [row + [QWEN35_PAD_ID] * (longest - len(row)) for row in ids]
         with placement_mod.on_compute_device(encoder, run.placement, run.weights_path):
-            # One forward per prompt, not encode_batch: a batched GEMM may round differently, and a prompt must
-            # give the same bits alone as in a batch (an image reproduced from its infotext). Each [T_i, 1024].
-            raws = [encoder.encode_ids(row) for row in ids]
+            raws = [encoder.encode_ids(row) for row in ids]   # one forward per prompt (above); each [T_i, 1024]
         outs = [stage_cache["stage"].apply(raw.detach().to("cpu", torch.float32)) for raw in raws]  # checks finiteness
         status.record_encode(run, counts, time.perf_counter() - started, encoder)
         return outs
