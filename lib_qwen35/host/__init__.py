@@ -6,28 +6,40 @@ between WebUIs lives in one package per WebUI behind one interface (interface.We
 by what is importable (selection.py). Every WebUI import is lazy, so the package imports and its logic is
 testable without any WebUI.
 
-Modules, one concept each:
+Modules, one concept each, in three tiers: a module imports its own tier and those above it in this list,
+never one below (so there are no import circles, not even inside functions).
+
+  Shared pieces that need no WebUIHost (the WebUI packages build on some of them):
     interface          WebUIHost: what each WebUI package implements; Located: where a model's text seam is
-    selection          which WebUI is running us (by importable modules, never a version string)
     a1111              lazy access to what every A1111-family WebUI has (shared, opts, scripts, callbacks, paths)
+    messages           user-facing error text (what happened, which file, the fix); takes values only
+    active_state       the module-level "armed" run that routes an installed seam patch
+    stock_encoder      the loaded stock Qwen3-0.6B behind the fit's interface (each WebUI package subclasses it)
+    stock_identity     telling loaded stock encoders apart (the key of the fit's disk cache)
+    gradio_parts       the accordion and paste fields for WebUIs without Forge Neo's own
     params             the per-generation settings: API argument order, defaults, coercion, XYZ overrides
     ext_settings       the Settings-tab section: option keys, defaults, registration, reading
-    file_locator       where weights / alignment / calibration files are searched and how names resolve
-    active_state       the module-level "armed run" that routes an installed seam patch
+    infotext           PNG-infotext keys, writing them, and paste (restore) functions
+    xyz_axes           X/Y/Z plot axes registered into the WebUI's own xyz_grid module
+    status             the accordion's status: the preview plus what the last generation did
+
+  One package per WebUI (each implements WebUIHost; see its own docstring):
+    forge_neo/         Forge Neo: its Anima text engines (engines/ adapters), conditioning cache, memory manager
+    sdnext/            SD.Next: its diffusers Anima pipeline, prompt cache, devices and offload modes
+    unknown            UnknownHost: a WebUI that neither package recognises (said loudly; nothing changes)
+
+  What works through the running WebUI's host:
+    selection          which WebUI is running us (by importable modules, never a version string)
+    file_locator       where weights / alignment / calibration / stock files are searched and how names resolve
     placement          device / dtype choice, moving weights to the compute device and back, OOM hint
     encoder_holder     loaded encoders and output stages, reused across generations
     replacement        what a seam patch computes: prompt texts -> Qwen3.5 -> output stage
-    infotext           PNG-infotext keys, writing them, and paste (restore) functions
-    xyz_axes           X/Y/Z plot axes registered into the WebUI's own xyz_grid module
     preview            what the accordion's current controls will do at the next generation (status, first part)
-    status             the accordion's status: the preview plus what the last generation did
-    messages           user-facing error text (what happened, which file, the fix)
     controller         what the Script calls: process / process_batch / postprocess
-    fit_tab            the logic of the "Qwen3.5 Alignment" tab (fit, compare with stock)
+    fit_tab            the "Qwen3.5 Alignment" tab's state: the background fit, progress, cancel, compare
+    fit_encoders       the tab's two encoders: where the stock 0.6B comes from, the 4B kept on the device
+    fit_files          where a fit from the tab writes, the checks before, publishing after, the report
 
-One package per WebUI (each implements WebUIHost; see its own docstring):
-    forge_neo/         Forge Neo: its Anima text engines (engines/ adapters), cond cache, memory manager
-    sdnext/            SD.Next: its diffusers Anima pipeline, prompt cache, devices and offload modes
 A third WebUI is one more package and one more entry in selection.hosts().
 """
 

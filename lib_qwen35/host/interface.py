@@ -1,7 +1,8 @@
 """The interface each WebUI package implements, and what `locate()` returns.
 
-The shared code (controller, placement, file pickers, status, the alignment tab) asks the running WebUI's
-`WebUIHost` for everything that differs between WebUIs and never branches on which WebUI it is. A WebUI
+The shared code (controller, placement, file pickers, preview, the alignment tab) asks the running WebUI's
+`WebUIHost` (selection.current()) for everything that differs between WebUIs and never branches on which
+WebUI it is. A WebUI
 package (forge_neo/, sdnext/) subclasses WebUIHost, overrides every method that raises NotImplementedError
 (the others default to what all A1111-family WebUIs share), and is listed in selection.hosts(). Its methods
 import the WebUI lazily, so they can be unit-tested with stand-ins.

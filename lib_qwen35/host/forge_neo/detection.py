@@ -7,7 +7,7 @@ found. Anima is told apart by what its engine carries (a T5 tokenizer and the LL
 attribute's name; the generation by which seam it offers (engines/).
 
     locate(sd_model).kind:
-        "anima"        an engine we know: hook it
+        "anima"        an engine we know: seam.py patches it
         "unsupported"  an Anima model whose engine matches no generation: stop with a message, never stock
         "not_anima"    another model (SDXL, Flux, Z-Image, ...): nothing to do
         "no_model"

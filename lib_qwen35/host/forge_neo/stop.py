@@ -1,4 +1,4 @@
-"""Stop a generation with our error, on any engine generation, even one we cannot hook.
+"""Stop a generation with our error, on any engine generation, even one whose seam we cannot patch.
 
 Forge catches exceptions raised in Script.process / process_batch and generates anyway, with the stock
 encoder: an error found there (a missing file, a bad setting, an Anima engine we do not know) would be
