@@ -3,8 +3,8 @@ stock encoder, and compare one prompt's 4B embedding (raw / aligned / aligned + 
 0.6B one.
 
 Only the UI lives here (gradio 3.43 in SD.Next, 4.40 in Forge Neo: only components and keywords both
-have); lib_qwen35/host/fit_tab.py holds the logic (background fit, progress, report, compare), testable
-without gradio.
+have); lib_qwen35/host/fit_tab.py (with fit_encoders.py and fit_files.py) holds the logic (background fit,
+progress, report, compare), testable without gradio.
 """
 
 import gradio as gr

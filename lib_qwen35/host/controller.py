@@ -57,7 +57,7 @@ class Controller:
             status.set_not_anima(located.model)
             messages.console(f"enabled, but the loaded model is not Anima ({located.model}): nothing changed.")
             return None
-        if located.kind == "unsupported":   # Anima, but a seam we cannot hook: never silently stock
+        if located.kind == "unsupported":   # Anima, but a seam we cannot patch: never silently stock
             self._arm_error(p, webui.unsupported(located))
             return None
         webui.install(located)

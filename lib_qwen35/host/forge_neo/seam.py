@@ -33,7 +33,7 @@ def is_installed(engine, generation: EngineGeneration | None = None) -> bool:
 
 
 def install(engine, generation: EngineGeneration | None = None) -> bool:
-    """Idempotent; True when the hook was newly installed on this engine."""
+    """Idempotent; True when the patch was newly installed on this engine."""
     generation, owner, name = _seam(engine, generation)
     previous = vars(owner).get(name)  # None, or another extension's instance patch
     if getattr(previous, _MARK, False):
@@ -85,5 +85,5 @@ def _restore_owner(owner, name: str) -> bool:
 
 
 def restore_all() -> int:
-    """on_script_unloaded: take the hook off every engine we touched."""
+    """on_script_unloaded: take the patch off every engine we touched."""
     return sum(_restore_owner(owner, name) for owner, name in list(_hooked.items()))

@@ -3,7 +3,7 @@
 
 The hidden states come from the engine generation's STOCK seam (`AnimaTextProcessingEngine.process_tokens`
 or `SDClipModel.encode_token_weights`), called through the class (engines/*.stock_states), never through
-the instance: our hook puts the replacement on the instance, and calling that would fit the 4B encoder
+the instance: our patch (seam.py) puts the replacement on the instance, and calling that would fit the 4B encoder
 against itself. An empty prompt gives [151643], as in Forge.
 
 Batching: Forge's mask marks everything after the first pad as padding, which is where the padding is.
@@ -49,7 +49,7 @@ class ForgeStockEncoder(StockEncoder):
     def _states(self, padded, lengths) -> torch.Tensor:
         if self._prepare is not None:
             self._prepare()
-        return self.generation.stock_states(self.engine, padded)   # [B, L, 1024]; the class method, never our hook
+        return self.generation.stock_states(self.engine, padded)   # [B, L, 1024]; the class method, never our patch
 
 
 def wrapper(sd_model, located) -> ForgeStockEncoder:

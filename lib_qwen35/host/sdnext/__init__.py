@@ -11,6 +11,7 @@ Modules, one concept each:
     stop               stop a generation with our error (SD.Next swallows Script-hook and encode exceptions)
     memory             modules.devices and the offload modes: device, dtype, making room, giving memory back
     stock_encoder      the loaded pipeline's stock Qwen3-0.6B for the alignment tab
+    version            SD.Next's version as its installer recorded it, for messages
 """
 
 from .webui import SDNextHost

@@ -1,6 +1,7 @@
 """SDNextHost: the WebUIHost of SD.Next (vladmandic/sdnext).
 
-    seam         AnimaTextToImagePipeline._encode_prompt, patched on the class (seam.py); found by detection.py
+    seam         AnimaTextToImagePipeline._encode_prompt, patched on the class (seam.py)
+    detection    detection.py: Anima by its LLM adapter, the seam by `_encode_prompt`'s parameters
     caches       modules/sd_hijack_te's prompt cache, bypassed while armed (conditioning_cache.py)
     stopping     SD.Next swallows Script-hook and encode exceptions: raised from the pipeline's
                  __call__ instead (stop.py)
