@@ -195,14 +195,3 @@ def test_non_anima_model_is_left_alone_and_status_says_so(world):
     assert "Qwen35" not in processed.info
     assert not active_state.is_armed()
     assert "not Anima" in status.line() and "sdxl_base" in status.line()
-
-
-def test_status_line_reports_file_device_dtype_time_and_tokens(world):
-    from lib_qwen35.host import status
-
-    world.txt2img("1girl, smile", "lowres", enabled=True)
-    line = status.line()
-    assert line.startswith("active: qwen35_4b.safetensors (")
-    assert "cpu fp32" in line and " ms" in line and "tokens per prompt" in line
-    world.txt2img("1girl, smile", "lowres")
-    assert status.line().startswith("off")

@@ -1,4 +1,6 @@
-"""Settings section, device/dtype placement and GPU memory handling, file discovery, install.py, UI."""
+"""Forge Neo specifics of settings and placement: the device and dtype from Forge's memory manager and the
+settings, the weights moved to the GPU to encode and back (Forge making room), the accordion (Forge's
+InputAccordion), install.py. (The settings section and file discovery: tests/host/shared/.)"""
 
 import os
 import runpy
@@ -6,42 +8,13 @@ import runpy
 import pytest
 import torch
 from stubs.forge_neo.fakes import ScriptedEncoder
-from stubs.forge_neo.harness import REPO_ROOT, forge_world, place_weights, write_alignment, write_calibration
+from stubs.forge_neo.harness import REPO_ROOT, forge_world, place_weights
 
 
 @pytest.fixture
 def world(tmp_path, engine_generation):
     with forge_world(tmp_path, generation=engine_generation) as w:
         yield w
-
-
-def test_settings_section_is_registered_with_defaults(world):
-    from modules import shared
-
-    from lib_qwen35.host import ext_settings
-
-    keys = [ext_settings.KEY_SEARCH_DIRS, ext_settings.KEY_DEVICE, ext_settings.KEY_DTYPE, ext_settings.KEY_KEEP_RESIDENT,
-            ext_settings.KEY_EMBEDDING_CACHE, ext_settings.KEY_ENCODER_CACHE]
-    for key in keys:
-        info = shared.opts.data_labels[key]
-        assert info.section == ext_settings.SECTION and info.label
-    assert shared.opts.data_labels[ext_settings.KEY_DTYPE].component_args == {"choices": ["auto", "bf16", "fp16", "fp32"]}
-    assert ext_settings.read() == ext_settings.DEFAULTS
-
-
-def test_settings_are_read_and_sanitised(world):
-    from modules import shared
-
-    from lib_qwen35.host import ext_settings
-
-    shared.opts.qwen35_te_search_dirs = " /a/b ; /c\n/d "
-    shared.opts.qwen35_te_device = "CPU"
-    shared.opts.qwen35_te_dtype = "int4"  # not a choice: default
-    shared.opts.qwen35_te_keep_resident = True
-    shared.opts.qwen35_te_embedding_cache_size = 32.0
-    s = ext_settings.read()
-    assert s.search_dirs == ("/a/b", "/c", "/d") and s.device == "cpu" and s.dtype == "auto"
-    assert s.keep_resident and s.embedding_cache_size == 32
 
 
 def test_placement_follows_forge_and_the_settings(world):
@@ -83,49 +56,6 @@ def test_weights_go_to_the_gpu_to_encode_and_back_unless_resident(world):
     shared.opts.qwen35_te_keep_resident = False
     world.txt2img("3girls", "lowres", enabled=True)  # turning it off releases the resident weights
     assert scripted.moves[:2] == ["cuda", "cpu"] and scripted.device == torch.device("cpu")
-
-
-def test_file_discovery_and_automatic_choice(world, tmp_path):
-    from modules import shared
-
-    from lib_qwen35.host import file_locator
-
-    te_dir = os.path.join(world.models_dir, "text_encoder")
-    place_weights(world, name="qwen35_4b.safetensors", folder="text_encoder")
-    place_weights(world, name="anima_qwen35_variant.safetensors", folder="qwen35", seed=1)
-    from safetensors.torch import save_file
-
-    save_file({"model.layers.0.self_attn.q_proj.weight": torch.zeros(4, 4)}, os.path.join(te_dir, "qwen_3_06b_base.safetensors"))
-    extra = tmp_path / "extra"
-    extra.mkdir()
-    write_alignment(str(extra / "my_fit.safetensors"))
-    write_calibration(str(extra / "my_calib.safetensors"))
-    shared.opts.qwen35_te_search_dirs = str(extra)
-
-    names = world.controller.weight_choices()
-    assert names == ["Automatic", "anima_qwen35_variant.safetensors", "qwen35_4b.safetensors"]  # 0.6B not offered
-    assert world.controller.alignment_choices() == ["Automatic", "my_fit.safetensors"]
-    assert world.controller.calibration_choices() == ["Automatic", "my_calib.safetensors"]
-    found = file_locator.list_weights()
-    assert file_locator.resolve("Automatic", found, file_locator.PREFERRED_WEIGHTS).endswith(os.path.join("text_encoder", "qwen35_4b.safetensors"))
-    assert file_locator.resolve("nope.safetensors", found, file_locator.PREFERRED_WEIGHTS) is None
-
-
-def test_fit_cache_chunks_are_not_offered_as_weights(world):
-    from safetensors.torch import save_file
-
-    place_weights(world, name="qwen35_4b.safetensors", folder="qwen35")
-    cache_dir = os.path.join(world.models_dir, "qwen35", "my_fit", "embedding_cache", "e4-abc")
-    os.makedirs(cache_dir)
-    save_file({"pooled": torch.zeros(3, 1024)}, os.path.join(cache_dir, "chunk-00000.safetensors"))
-    assert world.controller.weight_choices() == ["Automatic", "qwen35_4b.safetensors"]
-
-
-def test_sharded_checkpoint_is_offered_through_its_index(world):
-    from lib_qwen35.synthetic.qwen35 import write_checkpoint
-
-    write_checkpoint(os.path.join(world.models_dir, "qwen35", "official"), layout="official", shards=2)
-    assert "official/model.safetensors.index.json" in world.controller.weight_choices()
 
 
 def test_accordion_ui(world):

@@ -152,3 +152,15 @@ def test_an_unknown_anima_engine_is_announced_before_the_generation(world):
     shared.sd_model = unknown_anima(world)
     text = change(world, enabled=True)
     assert text.startswith("On, but the next generation will stop:") and "UnknownAnimaEngine" in text
+
+
+def test_status_line_reports_file_device_dtype_time_and_tokens(world):
+    from lib_qwen35.host import status
+
+    place_weights(world)
+    world.txt2img("1girl, smile", "lowres", enabled=True)
+    line = status.line()
+    assert line.startswith("active: qwen35_4b.safetensors (")
+    assert "cpu fp32" in line and " ms" in line and "tokens per prompt" in line
+    world.txt2img("1girl, smile", "lowres")
+    assert status.line().startswith("off")
