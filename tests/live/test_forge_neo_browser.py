@@ -39,7 +39,9 @@ import time
 import pytest
 from repo import ROOT
 
-from live.forge_neo import picture, png, server, ui
+from live import browser as ui
+from live import png
+from live.forge_neo import picture, server
 
 REPO_ROOT = str(ROOT)
 SETUPS, WHY_NOT = server.setups()

@@ -27,8 +27,8 @@ import time
 import pytest
 from repo import ROOT
 
-from live.forge_neo import png
-from live.forge_neo import ui as common
+from live import browser as common
+from live import png
 from live.sdnext import server, ui
 
 REPO_ROOT = str(ROOT)

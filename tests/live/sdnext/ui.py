@@ -1,4 +1,4 @@
-"""Playwright steps on SD.Next's gradio 3.43 page (standard theme), beside tests/live/forge_neo/ui.py (whose
+"""Playwright steps on SD.Next's gradio 3.43 page (standard theme), beside tests/live/browser.py (whose
 generic steps, such as filling a text box or a slider, are reused as they are).
 
 gradio 3.43 gives an elem_id to both a component's wrapper and its inner element, so locators take `.first`.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from live.forge_neo.ui import GENERATION_TIMEOUT_MS, download, gallery_images  # noqa: F401 (re-exported)
+from live.browser import GENERATION_TIMEOUT_MS, download, gallery_images  # noqa: F401 (re-exported)
 
 
 def open_accordion(page, elem_id: str) -> None:
