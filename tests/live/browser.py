@@ -1,8 +1,10 @@
-"""Playwright steps on Forge Neo's gradio 4 page, as a user clicks them (Debian's Chromium, headless).
+"""What both browser tests (test_forge_neo_browser.py, test_sdnext_browser.py) do on a WebUI's page, as a user
+clicks it (Debian's Chromium, headless), and the helpers their steps share.
 
-Elements are found by the elem_ids Forge and the extension give them; gradio's own widgets (sliders,
+Elements are found by the elem_ids the WebUI and the extension give them; gradio's own widgets (sliders,
 dropdowns, checkboxes) are driven through their visible inputs, so every change goes through the same
-browser events, gradio round trips and Python callbacks as a user's click.
+browser events, gradio round trips and Python callbacks as a user's click. Opening an accordion and
+waiting for a generation differ between the WebUIs' pages: forge_neo/ui.py, sdnext/ui.py.
 """
 
 from __future__ import annotations
@@ -12,10 +14,24 @@ import os
 import re
 import time
 
+import pytest
+
+from live import png
+
 CHROMIUM = os.environ.get("FORGE_NEO_BROWSER", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 GENERATION_TIMEOUT_MS = 900_000   # a CPU generation with a model (re)load takes minutes on a busy machine
+ACCORDION = "script_txt2img_qwen354b_text_encoder_anima"   # the txt2img accordion's elem_id prefix, in both WebUIs
+try:
+    import playwright.sync_api  # noqa: F401
+    HAVE_PLAYWRIGHT = True
+except ImportError:
+    HAVE_PLAYWRIGHT = False
+NEEDS = [   # a browser test's module adds these to its own pytestmark
+    pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="needs Playwright for Python (pip install playwright; never `playwright install`)"),
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Chromium at {CHROMIUM} (apt-get install chromium, or FORGE_NEO_BROWSER)"),
+]
 
 
 @contextlib.contextmanager
@@ -36,7 +52,7 @@ def browser_page(url: str, width: int = 1400, height: int = 1000):
 def open_page(page, url: str) -> None:
     page.goto(url, timeout=180_000)
     page.wait_for_selector("#txt2img_generate", timeout=180_000)
-    time.sleep(4)  # Forge's page reloads itself once ~2 s after loading; click only after that
+    time.sleep(4)  # Forge Neo's page reloads itself once ~2 s after loading; click only after that
     page.wait_for_selector("#txt2img_generate", timeout=180_000)
 
 
@@ -140,38 +156,6 @@ def wait_text(page, elem_id: str, pattern: str, timeout_ms: int = 60_000, shown:
     return page.locator(f"#{elem_id}").first.inner_text() if shown else text_of(page, elem_id)
 
 
-def open_accordion(page, elem_id: str) -> None:
-    """Open a (Input)Accordion by clicking its header beside the label, not its checkbox."""
-    header = page.locator(f"#{elem_id} > .label-wrap").first
-    if "open" in (header.get_attribute("class") or "").split():
-        return
-    box = header.bounding_box()
-    page.mouse.click(box["x"] + box["width"] - 20, box["y"] + box["height"] / 2)
-    time.sleep(0.5)
-
-
-def generate(page, tabname: str = "txt2img", timeout_ms: int = GENERATION_TIMEOUT_MS) -> dict:
-    """Press Generate and wait for this generation's end: a new "Time taken" under the gallery.
-
-    Returns {"infotext", "log" (the message under the gallery, errors included), "images" (gallery URLs),
-    "seconds"}."""
-    page.evaluate("""(tab) => { for (const id of ['html_info_' + tab, 'html_log_' + tab]) {
-                                 const e = document.getElementById(id); if (e) e.dataset.qwen35Before = e.innerText; } }""", tabname)
-    t0 = time.time()
-    page.locator(f"#{tabname}_generate").click()
-    page.wait_for_function(
-        """(tab) => { const log = document.getElementById('html_log_' + tab);
-                      return log && log.innerText !== log.dataset.qwen35Before && /Time taken/.test(log.innerText); }""",
-        arg=tabname, timeout=timeout_ms)
-    time.sleep(1.0)  # the gallery and infotext arrive in the same update; let them render
-    return {
-        "infotext": page.locator(f"#html_info_{tabname}").inner_text().strip(),
-        "log": page.locator(f"#html_log_{tabname}").inner_text().strip(),
-        "images": gallery_images(page, tabname),
-        "seconds": round(time.time() - t0, 1),
-    }
-
-
 def gallery_images(page, tabname: str = "txt2img") -> list[str]:
     """The gallery's image URLs in order (the thumbnails, one per image)."""
     urls = page.evaluate("""(tab) => Array.from(document.querySelectorAll('#' + tab + '_gallery .thumbnails img, #' + tab + '_gallery .thumbnail-item img'))
@@ -204,3 +188,31 @@ def screenshot(page, path: str, selector: str | None = None, clip: dict | None =
                 "width": box["width"] + 2 * padding, "height": box["height"] + 2 * padding}
     page.screenshot(path=path, clip=clip, full_page=True, animations="disabled", caret="hide")
     return path
+
+
+# ---- what the tests' steps share ------------------------------------------------------------------------
+
+def image(page, result, index=0) -> dict:
+    """Image `index` of a generation's gallery: {"png": bytes, "image": png.Image, "infotext"}."""
+    data = download(page, result["images"][index])
+    return {"png": data, "image": png.decode(data), "infotext": result["infotext"]}
+
+
+def status(page) -> str:
+    """The txt2img accordion's status box."""
+    return text_of(page, f"{ACCORDION}_status")
+
+
+def need(value, what):
+    """`value`, made by an earlier step of the module, or a skip: the steps build on each other."""
+    if value is None:
+        pytest.skip(f"needs {what} from an earlier step of this module")
+    return value
+
+
+def picture(page, run_dir: str, name: str) -> None:
+    """The page after a step, in the run folder: what a failure looked like."""
+    try:
+        page.screenshot(path=os.path.join(run_dir, f"{name}.png"), full_page=True)
+    except Exception as error:  # the page may be gone (a server stopped): the test's own result counts
+        print(f"[browser e2e] no picture after {name}: {error}")

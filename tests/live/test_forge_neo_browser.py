@@ -39,25 +39,15 @@ import time
 import pytest
 from repo import ROOT
 
-from live import browser as ui
-from live import png
-from live.forge_neo import picture, server
+from live import browser, png
+from live.forge_neo import picture, server, ui
 
 REPO_ROOT = str(ROOT)
 SETUPS, WHY_NOT = server.setups()
-try:
-    import playwright.sync_api  # noqa: F401
-    HAVE_PLAYWRIGHT = True
-except ImportError:
-    HAVE_PLAYWRIGHT = False
 
-pytestmark = [
-    pytest.mark.skipif(not SETUPS, reason=WHY_NOT or "no Forge Neo"),
-    pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="needs Playwright for Python (pip install playwright; never `playwright install`)"),
-    pytest.mark.skipif(not os.path.exists(ui.CHROMIUM), reason=f"needs Chromium at {ui.CHROMIUM} (apt-get install chromium, or FORGE_NEO_BROWSER)"),
-]
+pytestmark = [pytest.mark.skipif(not SETUPS, reason=WHY_NOT or "no Forge Neo"), *browser.NEEDS]
 
-ACC = "script_txt2img_qwen354b_text_encoder_anima"   # the txt2img accordion's elem_id prefix
+ACC = browser.ACCORDION
 PROMPT, NEGATIVE, SEED = "1girl, solo, cat ears, looking at viewer, masterpiece", "worst quality, low quality", 1234
 FIT_PROMPTS, FIT_NAME = 200, "browser_fit"
 SCREENSHOTS = os.environ.get("QWEN35_SCREENSHOTS", "")
@@ -103,7 +93,7 @@ def session(request, tmp_path_factory):
             started = forge.start()
             forge.select_anima()
             t0 = time.time()
-            with ui.browser_page(forge.url) as page:
+            with browser.browser_page(forge.url) as page:
                 s = Session(setup, run_dir, forge, page)
                 s.log("server start", started)
                 s.log("page ready", time.time() - t0)
@@ -118,10 +108,7 @@ def session(request, tmp_path_factory):
 def _picture_after_each_step(request, session):
     """The page after every step, in the run folder: what a failure looked like."""
     yield
-    try:
-        session.page.screenshot(path=os.path.join(session.run_dir, f"{request.node.name}.png"), full_page=True)
-    except Exception as error:  # the page may be gone (a server stopped): the test's own result counts
-        print(f"[browser e2e] no picture after {request.node.name}: {error}")
+    browser.picture(session.page, session.run_dir, request.node.name)
 
 
 def _synthetic_weights(path: str, seed: int) -> str:
@@ -132,27 +119,12 @@ def _synthetic_weights(path: str, seed: int) -> str:
 
 
 def _prepare_prompt(page) -> None:
-    ui.tab(page, "txt2img")
-    ui.fill_text(page, "txt2img_prompt", PROMPT)
-    ui.fill_text(page, "txt2img_neg_prompt", NEGATIVE)
+    browser.tab(page, "txt2img")
+    browser.fill_text(page, "txt2img_prompt", PROMPT)
+    browser.fill_text(page, "txt2img_neg_prompt", NEGATIVE)
     for elem_id, value in (("txt2img_width", 64), ("txt2img_height", 64), ("txt2img_steps", 1)):
-        ui.set_number(page, elem_id, value)
-    ui.set_number(page, "txt2img_seed", SEED)
-
-
-def _image(page, result, index=0) -> dict:
-    data = ui.download(page, result["images"][index])
-    return {"png": data, "image": png.decode(data), "infotext": result["infotext"]}
-
-
-def _status(page) -> str:
-    return ui.text_of(page, f"{ACC}_status")
-
-
-def _need(value, what):
-    if value is None:
-        pytest.skip(f"needs {what} from an earlier step of this module")
-    return value
+        browser.set_number(page, elem_id, value)
+    browser.set_number(page, "txt2img_seed", SEED)
 
 
 # ---- the accordion --------------------------------------------------------------------------------------
@@ -162,19 +134,19 @@ def test_accordion_is_there_and_its_status_follows_the_controls(session):
     t0 = time.time()
     assert page.locator("#script_img2img_qwen354b_text_encoder_anima_enabled").count() == 1
     assert page.locator(f"#{ACC}_enabled .label-wrap").first.inner_text().strip().startswith("Qwen3.5-4B text encoder (Anima)")
-    assert _status(page).startswith("Off: prompts are encoded by the stock Qwen3-0.6B encoder")
-    ui.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", True)   # no generation in between
-    status = ui.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors \(\w{10}\) on cpu fp32")
+    assert browser.status(page).startswith("Off: prompts are encoded by the stock Qwen3-0.6B encoder")
+    browser.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", True)   # no generation in between
+    status = browser.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors \(\w{10}\) on cpu fp32")
     # Forge loads the checkpoint at the first generation; until then the status says what it needs
     assert "(no model is loaded yet; it must be an Anima model)." in status
     assert status.endswith("Last generation: none yet in this session")
     ui.open_accordion(page, f"{ACC}_enabled")
-    ui.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
-    ui.wait_text(page, f"{ACC}_status", r"^On, but the next generation will stop: .*'missing\.safetensors' not found.*Fix:")
-    ui.choose(page, f"{ACC}_encoder_file", "Automatic")
-    ui.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b")
-    ui.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", False)
-    ui.wait_text(page, f"{ACC}_status", r"^Off: ")
+    browser.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
+    browser.wait_text(page, f"{ACC}_status", r"^On, but the next generation will stop: .*'missing\.safetensors' not found.*Fix:")
+    browser.choose(page, f"{ACC}_encoder_file", "Automatic")
+    browser.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b")
+    browser.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", False)
+    browser.wait_text(page, f"{ACC}_status", r"^Off: ")
     session.log("accordion + live status", time.time() - t0)
 
 
@@ -185,85 +157,85 @@ def test_stock_generation_with_the_accordion_off(session):
     assert result["images"], result["log"]
     assert f"Seed: {SEED}" in result["infotext"] and "Size: 64x64" in result["infotext"]
     assert "Qwen35" not in result["infotext"]
-    session.stock = _image(page, result)
+    session.stock = browser.image(page, result)
     assert (session.stock["image"].width, session.stock["image"].height) == (64, 64)
-    assert ui.wait_text(page, f"{ACC}_status", "Last generation: off").startswith("Off: ")
+    assert browser.wait_text(page, f"{ACC}_status", "Last generation: off").startswith("Off: ")
     session.log("stock generation (model load included)", result["seconds"])
 
 
 def test_an_error_reaches_the_user_and_the_next_generation_works(session):
     page = session.page
-    _need(session.stock, "the stock image")
-    ui.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", True)
+    browser.need(session.stock, "the stock image")
+    browser.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", True)
     ui.open_accordion(page, f"{ACC}_enabled")
-    ui.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
+    browser.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
     failed = ui.generate(page)
     # the message under the gallery, where Forge users look, and the status both carry our whole text
     assert "Qwen3.5-4B text encoder (Anima): encoder weights file 'missing.safetensors' not found" in failed["log"]
     assert "Fix:" in failed["log"]
-    status = ui.wait_text(page, f"{ACC}_status", r"Last generation: error: Qwen3\.5-4B text encoder \(Anima\): encoder weights file 'missing\.safetensors' not found")
+    status = browser.wait_text(page, f"{ACC}_status", r"Last generation: error: Qwen3\.5-4B text encoder \(Anima\): encoder weights file 'missing\.safetensors' not found")
     assert status.rstrip().endswith("to generate with the stock encoder.")
     session.log("failed generation", failed["seconds"])
 
-    ui.choose(page, f"{ACC}_encoder_file", "Automatic")
+    browser.choose(page, f"{ACC}_encoder_file", "Automatic")
     result = ui.generate(page)
     assert result["images"], result["log"]
     info = result["infotext"]
     for key in ("Qwen35 TE: on", "Qwen35 TE file: qwen35_4b.safetensors", "Qwen35 TE hash: ", "Qwen35 TE alignment: off",
                 "Qwen35 TE calibration: off", "Qwen35 TE scale: 1"):
         assert key in info, info
-    session.ours = _image(page, result)
+    session.ours = browser.image(page, result)
     changed = session.ours["image"].differing_fraction(session.stock["image"])
     assert changed > 0.5, f"the 4B conditioning changed only {changed:.1%} of the pixels"
-    status = ui.wait_text(page, f"{ACC}_status", r"Last generation: active: qwen35_4b\.safetensors")
+    status = browser.wait_text(page, f"{ACC}_status", r"Last generation: active: qwen35_4b\.safetensors")
     assert "tokens per prompt" in status
     session.log("generation with the extension", result["seconds"], f"({changed:.1%} of pixels differ from stock)")
 
 
 def test_png_info_send_to_txt2img_restores_the_accordion(session):
     page = session.page
-    _need(session.ours, "our image")
+    browser.need(session.ours, "our image")
     t0 = time.time()
     for source, expect_on in ((session.stock, False), (session.ours, True)):
         path = os.path.join(session.run_dir, f"pasted-{'ours' if expect_on else 'stock'}.png")
         with open(path, "wb") as f:
             f.write(source["png"])
-        ui.tab(page, "PNG Info")
+        browser.tab(page, "PNG Info")
         page.locator("#pnginfo_image input[type=file]").set_input_files(path)
         # wait for this image's text, not the previous one's still on show
         ours_text = r"Qwen35 TE: on, Qwen35 TE file: qwen35_4b\.safetensors"
-        shown = ui.wait_text(page, "tab_pnginfo", ours_text if expect_on else rf"^(?![\s\S]*Qwen35)[\s\S]*Seed: {SEED}", shown=True)
+        shown = browser.wait_text(page, "tab_pnginfo", ours_text if expect_on else rf"^(?![\s\S]*Qwen35)[\s\S]*Seed: {SEED}", shown=True)
         assert f"Seed: {SEED}" in shown, shown
         page.locator("#tab_pnginfo #txt2img_tab").click()
         time.sleep(2)
-        assert ui.checkbox_value(page, f"{ACC}_enabled-visible-checkbox") is expect_on
+        assert browser.checkbox_value(page, f"{ACC}_enabled-visible-checkbox") is expect_on
         if expect_on:
             ui.open_accordion(page, f"{ACC}_enabled")
-            assert ui.dropdown_value(page, f"{ACC}_encoder_file") == "qwen35_4b.safetensors"
-            assert ui.checkbox_value(page, f"{ACC}_use_alignment") is False
-            ui.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors")
+            assert browser.dropdown_value(page, f"{ACC}_encoder_file") == "qwen35_4b.safetensors"
+            assert browser.checkbox_value(page, f"{ACC}_use_alignment") is False
+            browser.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors")
         else:
-            ui.wait_text(page, f"{ACC}_status", r"^Off: ")
-    assert ui.text_of(page, "txt2img_prompt") == PROMPT
+            browser.wait_text(page, f"{ACC}_status", r"^Off: ")
+    assert browser.text_of(page, "txt2img_prompt") == PROMPT
     session.log("PNG Info paste", time.time() - t0)
 
 
 def test_xyz_grid_on_off_cells_equal_the_single_images(session):
     page = session.page
-    stock, ours = _need(session.stock, "the stock image"), _need(session.ours, "our image")
+    stock, ours = browser.need(session.stock, "the stock image"), browser.need(session.ours, "our image")
     _prepare_prompt(page)
-    ui.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", False)   # the axis decides, per cell
-    ui.choose(page, "script_list", "X/Y/Z plot")
-    ui.choose(page, "script_txt2img_xyz_plot_x_type", "[Qwen3.5 TE] On/Off")
+    browser.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", False)   # the axis decides, per cell
+    browser.choose(page, "script_list", "X/Y/Z plot")
+    browser.choose(page, "script_txt2img_xyz_plot_x_type", "[Qwen3.5 TE] On/Off")
     values = page.locator("#script_txt2img_xyz_plot_x_type").locator("xpath=../..").locator(".gradio-dropdown.multiselect")
-    ui.multiselect(page, values, ["Off", "On"])
-    ui.set_checkbox(page, "script_txt2img_xyz_plot_include_lone_images", True)
+    browser.multiselect(page, values, ["Off", "On"])
+    browser.set_checkbox(page, "script_txt2img_xyz_plot_include_lone_images", True)
     result = ui.generate(page)
     try:
         assert len(result["images"]) == 3, result          # the grid, then the Off and On cells
-        grid = ui.download(page, result["images"][0])
+        grid = browser.download(page, result["images"][0])
         assert grid[:2] == b"\xff\xd8", "the grid is not the JPEG Forge saves grids as"   # lossy: not compared
-        off, on = (_image(page, result, i)["image"] for i in (1, 2))
+        off, on = (browser.image(page, result, i)["image"] for i in (1, 2))
         assert off.rgb == stock["image"].rgb, "the Off cell differs from the stock image"
         assert on.rgb == ours["image"].rgb, "the On cell differs from the image made with the accordion"
         session.log("X/Y/Z On/Off grid", result["seconds"])
@@ -271,7 +243,7 @@ def test_xyz_grid_on_off_cells_equal_the_single_images(session):
         if pictures:
             _xyz_picture(session, os.path.join(pictures, "ui-xyz-on-off.png"))
     finally:
-        ui.choose(page, "script_list", "None")
+        browser.choose(page, "script_list", "None")
 
 
 def _xyz_picture(session, path: str) -> None:
@@ -279,8 +251,8 @@ def _xyz_picture(session, path: str) -> None:
     cells) can be read, shown large in the gallery."""
     page = session.page
     for elem_id in ("txt2img_width", "txt2img_height"):
-        ui.set_number(page, elem_id, 256)
-    ui.set_checkbox(page, "script_txt2img_xyz_plot_include_lone_images", False)
+        browser.set_number(page, elem_id, 256)
+    browser.set_checkbox(page, "script_txt2img_xyz_plot_include_lone_images", False)
     try:
         result = ui.generate(page)
         assert len(result["images"]) == 1, result     # the grid alone
@@ -293,7 +265,7 @@ def _xyz_picture(session, path: str) -> None:
         session.log("X/Y/Z grid at 256x256 for the picture", result["seconds"])
     finally:
         for elem_id in ("txt2img_width", "txt2img_height"):
-            ui.set_number(page, elem_id, 64)
+            browser.set_number(page, elem_id, 64)
 
 
 def test_settings_section_extra_folder_reaches_the_picker(session):
@@ -301,28 +273,28 @@ def test_settings_section_extra_folder_reaches_the_picker(session):
     extra = os.path.join(session.run_dir, "extra_weights")
     _synthetic_weights(os.path.join(extra, "other_qwen35.safetensors"), seed=1)
     t0 = time.time()
-    ui.tab(page, "Settings")
+    browser.tab(page, "Settings")
     page.locator("#settings_qwen35_te-button").first.click()
     section = page.locator("#column_settings_qwen35_te")
     assert "Extra folders to search for Qwen3.5-4B weights" in section.inner_text()
     for elem_id in ("setting_qwen35_te_device", "setting_qwen35_te_dtype", "setting_qwen35_te_keep_resident",
                     "setting_qwen35_te_embedding_cache_size", "setting_qwen35_te_encoder_cache_size"):
         assert page.locator(f"#{elem_id}").count() == 1
-    ui.fill_text(page, "setting_qwen35_te_search_dirs", extra)
+    browser.fill_text(page, "setting_qwen35_te_search_dirs", extra)
     page.locator("#settings_submit").click()
-    result = ui.wait_text(page, "settings_result", r"settings changed")
+    result = browser.wait_text(page, "settings_result", r"settings changed")
     # a fresh data dir's first Apply writes every setting; ours must be among them
     assert re.match(r"\d+ settings changed: .*\bqwen35_te_search_dirs\b", result), result[:300]
     # saved (the API's options model predates extension settings, so the file is read)
     with open(os.path.join(session.forge.data_dir, "config.json"), encoding="utf-8") as f:
         assert json.load(f)["qwen35_te_search_dirs"] == extra
-    ui.tab(page, "txt2img")
+    browser.tab(page, "txt2img")
     ui.open_accordion(page, f"{ACC}_enabled")
     page.locator(f"#{ACC}_refresh").click()
     time.sleep(2)
-    before = ui.dropdown_value(page, f"{ACC}_encoder_file")   # qwen35_4b.safetensors, from the PNG Info paste
-    assert "other_qwen35.safetensors" in ui.dropdown_choices(page, f"{ACC}_encoder_file")
-    assert ui.dropdown_value(page, f"{ACC}_encoder_file") == before   # listing the choices changed nothing
+    before = browser.dropdown_value(page, f"{ACC}_encoder_file")   # qwen35_4b.safetensors, from the PNG Info paste
+    assert "other_qwen35.safetensors" in browser.dropdown_choices(page, f"{ACC}_encoder_file")
+    assert browser.dropdown_value(page, f"{ACC}_encoder_file") == before   # listing the choices changed nothing
     session.log("Settings section", time.time() - t0)
 
 
@@ -330,18 +302,18 @@ def test_settings_section_extra_folder_reaches_the_picker(session):
 
 def test_alignment_tab_fit_cancel_resume_report_and_compare(session):
     page = session.page
-    _need(session.stock, "a loaded Anima model (the stock generation)")
+    browser.need(session.stock, "a loaded Anima model (the stock generation)")
     t0 = time.time()
-    ui.tab(page, "Qwen3.5 Alignment")
-    ui.set_number(page, "qwen35_fit_limit", FIT_PROMPTS)
-    ui.set_number(page, "qwen35_fit_batch_size", 8)
+    browser.tab(page, "Qwen3.5 Alignment")
+    browser.set_number(page, "qwen35_fit_limit", FIT_PROMPTS)
+    browser.set_number(page, "qwen35_fit_batch_size", 8)
     page.locator("#qwen35_fit_device label", has_text="cpu").first.click()
-    ui.fill_text(page, "qwen35_fit_name", FIT_NAME)
-    ui.set_checkbox(page, "qwen35_fit_allow_underdetermined", True)
+    browser.fill_text(page, "qwen35_fit_name", FIT_NAME)
+    browser.set_checkbox(page, "qwen35_fit_allow_underdetermined", True)
     page.locator("#qwen35_fit_start").click()
-    progress = ui.wait_text(page, "qwen35_fit_progress", r"embed 0\.6B: \d+/\d+ prompt encodings", timeout_ms=600_000)
+    progress = browser.wait_text(page, "qwen35_fit_progress", r"embed 0\.6B: \d+/\d+ prompt encodings", timeout_ms=600_000)
     page.locator("#qwen35_fit_cancel").click()
-    message = ui.wait_text(page, "qwen35_fit_message", r"Cancelled:", timeout_ms=300_000)
+    message = browser.wait_text(page, "qwen35_fit_message", r"Cancelled:", timeout_ms=300_000)
     counts = re.search(r"4B (\d+)/(\d+) prompts, 0\.6B (\d+)/(\d+) prompts", message)
     assert counts, message
     done_4b, total, done_06b, total_06b = map(int, counts.groups())
@@ -351,17 +323,17 @@ def test_alignment_tab_fit_cancel_resume_report_and_compare(session):
 
     t1 = time.time()
     page.locator("#qwen35_fit_start").click()
-    ui.wait_text(page, "qwen35_fit_message", r"^Done\.", timeout_ms=900_000)
-    report = ui.text_of(page, "qwen35_fit_report")
+    browser.wait_text(page, "qwen35_fit_message", r"^Done\.", timeout_ms=900_000)
+    report = browser.text_of(page, "qwen35_fit_report")
     assert "overall" in report and "strength 1.0 + calibration" in report
     assert f"{total} from the cache" in report, report        # the 4B pass was not run again
     assert f"rotation_{FIT_NAME}.safetensors" in report
     session.log("fit resumed to the end", time.time() - t1)
 
-    ui.fill_text(page, "qwen35_cmp_prompt", PROMPT)
-    assert ui.dropdown_value(page, "qwen35_cmp_alignment_file") == f"rotation_{FIT_NAME}.safetensors"
+    browser.fill_text(page, "qwen35_cmp_prompt", PROMPT)
+    assert browser.dropdown_value(page, "qwen35_cmp_alignment_file") == f"rotation_{FIT_NAME}.safetensors"
     page.locator("#qwen35_cmp_run").click()
-    readout = ui.wait_text(page, "qwen35_cmp_readout", r"aligned\s+-?\d\.\d{4}", timeout_ms=300_000, shown=True)
+    readout = browser.wait_text(page, "qwen35_cmp_readout", r"aligned\s+-?\d\.\d{4}", timeout_ms=300_000, shown=True)
     assert re.search(r"raw \(no alignment\)\s+-?\d\.\d{4}", readout), readout
     assert f"Alignment rotation_{FIT_NAME}.safetensors at strength 1." in readout
     pictures = session.pictures()
@@ -370,14 +342,14 @@ def test_alignment_tab_fit_cancel_resume_report_and_compare(session):
         _picture(session, os.path.join(pictures, "ui-alignment-tab.png"), ["#tabs > .tab-nav", "#tab_qwen35_alignment_tab"])
 
     # the fitted file is offered in the accordion, and the status accepts it at once
-    ui.tab(page, "txt2img")
-    ui.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", True)
+    browser.tab(page, "txt2img")
+    browser.set_checkbox(page, f"{ACC}_enabled-visible-checkbox", True)
     ui.open_accordion(page, f"{ACC}_enabled")
     page.locator(f"#{ACC}_refresh").click()
     time.sleep(2)
-    ui.set_checkbox(page, f"{ACC}_use_alignment", True)
-    ui.choose(page, f"{ACC}_alignment_file", f"rotation_{FIT_NAME}.safetensors")
-    ui.wait_text(page, f"{ACC}_status", rf"^On: the next generation encodes with qwen35_4b\.safetensors .*alignment 1 \(rotation_{FIT_NAME}\.safetensors\)")
+    browser.set_checkbox(page, f"{ACC}_use_alignment", True)
+    browser.choose(page, f"{ACC}_alignment_file", f"rotation_{FIT_NAME}.safetensors")
+    browser.wait_text(page, f"{ACC}_status", rf"^On: the next generation encodes with qwen35_4b\.safetensors .*alignment 1 \(rotation_{FIT_NAME}\.safetensors\)")
     if pictures:
         _picture(session, os.path.join(pictures, "ui-accordion.png"), [f"#{ACC}_enabled"])
     session.log("alignment tab (fit, cancel, resume, compare)", time.time() - t0)
@@ -387,7 +359,7 @@ def test_alignment_tab_fit_cancel_resume_report_and_compare(session):
 
 def test_accordion_off_is_stock_forge_pixel_for_pixel(session):
     """The same request (its infotext) on a fresh server without the extension gives the same pixels."""
-    stock = _need(session.stock, "the stock image")
+    stock = browser.need(session.stock, "the stock image")
     session.forge.stop()    # one server at a time
     plain = server.ForgeServer(session.setup, os.path.join(session.run_dir, "plain"), web_ui=False)
     try:
@@ -430,7 +402,7 @@ def _picture(session, path: str, selectors: list[str]) -> None:
     x0, y0 = min(b["x"] for b in boxes) - 8, min(b["y"] for b in boxes) - 8
     x1, y1 = max(b["x"] + b["width"] for b in boxes) + 8, max(b["y"] + b["height"] for b in boxes) + 8
     clip = {"x": max(0, x0 + scroll[0]), "y": max(0, y0 + scroll[1]), "width": x1 - x0, "height": y1 - y0}
-    ui.screenshot(page, path, clip=clip)
+    browser.screenshot(page, path, clip=clip)
     size = picture.shrink(path, PICTURE_LIMIT, python=session.setup.python)   # Forge's Python has Pillow
     print(f"[browser e2e] picture {path}: {size // 1024} KiB", flush=True)
     assert size <= PICTURE_LIMIT, f"{path} is {size} bytes; keep README pictures <= {PICTURE_LIMIT}"

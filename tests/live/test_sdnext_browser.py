@@ -27,25 +27,15 @@ import time
 import pytest
 from repo import ROOT
 
-from live import browser as common
-from live import png
+from live import browser
 from live.sdnext import server, ui
 
 REPO_ROOT = str(ROOT)
 WHY_NOT = server.why_not()
-try:
-    import playwright.sync_api  # noqa: F401
-    HAVE_PLAYWRIGHT = True
-except ImportError:
-    HAVE_PLAYWRIGHT = False
 
-pytestmark = [
-    pytest.mark.skipif(bool(WHY_NOT), reason=WHY_NOT or "no SD.Next"),
-    pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="needs Playwright for Python (pip install playwright; never `playwright install`)"),
-    pytest.mark.skipif(not os.path.exists(common.CHROMIUM), reason=f"needs Chromium at {common.CHROMIUM}"),
-]
+pytestmark = [pytest.mark.skipif(bool(WHY_NOT), reason=WHY_NOT or "no SD.Next"), *browser.NEEDS]
 
-ACC = "script_txt2img_qwen354b_text_encoder_anima"
+ACC = browser.ACCORDION
 PROMPT, NEGATIVE, SEED = "1girl, solo, cat ears, looking at viewer, masterpiece", "worst quality, low quality", 1234
 
 
@@ -81,7 +71,7 @@ def session(tmp_path_factory):
             started = sdnext.start()
             sdnext.select_anima()
             t0 = time.time()
-            with common.browser_page(sdnext.url) as page:
+            with browser.browser_page(sdnext.url) as page:
                 s = Session(run_dir, sdnext, page)
                 s.log("server start", started)
                 s.log("page ready", time.time() - t0)
@@ -98,38 +88,20 @@ def session(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _picture_after_each_step(request, session):
     yield
-    try:
-        session.page.screenshot(path=os.path.join(session.run_dir, f"{request.node.name}.png"), full_page=True)
-    except Exception as error:
-        print(f"[browser e2e] no picture after {request.node.name}: {error}")
+    browser.picture(session.page, session.run_dir, request.node.name)
 
 
 def _prepare_prompt(page) -> None:
-    common.tab(page, "Text")
-    common.fill_text(page, "txt2img_prompt", PROMPT)
-    common.fill_text(page, "txt2img_neg_prompt", NEGATIVE)
+    browser.tab(page, "Text")
+    browser.fill_text(page, "txt2img_prompt", PROMPT)
+    browser.fill_text(page, "txt2img_neg_prompt", NEGATIVE)
     for elem_id, value in (("txt2img_width", 64), ("txt2img_height", 64), ("txt2img_steps", 2), ("txt2img_seed", SEED)):
         ui.reveal(page, elem_id)
-        common.set_number(page, elem_id, value)
+        browser.set_number(page, elem_id, value)
 
 
 def _open_ours(page) -> None:
     ui.reveal(page, f"{ACC}_status")
-
-
-def _image(page, result, index=0) -> dict:
-    data = common.download(page, result["images"][index])
-    return {"png": data, "image": png.decode(data), "infotext": result["infotext"]}
-
-
-def _status(page) -> str:
-    return common.text_of(page, f"{ACC}_status")
-
-
-def _need(value, what):
-    if value is None:
-        pytest.skip(f"needs {what} from an earlier step of this module")
-    return value
 
 
 def test_accordion_is_there_and_its_status_follows_the_controls(session):
@@ -137,15 +109,15 @@ def test_accordion_is_there_and_its_status_follows_the_controls(session):
     t0 = time.time()
     assert page.locator("#script_img2img_qwen354b_text_encoder_anima_enabled").count() >= 1
     _open_ours(page)
-    assert _status(page).startswith("Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock SD.Next.")
-    common.set_checkbox(page, f"{ACC}_enabled_checkbox", True)
-    common.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors \(\w{10}\) on cpu fp32")
-    common.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
-    common.wait_text(page, f"{ACC}_status", r"^On, but the next generation will stop: .*'missing\.safetensors' not found.*Text-encoder.*Fix:")
-    common.choose(page, f"{ACC}_encoder_file", "Automatic")
-    common.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b")
-    common.set_checkbox(page, f"{ACC}_enabled_checkbox", False)
-    common.wait_text(page, f"{ACC}_status", r"^Off: ")
+    assert browser.status(page).startswith("Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock SD.Next.")
+    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", True)
+    browser.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors \(\w{10}\) on cpu fp32")
+    browser.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
+    browser.wait_text(page, f"{ACC}_status", r"^On, but the next generation will stop: .*'missing\.safetensors' not found.*Text-encoder.*Fix:")
+    browser.choose(page, f"{ACC}_encoder_file", "Automatic")
+    browser.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b")
+    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", False)
+    browser.wait_text(page, f"{ACC}_status", r"^Off: ")
     session.log("accordion + live status", time.time() - t0)
 
 
@@ -155,109 +127,109 @@ def test_stock_generation_with_the_accordion_off(session):
     result = ui.generate(page)
     assert result["images"], result["log"]
     assert f"Seed: {SEED}" in result["infotext"] and "Size: 64x64" in result["infotext"] and "Qwen35" not in result["infotext"]
-    session.stock = _image(page, result)
+    session.stock = browser.image(page, result)
     assert (session.stock["image"].width, session.stock["image"].height) == (64, 64)
-    common.wait_text(page, f"{ACC}_status", "Last generation: off")
+    browser.wait_text(page, f"{ACC}_status", "Last generation: off")
     session.log("stock generation", result["seconds"])
 
 
 def test_an_error_reaches_the_user_and_the_next_generation_works(session):
     page = session.page
-    _need(session.stock, "the stock image")
+    browser.need(session.stock, "the stock image")
     _open_ours(page)
-    common.set_checkbox(page, f"{ACC}_enabled_checkbox", True)
-    common.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
+    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", True)
+    browser.choose(page, f"{ACC}_encoder_file", "missing.safetensors")
     start = len(session.sdnext.log())
     failed = ui.generate(page)
     session.error_window = (start, len(session.sdnext.log()))
     assert "Qwen3.5-4B text encoder (Anima): encoder weights file 'missing.safetensors' not found" in failed["log"], failed
     assert "Fix:" in failed["log"]
-    common.wait_text(page, f"{ACC}_status", r"Last generation: error: Qwen3\.5-4B text encoder \(Anima\): encoder weights file 'missing\.safetensors' not found")
+    browser.wait_text(page, f"{ACC}_status", r"Last generation: error: Qwen3\.5-4B text encoder \(Anima\): encoder weights file 'missing\.safetensors' not found")
     session.log("failed generation", failed["seconds"])
 
-    common.choose(page, f"{ACC}_encoder_file", "Automatic")
+    browser.choose(page, f"{ACC}_encoder_file", "Automatic")
     result = ui.generate(page)
     assert result["images"], result["log"]
     for key in ("Qwen35 TE: on", "Qwen35 TE file: qwen35_4b.safetensors", "Qwen35 TE hash: ", "Qwen35 TE alignment: off",
                 "Qwen35 TE calibration: off", "Qwen35 TE scale: 1"):
         assert key in result["infotext"], result["infotext"]
-    session.ours = _image(page, result)
+    session.ours = browser.image(page, result)
     changed = session.ours["image"].differing_fraction(session.stock["image"])
     assert changed > 0.5, f"the 4B conditioning changed only {changed:.1%} of the pixels"
-    common.wait_text(page, f"{ACC}_status", r"Last generation: active: qwen35_4b\.safetensors")
+    browser.wait_text(page, f"{ACC}_status", r"Last generation: active: qwen35_4b\.safetensors")
     session.log("generation with the extension", result["seconds"], f"({changed:.1%} of pixels differ from stock)")
 
 
 def test_process_tab_send_to_text_restores_the_accordion(session):
     page = session.page
-    _need(session.ours, "our image")
+    browser.need(session.ours, "our image")
     t0 = time.time()
     for source, expect_on in ((session.stock, False), (session.ours, True)):
         path = os.path.join(session.run_dir, f"pasted-{'ours' if expect_on else 'stock'}.png")
         with open(path, "wb") as f:
             f.write(source["png"])
-        common.tab(page, "Process")
+        browser.tab(page, "Process")
         page.locator("#extras_image input[type=file]").first.set_input_files(path)
         wanted = r"Qwen35 TE: on" if expect_on else rf"^(?![\s\S]*Qwen35)[\s\S]*{SEED}"
-        common.wait_text(page, "html_info_formatted_extras", wanted, shown=True)
+        browser.wait_text(page, "html_info_formatted_extras", wanted, shown=True)
         page.locator("#copy_buttons_process #txt2img_tab").first.click()
         time.sleep(3)
         _open_ours(page)
-        assert common.checkbox_value(page, f"{ACC}_enabled_checkbox") is expect_on
+        assert browser.checkbox_value(page, f"{ACC}_enabled_checkbox") is expect_on
         if expect_on:
-            assert common.dropdown_value(page, f"{ACC}_encoder_file") == "qwen35_4b.safetensors"
-            common.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors")
+            assert browser.dropdown_value(page, f"{ACC}_encoder_file") == "qwen35_4b.safetensors"
+            browser.wait_text(page, f"{ACC}_status", r"^On: the next generation encodes with qwen35_4b\.safetensors")
         else:
-            common.wait_text(page, f"{ACC}_status", r"^Off: ")
-    assert common.text_of(page, "txt2img_prompt") == PROMPT
+            browser.wait_text(page, f"{ACC}_status", r"^Off: ")
+    assert browser.text_of(page, "txt2img_prompt") == PROMPT
     session.log("Process tab -> Text paste", time.time() - t0)
 
 
 def test_xyz_grid_on_off_cells_equal_the_single_images(session):
     page = session.page
-    stock, ours = _need(session.stock, "the stock image"), _need(session.ours, "our image")
+    stock, ours = browser.need(session.stock, "the stock image"), browser.need(session.ours, "our image")
     _prepare_prompt(page)
     _open_ours(page)
-    common.set_checkbox(page, f"{ACC}_enabled_checkbox", False)   # the axis decides, per cell
-    common.choose(page, "txt2img_script_list", "XYZ Grid Script")
-    common.choose(page, "script_txt2img_xyz_grid_script_x_type", "[Qwen3.5 TE] On/Off")
+    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", False)   # the axis decides, per cell
+    browser.choose(page, "txt2img_script_list", "XYZ Grid Script")
+    browser.choose(page, "script_txt2img_xyz_grid_script_x_type", "[Qwen3.5 TE] On/Off")
     # an axis with choices shows a multiselect without an id; "Use text inputs" brings the values box back
-    common.set_checkbox(page, "script_txt2img_xyz_grid_script_csv_mode", True)
-    common.fill_text(page, "script_txt2img_xyz_grid_script_x_values", "Off, On")
-    common.set_checkbox(page, "script_txt2img_xyz_grid_script_include_lone_images", True)
+    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_csv_mode", True)
+    browser.fill_text(page, "script_txt2img_xyz_grid_script_x_values", "Off, On")
+    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_include_lone_images", True)
     try:
         result = ui.generate(page)
-        images = [_image(page, result, i)["image"] for i in range(len(result["images"]))]
+        images = [browser.image(page, result, i)["image"] for i in range(len(result["images"]))]
         cells = [im for im in images if (im.width, im.height) == (64, 64)]
         assert len(cells) == 2, (len(result["images"]), [(im.width, im.height) for im in images])
         assert cells[0].rgb == stock["image"].rgb, "the Off cell differs from the stock image"
         assert cells[1].rgb == ours["image"].rgb, "the On cell differs from the image made with the accordion"
         session.log("XYZ On/Off grid", result["seconds"])
     finally:
-        common.choose(page, "txt2img_script_list", "None")
+        browser.choose(page, "txt2img_script_list", "None")
 
 
 def test_settings_section_and_alignment_tab(session):
     page = session.page
-    _need(session.stock, "a loaded Anima model")
+    browser.need(session.stock, "a loaded Anima model")
     t0 = time.time()
-    common.tab(page, "System")
+    browser.tab(page, "System")
     for elem_id in ("setting_qwen35_te_search_dirs", "setting_qwen35_te_device", "setting_qwen35_te_dtype",
                     "setting_qwen35_te_keep_resident", "setting_qwen35_te_embedding_cache_size", "setting_qwen35_te_encoder_cache_size"):
         assert page.locator(f"#{elem_id}").count() >= 1, elem_id
-    common.tab(page, "Qwen3.5 Alignment")   # a small fit against SD.Next's loaded stock encoder, then compare
-    common.set_number(page, "qwen35_fit_limit", 200)
-    common.set_number(page, "qwen35_fit_batch_size", 8)
+    browser.tab(page, "Qwen3.5 Alignment")   # a small fit against SD.Next's loaded stock encoder, then compare
+    browser.set_number(page, "qwen35_fit_limit", 200)
+    browser.set_number(page, "qwen35_fit_batch_size", 8)
     page.locator("#qwen35_fit_device label", has_text="cpu").first.click()
-    common.fill_text(page, "qwen35_fit_name", "sdnext_fit")
-    common.set_checkbox(page, "qwen35_fit_allow_underdetermined", True)
+    browser.fill_text(page, "qwen35_fit_name", "sdnext_fit")
+    browser.set_checkbox(page, "qwen35_fit_allow_underdetermined", True)
     page.locator("#qwen35_fit_start").first.click()
-    common.wait_text(page, "qwen35_fit_message", r"^Done\.", timeout_ms=900_000)
-    assert "rotation_sdnext_fit.safetensors" in common.text_of(page, "qwen35_fit_report")
+    browser.wait_text(page, "qwen35_fit_message", r"^Done\.", timeout_ms=900_000)
+    assert "rotation_sdnext_fit.safetensors" in browser.text_of(page, "qwen35_fit_report")
     session.log("alignment tab fit (200 prompts)", time.time() - t0)
-    common.fill_text(page, "qwen35_cmp_prompt", PROMPT)
-    assert common.dropdown_value(page, "qwen35_cmp_alignment_file") == "rotation_sdnext_fit.safetensors"
+    browser.fill_text(page, "qwen35_cmp_prompt", PROMPT)
+    assert browser.dropdown_value(page, "qwen35_cmp_alignment_file") == "rotation_sdnext_fit.safetensors"
     page.locator("#qwen35_cmp_run").first.click()
-    readout = common.wait_text(page, "qwen35_cmp_readout", r"aligned\s+-?\d\.\d{4}", timeout_ms=300_000, shown=True)
+    readout = browser.wait_text(page, "qwen35_cmp_readout", r"aligned\s+-?\d\.\d{4}", timeout_ms=300_000, shown=True)
     assert re.search(r"raw \(no alignment\)\s+-?\d\.\d{4}", readout), readout
     session.log("settings + alignment tab", time.time() - t0)

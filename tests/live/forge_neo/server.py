@@ -15,7 +15,6 @@ The server command is the harness's (run_txt2img.py), minus --nowebui, plus --gr
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -26,6 +25,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+
+from live.machine_lock import held
 
 DEFAULT_ROOT = os.path.expanduser("~/.cache/forge_neo_e2e")
 ENGINE_TREES = (("legacy", "src"), ("qwen06", "src-qwen06"), ("qwen06-anima", "src-qwen06-anima"))
@@ -65,22 +66,8 @@ def setups() -> tuple[list[ForgeSetup], str]:
     return found, ""
 
 
-@contextlib.contextmanager
-def machine_lock(variable: str = "FORGE_NEO_LOCK"):
-    """Hold the lock file the environment variable names (flock, as `flock FILE cmd` does) while a server
-    runs; nothing if unset."""
-    path = os.environ.get(variable)
-    if not path:
-        yield
-        return
-    import fcntl
-
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def machine_lock():
+    return held("FORGE_NEO_LOCK")
 
 
 def free_port() -> int:

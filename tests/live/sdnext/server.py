@@ -18,7 +18,7 @@ import shutil
 import sys
 import types
 
-from live.forge_neo import server as forge_server
+from live.machine_lock import held
 
 ROOT = os.path.abspath(os.path.expanduser(os.environ.get("SDNEXT_E2E_ROOT", "")))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,7 +47,7 @@ def harness():
 
 
 def machine_lock():
-    return forge_server.machine_lock("SDNEXT_LOCK")
+    return held("SDNEXT_LOCK")
 
 
 class SDNextServer:
