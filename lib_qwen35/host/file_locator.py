@@ -103,27 +103,16 @@ def stock_search_dirs(extra_dirs=()) -> list[str]:
 
 
 def list_alignments(extra_dirs=()) -> list[FoundFile]:
-    return _list_output_stage(extra_dirs, {"rotation"})
+    return _list_by_header(output_stage_search_dirs(extra_dirs), lambda names: "rotation" in names)
 
 
 def list_calibrations(extra_dirs=()) -> list[FoundFile]:
-    return _list_output_stage(extra_dirs, {"scale", "bias"})
+    return _list_by_header(output_stage_search_dirs(extra_dirs), lambda names: {"scale", "bias"} <= names)
 
 
 def list_stock_encoders(extra_dirs=()) -> list[FoundFile]:
     """Qwen3-0.6B files (plain Qwen3 layout, recognised by their tensors) in stock_search_dirs."""
-    found: list[FoundFile] = []
-    seen: set[str] = set()
-    for folder in stock_search_dirs(extra_dirs):
-        for path in _walk(folder):
-            name = os.path.basename(path)
-            if not name.endswith(".safetensors") or name in seen:
-                continue
-            names = _tensor_names(path) or frozenset()
-            if any(n.endswith(STOCK_MARKER_SUFFIX) for n in names) and not _looks_like_qwen35(names):
-                seen.add(name)
-                found.append(FoundFile(name, path))
-    return found
+    return _list_by_header(stock_search_dirs(extra_dirs), _looks_like_plain_qwen3)
 
 
 def weights_path(name: str, extra_dirs=()) -> str:
@@ -165,16 +154,17 @@ def resolve(name: str, candidates: list[FoundFile], preferred: str) -> str | Non
     return None
 
 
-def _list_output_stage(extra_dirs, required_keys: set) -> list[FoundFile]:
+def _list_by_header(folders, wanted) -> list[FoundFile]:
+    """The .safetensors files under `folders` whose tensor names `wanted(names)` accepts; the first of each name."""
     found: list[FoundFile] = []
     seen: set[str] = set()
-    for folder in output_stage_search_dirs(extra_dirs):
+    for folder in folders:
         for path in _walk(folder):
             name = os.path.basename(path)
             if not name.endswith(".safetensors") or name in seen:
                 continue
             names = _tensor_names(path)
-            if names is not None and required_keys <= names:
+            if names is not None and wanted(names):
                 seen.add(name)
                 found.append(FoundFile(name, path))
     return found
@@ -188,6 +178,10 @@ def _is_output_stage_file(names: frozenset) -> bool:
 
 def _looks_like_qwen35(names: frozenset) -> bool:
     return any(n.endswith(QWEN35_MARKER_SUFFIX) for n in names)
+
+
+def _looks_like_plain_qwen3(names: frozenset) -> bool:
+    return any(n.endswith(STOCK_MARKER_SUFFIX) for n in names) and not _looks_like_qwen35(names)
 
 
 def _tensor_names(path: str) -> frozenset | None:
