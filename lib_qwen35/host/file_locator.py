@@ -126,8 +126,11 @@ def weights_path(name: str, extra_dirs=()) -> str:
 
 def output_stage_path(kind: str, name: str, extra_dirs=()) -> str:
     """The alignment or calibration file (`kind`) a picker value names; raises OutputStageFileError."""
-    listed, preferred = (list_alignments, PREFERRED_ALIGNMENT) if kind == "alignment" else (list_calibrations, PREFERRED_CALIBRATION)
-    path = resolve(name, listed(extra_dirs), preferred)
+    if kind == "alignment":
+        candidates, preferred = list_alignments(extra_dirs), PREFERRED_ALIGNMENT
+    else:
+        candidates, preferred = list_calibrations(extra_dirs), PREFERRED_CALIBRATION
+    path = resolve(name, candidates, preferred)
     if path is None:
         shown = f"{preferred} (Automatic)" if name == AUTOMATIC else name
         searched = output_stage_search_dirs(extra_dirs)
