@@ -25,6 +25,7 @@ Images come from random weights: they show the plumbing and the UI, never qualit
 
 Skipped unless FORGE_NEO_E2E_ROOT or FORGE_NEO_DIR is set (tests/live/forge_neo/server.py), and without
 Playwright for Python or Chromium. Never `playwright install`: Debian's chromium is used.
+One module of some 400 lines: its steps run in this order on one server per tree, each building on the last.
 """
 
 from __future__ import annotations

@@ -6,12 +6,15 @@ It reads which generation of Anima's text engine the checkout has (legacy AnimaT
 the rewritten Qwen06Engine on `_comfy.py`) and fails loudly when it is neither: the seam moved. It imports
 Forge's real `backend/text_processing/anima_engine.py` (and `_comfy.py`) and real prompt parser, builds
 the engine with Forge's bundled Anima tokenizers (transformers, as Forge's loader does) and a stand-in
-Qwen3-0.6B + LLM adapter, installs our hook and checks ids, shapes, devices, dtypes, the mask, the empty
+Qwen3-0.6B + LLM adapter, installs our seam patch and checks ids, shapes, devices, dtypes, the mask, the empty
 prompt and the bit-identical stock path; for the rewritten engine it also holds the test stand-in
 (tests/stubs/forge_neo/site/backend/text_processing/_comfy.py) against the real file. Modules that need Forge's heavy dependencies (gradio, psutil, rich,
 comfy_kitchen, lark) are replaced by minimal stand-ins only when they cannot be imported. The Forge APIs
 the extension calls elsewhere (scripts, processing caches, xyz_grid, infotext, options, callbacks,
 memory management, launch) are checked against the checkout's source with `ast`, without importing it.
+
+One module of some 450 lines on purpose: every check reads the one checkout FORGE_NEO_DIR names, and all of
+them are what to run first when Forge changes.
 """
 
 import ast
