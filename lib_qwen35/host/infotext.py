@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from .params import AUTOMATIC
+from .params import AUTOMATIC, GenerationParams
 
 KEY_ENABLED = "Qwen35 TE"
 KEY_FILE = "Qwen35 TE file"
@@ -129,8 +129,6 @@ PASTE_FUNCTIONS = {
 
 def params_from_infotext(params: dict):
     """The GenerationParams an infotext describes (for scripting and tests)."""
-    from .params import GenerationParams
-
     values = {}
     for name, fn in PASTE_FUNCTIONS.items():
         value = fn(params)

@@ -19,7 +19,7 @@ import dataclasses
 
 import torch
 
-from . import a1111
+from . import a1111, gradio_parts
 
 OFF_SIGNATURE = ("off",)   # sync_caches' signature while our encoder is off: the caches hold stock conditioning
 
@@ -164,14 +164,10 @@ class WebUIHost:
     def enable_accordion(self, value: bool, label: str, elem_id: str):
         """A context manager that opens the extension's accordion and yields the component whose value is
         "enabled" (Forge Neo: InputAccordion, the checkbox in its header; by default a checkbox inside)."""
-        from . import gradio_parts
-
         return gradio_parts.checkbox_accordion(value, label, elem_id)
 
     def paste_field(self, component, paste):
         """The entry for Script.infotext_fields that restores `component` from a pasted infotext with
         `paste(params) -> value | None` (None: leave the control unchanged). By default a function that
         returns gradio updates, which every gradio version the WebUIs ship accepts."""
-        from . import gradio_parts
-
         return gradio_parts.update_paste_field(component, paste)

@@ -30,6 +30,7 @@ import torch
 from lib_qwen35.errors import NonFiniteOutputError, OutputStageOverflowError
 from lib_qwen35.files.checkpoint import file_identity
 from lib_qwen35.files.tokenizer import QWEN35_ENDOFTEXT_ID
+from lib_qwen35.model.output_stage import OutputStage
 
 from . import messages, status
 from . import placement as placement_mod
@@ -71,8 +72,6 @@ class EncodeRun:
 
 def build_output_stage(run: EncodeRun, holder):
     """The library's OutputStage for this run (files loaded once per identity by the holder)."""
-    from lib_qwen35.model.output_stage import OutputStage
-
     alignment = holder.stage_file("alignment", run.alignment_path) if run.alignment_path else None
     calibration = holder.stage_file("calibration", run.calibration_path) if run.calibration_path else None
     return OutputStage(alignment=alignment, strength=run.alignment_strength, calibration=calibration, output_scale=run.output_scale)

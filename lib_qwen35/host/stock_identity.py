@@ -12,6 +12,8 @@ import os
 
 import torch
 
+from lib_qwen35.files.checkpoint import short_hash
+
 FINGERPRINT_VALUES = 64  # values sampled from each parameter for the weights fingerprint
 
 
@@ -44,8 +46,6 @@ def file_key(path: str) -> str:
 
 def short_hash_or_none(path: str) -> str | None:
     try:
-        from lib_qwen35.files.checkpoint import short_hash
-
         return short_hash(path)
     except Exception:
         return None

@@ -21,7 +21,7 @@ import torch
 
 from lib_qwen35.model.devices import gpu_or_cpu
 
-from .. import a1111
+from .. import a1111, messages
 
 
 def devices():
@@ -72,8 +72,6 @@ def _offload_balanced() -> None:
             try:
                 apply(module, op="qwen35")
             except Exception as error:   # best effort: SD.Next's own moves must never break a generation
-                from .. import messages
-
                 messages.console(f"SD.Next balanced offload of {type(module).__name__} failed: {error}")
 
 
