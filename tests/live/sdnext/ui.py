@@ -1,5 +1,5 @@
-"""Playwright steps on SD.Next's gradio 3.43 page (standard theme), beside tests/live/browser.py (whose
-generic steps, such as filling a text box or a slider, are reused as they are).
+"""Playwright steps on SD.Next's gradio 3.43 page (standard theme) that Forge Neo's differs in (the common ones,
+such as filling a text box or a slider: live/browser.py).
 
 gradio 3.43 gives an elem_id to both a component's wrapper and its inner element, so locators take `.first`.
 Extensions' always-on scripts sit in the "Extensions" accordion, each in its own accordion.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from live.browser import GENERATION_TIMEOUT_MS, download, gallery_images  # noqa: F401 (re-exported)
+from live.browser import GENERATION_TIMEOUT_MS, gallery_images
 
 
 def open_accordion(page, elem_id: str) -> None:
