@@ -27,8 +27,6 @@ switches every eligible StoredLinear in a module to it (through StoredLinear.fp8
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 
@@ -161,32 +159,20 @@ def wants_fp8(x: torch.Tensor) -> bool:
     return x.dtype in (torch.bfloat16, torch.float16) and (x.is_cuda or ALLOW_CPU)
 
 
-def _fp8_forward(linear, mode: str, x: torch.Tensor) -> torch.Tensor:
-    if linear.weight.dtype != E4M3 or not wants_fp8(x):
-        return type(linear).forward(linear, x)          # the class's exact path
-    return fp8_linear(x, linear.weight, linear.bias, mode)
-
-
 def _eligible(m) -> bool:
     from ..model.linear import StoredLinear
     return isinstance(m, StoredLinear) and m.weight.dtype == E4M3 and shapes_ok(m.weight.shape[1], m.weight.shape[0])
 
 
 def enable_fp8_matmul(module: torch.nn.Module, mode: str) -> int:
-    """Route every eligible StoredLinear under `module` through fp8_linear; returns how many.
-    If StoredLinear has the native hook (a `fp8_mode` attribute read by its forward) that is set; otherwise the
-    instance's forward is replaced (undone by disable_fp8_matmul)."""
+    """Route every eligible StoredLinear under `module` through fp8_linear (its `fp8_mode`, read by its forward);
+    returns how many."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    from ..model.linear import StoredLinear
-    native = hasattr(StoredLinear, "fp8_mode")
     n = 0
     for m in module.modules():
         if _eligible(m):
-            if native:
-                m.fp8_mode = mode
-            else:
-                m.forward = functools.partial(_fp8_forward, m, mode)
+            m.fp8_mode = mode
             n += 1
     return n
 
@@ -195,12 +181,9 @@ def disable_fp8_matmul(module: torch.nn.Module) -> None:
     from ..model.linear import StoredLinear
     for m in module.modules():
         if isinstance(m, StoredLinear):
-            m.__dict__.pop("forward", None)
-            if "fp8_mode" in m.__dict__:
-                m.fp8_mode = None
+            m.fp8_mode = None
 
 
 def fp8_enabled_count(module: torch.nn.Module) -> int:
     from ..model.linear import StoredLinear
-    return sum(1 for m in module.modules() if isinstance(m, StoredLinear)
-               and ("forward" in m.__dict__ or m.__dict__.get("fp8_mode")))
+    return sum(1 for m in module.modules() if isinstance(m, StoredLinear) and m.fp8_mode is not None)
