@@ -42,7 +42,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from lib_qwen35.files.checkpoint import load_tensors, read_header  # noqa: E402
-from lib_qwen35.model import cache  # noqa: E402
+from lib_qwen35.model import cache, linear  # noqa: E402
 from lib_qwen35.model.config import expected_shapes, infer_layout  # noqa: E402
 from lib_qwen35.model.encoder import load_encoder  # noqa: E402
 from lib_qwen35.ops import fp8_matmul
@@ -482,7 +482,7 @@ class Bench:
             bb.set_kernel(kernel)
             if fp8:
                 fp8_matmul.ALLOW_CPU = dev.type == "cpu"
-                n = fp8_matmul.enable_fp8_matmul(bb, fp8)
+                n = linear.enable_fp8_matmul(bb, fp8)
                 log(f"  FP8 matmul on for {n} linears")
             runner = GraphRunner(bb, dtype) if graphs else None
 
@@ -500,7 +500,7 @@ class Bench:
             if runner is not None:
                 log(f"  {runner.describe()}")
             if fp8:
-                fp8_matmul.disable_fp8_matmul(bb)
+                linear.disable_fp8_matmul(bb)
             del runner
             free_memory(dev)
         bb.set_kernel("chunk")

@@ -23,7 +23,7 @@ from ..ops.delta_rule import pick_kernel, why_not_fla
 from . import cache
 from .config import HEAD_KEYS, infer_layout
 from .devices import check_device, resolve_dtype
-from .linear import FP8_DTYPES
+from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import Qwen35Backbone
 
@@ -152,10 +152,10 @@ class Encoder:
         from ..ops import fp8_matmul
         from ..ops.cuda_graphs import GraphRunner
 
-        fp8_matmul.disable_fp8_matmul(self.backbone)
+        disable_fp8_matmul(self.backbone)
         self.fp8_mode, self.fp8_status = fp8_matmul.choose_mode(self.device, self.dtype, self.fp8_requested)
         if self.fp8_mode is not None:
-            fp8_matmul.enable_fp8_matmul(self.backbone, self.fp8_mode)
+            enable_fp8_matmul(self.backbone, self.fp8_mode)
         if not self.cuda_graphs_requested:
             self._graphs, self._graphs_off = None, "CUDA graphs off (requested)"
         elif self.fp8_mode == "per_tensor":   # its scale spans the padded bucket: results would depend on it

@@ -21,8 +21,8 @@ per-token cosine >= 0.98 against fp32 (measured 0.992; the bf16 upcast path: >= 
 lossy mode, so it is opt-in; see docs/gpu.md, "Tolerances (bf16 and FP8)", for the reasoning.
 
 Integration: `fp8_linear(x, weight, bias, mode)` is a drop-in for `F.linear(x, upcast(weight), bias)`;
-`choose_mode(device, dtype, requested)` decides (and says why) whether to use it; `enable_fp8_matmul(module, mode)`
-switches every eligible StoredLinear in a module to it (through StoredLinear.fp8_mode, read by its forward).
+`choose_mode(device, dtype, requested)` decides (and says why) whether to use it; the model switches its linears
+to it (`model/linear.py`, `enable_fp8_matmul`).
 """
 
 from __future__ import annotations
@@ -151,39 +151,7 @@ def choose_mode(device, dtype: torch.dtype, requested: str = "auto") -> tuple[st
     return None, f"FP8 matmul unavailable ({err}): FP8 weights upcast per layer"
 
 
-# -- switching StoredLinear modules --------------------------------------------------------------------------
-
 def wants_fp8(x: torch.Tensor) -> bool:
     """Should a switched linear use FP8 for this input? Only bf16/fp16 compute, and only on CUDA (a backbone moved
     to CPU keeps the exact path: CPU FP8 GEMMs are slow and nobody asked for them there)."""
     return x.dtype in (torch.bfloat16, torch.float16) and (x.is_cuda or ALLOW_CPU)
-
-
-def _eligible(m) -> bool:
-    from ..model.linear import StoredLinear
-    return isinstance(m, StoredLinear) and m.weight.dtype == E4M3 and shapes_ok(m.weight.shape[1], m.weight.shape[0])
-
-
-def enable_fp8_matmul(module: torch.nn.Module, mode: str) -> int:
-    """Route every eligible StoredLinear under `module` through fp8_linear (its `fp8_mode`, read by its forward);
-    returns how many."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
-    n = 0
-    for m in module.modules():
-        if _eligible(m):
-            m.fp8_mode = mode
-            n += 1
-    return n
-
-
-def disable_fp8_matmul(module: torch.nn.Module) -> None:
-    from ..model.linear import StoredLinear
-    for m in module.modules():
-        if isinstance(m, StoredLinear):
-            m.fp8_mode = None
-
-
-def fp8_enabled_count(module: torch.nn.Module) -> int:
-    from ..model.linear import StoredLinear
-    return sum(1 for m in module.modules() if isinstance(m, StoredLinear) and m.fp8_mode is not None)
