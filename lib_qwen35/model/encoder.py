@@ -19,13 +19,16 @@ from ..errors import (
     WeightsFileError,
 )
 from ..files.checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
-from ..ops.delta_rule import pick_kernel, why_not_fla
-from . import cache
+from ..ops.cuda_graphs import GraphRunner
+from ..ops.delta_rule import KERNELS, pick_kernel, why_not_fla
+from ..ops.fp8_matmul import REQUESTS as FP8_REQUESTS
+from ..ops.fp8_matmul import choose_mode as choose_fp8_mode
+from . import embedding_cache, encoder_cache
 from .config import HEAD_KEYS, infer_layout
 from .devices import check_device, resolve_dtype
 from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul
 from .output_stage import Alignment, Calibration, OutputStage
-from .qwen35 import Qwen35Backbone
+from .qwen35 import HeadRMSNorm, Qwen35Backbone
 
 EMPTY_PROMPT_IDS = [248044]   # "" -> <|endoftext|>, the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
 MAX_TOKENS = 131072           # far beyond any prompt; protects against runaway inputs
@@ -40,16 +43,14 @@ def check_batch_size(value, name: str = "max_batch") -> int:
     return n
 
 
-def _check_options(kernel, head_norm, upcast_cache_bytes, fp8_matmul) -> None:
-    """Before any file is read: options that would otherwise fail after a long load."""
-    from ..ops.delta_rule import KERNELS
-    from ..ops.fp8_matmul import REQUESTS
-    from .qwen35 import HeadRMSNorm
-
-    for name, value, allowed in (("kernel", kernel, ("auto", *KERNELS)), ("fp8_matmul", fp8_matmul, REQUESTS),
-                                 ("head_norm", head_norm, HeadRMSNorm.PARAMETERISATIONS)):
-        if not isinstance(value, str) or value not in allowed:
+def _check_options(options: dict) -> None:
+    """Before any file is read: the options given that would otherwise fail after a long load."""
+    for name, allowed in (("kernel", ("auto", *KERNELS)), ("fp8_matmul", FP8_REQUESTS),
+                          ("head_norm", HeadRMSNorm.PARAMETERISATIONS)):
+        value = options.get(name)
+        if name in options and (not isinstance(value, str) or value not in allowed):
             raise InvalidArgumentError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    upcast_cache_bytes = options.get("upcast_cache_bytes")
     if upcast_cache_bytes is not None and (isinstance(upcast_cache_bytes, bool) or
                                            not isinstance(upcast_cache_bytes, int) or upcast_cache_bytes < 0):
         raise InvalidArgumentError(f"upcast_cache_bytes must be an integer >= 0 (or None), got {upcast_cache_bytes!r}")
@@ -75,7 +76,8 @@ class Encoder:
                  upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off"):
         self.path = str(path)
         t0 = time.perf_counter()
-        _check_options(kernel, head_norm, upcast_cache_bytes, fp8_matmul)
+        _check_options({"kernel": kernel, "head_norm": head_norm, "upcast_cache_bytes": upcast_cache_bytes,
+                        "fp8_matmul": fp8_matmul})
         self.device = check_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         infos = read_header(self.path)
@@ -133,7 +135,7 @@ class Encoder:
         the fast path change some of them. CUDA graphs and batching change rounding only."""
         return (self.identity, str(self.dtype), self.head_norm, self.kernel, self.fp8_mode, self.device.type)
 
-    def to(self, device) -> "Encoder":
+    def to(self, device) -> Encoder:
         """Move the weights (FP8 stays FP8). Upcast copies are rebuilt lazily only on CPU."""
         device = check_device(device)
         with self._lock:
@@ -149,11 +151,8 @@ class Encoder:
 
     def _setup_fast_path(self) -> None:
         """(Re)build the GPU fast path for the current device; every choice keeps a reason for the status line."""
-        from ..ops import fp8_matmul
-        from ..ops.cuda_graphs import GraphRunner
-
         disable_fp8_matmul(self.backbone)
-        self.fp8_mode, self.fp8_status = fp8_matmul.choose_mode(self.device, self.dtype, self.fp8_requested)
+        self.fp8_mode, self.fp8_status = choose_fp8_mode(self.device, self.dtype, self.fp8_requested)
         if self.fp8_mode is not None:
             enable_fp8_matmul(self.backbone, self.fp8_mode)
         if not self.cuda_graphs_requested:
@@ -258,7 +257,7 @@ class Encoder:
         todo = []
         key = self._emb_key
         for i, ids in enumerate(batch_ids):
-            hit = cache.EMBEDDINGS.get((key, tuple(ids))) if use_cache else None
+            hit = embedding_cache.EMBEDDINGS.get((key, tuple(ids))) if use_cache else None
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 out[i] = hit.to(self.device, copy=True)   # the caller may modify it in place
@@ -271,7 +270,7 @@ class Encoder:
             store = use_cache and self._emb_key == key     # not if a concurrent to() changed the numbers meanwhile
             for i, emb in zip(group, embs):
                 if store:
-                    cache.EMBEDDINGS.put((key, tuple(batch_ids[i])), emb)
+                    embedding_cache.EMBEDDINGS.put((key, tuple(batch_ids[i])), emb)
                 out[i] = emb.clone()   # outside inference mode: a normal tensor, not a view of the batch
         return out
 
@@ -292,5 +291,21 @@ class Encoder:
 
 def load_encoder(path, device="cpu", dtype=None, **options) -> Encoder:
     """Load (or reuse) the encoder for `path`. Options: kernel ('auto'|'chunk'|'recurrent'|'fla'),
-    head_norm ('exp'|'one_plus'), upcast_cache_bytes, cuda_graphs (True), fp8_matmul ('off'|'auto'|...)."""
-    return cache.get_encoder(path, device=device, dtype=dtype, **options)
+    head_norm ('exp'|'one_plus'), upcast_cache_bytes, cuda_graphs (True), fp8_matmul ('off'|'auto'|...).
+    Reused while the file (path, inode, size, mtime, ctime), dtype and options are the same (encoder_cache.py); a
+    different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
+    device = check_device(device)
+    dtype = resolve_dtype(dtype, device)
+    _check_options(options)
+    try:
+        settings = (str(dtype), tuple(sorted(options.items())))
+        hash(settings)
+    except TypeError:
+        raise InvalidArgumentError(f"encoder options must be plain values (str, int, bool), got {options!r}") from None
+
+    def move(encoder: Encoder) -> None:
+        if encoder.device != device:
+            encoder.to(device)
+
+    return encoder_cache.QWEN35.get(path, settings, lambda: Encoder(path, device=device, dtype=dtype, **options),
+                                    check=lambda: infer_layout(read_header(path), str(path)), on_hit=move)

@@ -12,7 +12,7 @@ import torch
 from lib_qwen35 import Alignment, Calibration, OutputStageFileError, Qwen35Error
 from lib_qwen35 import __main__ as cli
 from lib_qwen35.alignment.corpus import generate_corpus, write_jsonl
-from lib_qwen35.model import cache
+from lib_qwen35.model import encoder_cache
 from lib_qwen35.synthetic import qwen35 as synthetic
 
 READ_ONLY_PLACE = "/proc/qwen35_test_output.safetensors"   # /proc accepts no new files, not even from root
@@ -29,7 +29,7 @@ def no_encoder(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the encoder was loaded before the output was checked")
 
-    monkeypatch.setattr(cache, "get_encoder", refuse)
+    monkeypatch.setattr(encoder_cache.QWEN35, "get", refuse)
 
 
 def test_encode_save_over_the_weights_it_reads(tmp_path, capsys, anima_ckpt, no_encoder):

@@ -167,9 +167,9 @@ def fp8_on_cpu(monkeypatch, fp8_kernel):
 
 def test_fp8_and_exact_embeddings_are_cached_apart(fp8_friendly_ckpt, fp8_on_cpu):
     """An FP8-matmul encoder and an exact one on the same file and dtype must not serve each other's results."""
-    from lib_qwen35.model import cache
+    from lib_qwen35.model import embedding_cache
 
-    cache.EMBEDDINGS.clear()
+    embedding_cache.EMBEDDINGS.clear()
     exact = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="off")
     fp8 = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_token")
     assert exact.fp8_mode is None and fp8.fp8_mode == "per_token"
