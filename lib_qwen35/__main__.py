@@ -27,8 +27,8 @@ WEBUI_PYTHON = ("venv/bin/python (Linux, macOS) or .\\venv\\Scripts\\python.exe 
                 "folder")
 # Subcommands that live in other modules; each exposes add_arguments(parser) and main(args) -> int.
 EXTERNAL_COMMANDS = {
-    "fit": ("lib_qwen35.alignment.fit", "fit the 4B -> 0.6B alignment and calibration files, with a held-out report"),
-    "corpus": ("lib_qwen35.alignment.corpus", "export the built-in prompt corpus (JSON lines) or its manifest"),
+    "fit": ("lib_qwen35.cli.fit", "fit the 4B -> 0.6B alignment and calibration files, with a held-out report"),
+    "corpus": ("lib_qwen35.cli.corpus", "export the built-in prompt corpus (JSON lines) or its manifest"),
 }
 # Arguments that name files: a relative models/... path means the WebUI's models folder (webui_paths.py).
 PATH_ARGUMENTS = ("weights", "alignment", "calibration", "prompts", "save", "json", "weights_4b", "weights_06b",

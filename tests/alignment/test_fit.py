@@ -18,7 +18,6 @@ from lib_qwen35.alignment.fit import (
     FitCancelled,
     FitInputError,
     FitProgress,
-    StderrProgress,
     apply_alignment,
     compare_with_stock,
     embed_prompts,
@@ -28,6 +27,7 @@ from lib_qwen35.alignment.fit import (
     procrustes,
     run_fit,
 )
+from lib_qwen35.cli.fit import StderrProgress
 from lib_qwen35.errors import NonFiniteOutputError
 from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
@@ -386,7 +386,7 @@ def test_cli_demo_mode(tmp_path, capsys):
     """No weights: the CLI fits between synthetic checkpoints and says so loudly."""
     import argparse
 
-    from lib_qwen35.alignment import fit
+    from lib_qwen35.cli import fit
 
     parser = argparse.ArgumentParser()
     fit.add_arguments(parser)

@@ -255,7 +255,7 @@ def test_output_stage_file_messages_use_the_right_article(capsys, tmp_path, anim
 def test_fit_ends_with_what_to_do_in_the_webui():
     import os
 
-    from lib_qwen35.alignment.fit import next_steps
+    from lib_qwen35.cli.fit import next_steps
 
     elsewhere = next_steps(os.path.join("fits", "rotation_matrix.safetensors"),
                            os.path.join("fits", "calibration_params.safetensors"))

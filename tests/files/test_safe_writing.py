@@ -130,7 +130,7 @@ class _nothing:
 
 
 def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys, monkeypatch):
-    import lib_qwen35.alignment.fit as fit
+    import lib_qwen35.cli.fit as fit
 
     monkeypatch.setattr(fit, "_synthetic_encoders",
                         lambda *a: (_ for _ in ()).throw(AssertionError("encoders loaded before the check")))
