@@ -8,6 +8,8 @@ import torch
 from repo import ROOT
 
 from lib_qwen35 import __main__ as cli
+from lib_qwen35.cli.demo import synthetic_weights_path
+from lib_qwen35.cli.parser import build_parser
 
 
 def test_encode_without_weights_says_synthetic(capsys, tmp_path):
@@ -83,7 +85,7 @@ def test_non_utf8_prompt_file(capsys, tmp_path):
 
 
 def test_damaged_demo_checkpoint_is_rebuilt(capsys):
-    path = cli.synthetic_weights_path()
+    path = synthetic_weights_path()
     with open(path, "r+b") as f:
         f.truncate(1000)
     assert cli.main(["encode", "a"]) == 0
@@ -175,7 +177,7 @@ def test_every_command_picks_the_device_by_the_same_rule(monkeypatch, tmp_path, 
                  "--weights", weights], ["fit", "--weights-4b", weights, "--weights-06b", weights, "--out", fit_out]):
         assert cli.main(argv) == 2
     assert asked == ["cuda", "cuda", "cuda"]
-    parser = cli.build_parser()
+    parser = build_parser()
     for command in ("encode", "stats", "fit"):
         argv = [command] + {"encode": ["x"], "stats": ["--prompts", "p"], "fit": ["--out", "o"]}[command]
         assert parser.parse_args(argv).device == "auto"
@@ -192,7 +194,7 @@ def _options(parser):
 
 def test_every_option_has_help_and_shows_its_default():
     problems = []
-    for command, action in _options(cli.build_parser()):
+    for command, action in _options(build_parser()):
         name = action.option_strings[-1] if action.option_strings else action.dest
         if not action.help:
             problems.append(f"{command} {name}: no help")
