@@ -8,7 +8,8 @@ import sys
 import time
 
 from ..alignment.corpus import load_prompts
-from ..alignment.fit import FitProgress, _fmt_s, check_request, report_markdown, run_fit
+from ..alignment.report import report_markdown
+from ..alignment.run import FitProgress, check_request, format_seconds, run_fit
 from ..errors import Qwen35Error
 
 
@@ -33,9 +34,9 @@ class StderrProgress:
         self._last, self._last_step = now, step
         filled = int(self.width * p.fraction)
         rate = "?" if p.rate is None else f"{p.rate:.1f}"
-        eta = "?" if p.eta_s is None else _fmt_s(p.eta_s) + (f" (+ {p.next_stage})" if p.next_stage else "")
+        eta = "?" if p.eta_s is None else format_seconds(p.eta_s) + (f" (+ {p.next_stage})" if p.next_stage else "")
         line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {p.fraction * 100:5.1f}% {p.stage:<10} "
-                f"{p.done}/{p.total} ({rate}/s) elapsed {_fmt_s(p.elapsed_s)} ETA {eta}")
+                f"{p.done}/{p.total} ({rate}/s) elapsed {format_seconds(p.elapsed_s)} ETA {eta}")
         self.stream.write(("\r" + line + ("\n" if final else "")) if self.tty else line + "\n")
         self.stream.flush()
 

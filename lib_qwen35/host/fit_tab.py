@@ -246,7 +246,7 @@ class FitTab:
             encoder = self._load_4b(plan["weights_path"], plan["settings"], placement)
             e4 = OnDevice(encoder, placement, plan["weights_path"])
             e6 = self._load_stock(plan["stock"], placement)
-            from lib_qwen35.alignment.fit import run_fit
+            from lib_qwen35.alignment.run import run_fit
 
             result = run_fit(e4, e6, plan["out_dir"], limit=plan["limit"], batch_size=plan["batch_size"],
                              cache_dir=plan["cache_dir"], progress=self._progress, cancel=self._cancel,
@@ -258,7 +258,7 @@ class FitTab:
                               message=f"Done. Pick {names[0]} and {names[1]} in the alignment and calibration "
                                       f"pickers (press the refresh button there)."))
         except Qwen35Error as error:
-            from lib_qwen35.alignment.fit import FitCancelled
+            from lib_qwen35.errors import FitCancelled
 
             if isinstance(error, FitCancelled):
                 view = self.view()
@@ -355,7 +355,7 @@ class FitTab:
             return CompareResult(error=str(messages.unexpected(error)))
 
     def _compare(self, request: CompareRequest) -> CompareResult:
-        from lib_qwen35.alignment.fit import compare_with_stock
+        from lib_qwen35.alignment.compare import compare_with_stock
         from lib_qwen35.model.output_stage import OutputStage
 
         settings = dataclasses.replace(ext_settings.read(), device=_device_choice(request.device))
@@ -475,7 +475,7 @@ def output_names(name: str) -> tuple[str, str]:
 def _check_outputs(out_dir: str, name: str, weights_path: str, batch_size: int, limit) -> None:
     """Before the fit: every file it will write may be written (none is the weights file, none is a file
     this tool did not write), and its numbers are valid."""
-    from lib_qwen35.alignment.fit import check_request
+    from lib_qwen35.alignment.run import check_request
     from lib_qwen35.files.checkpoint import written_by_us
     from lib_qwen35.files.safe_io import check_output
 
@@ -502,7 +502,7 @@ def _publish(result, name: str) -> tuple[str, str]:
 
 
 def _report_md(result, names, cache_dir) -> str:
-    from lib_qwen35.alignment.fit import report_markdown
+    from lib_qwen35.alignment.report import report_markdown
 
     meta = result.report.get("meta", {})
     speed = meta.get("encodings_per_second")

@@ -11,24 +11,14 @@ import pytest
 import torch
 from fake_encoders import FakeEncoder, fake_pair, random_orthogonal
 
+from lib_qwen35.alignment.chunk_cache import embed_prompts
+from lib_qwen35.alignment.compare import compare_with_stock
 from lib_qwen35.alignment.corpus import Prompt, generate_corpus
-from lib_qwen35.alignment.fit import (
-    CALIBRATION_FILE,
-    ROTATION_FILE,
-    FitCancelled,
-    FitInputError,
-    FitProgress,
-    apply_alignment,
-    compare_with_stock,
-    embed_prompts,
-    fit_calibration,
-    fit_from_embeddings,
-    heldout_mask,
-    procrustes,
-    run_fit,
-)
+from lib_qwen35.alignment.procrustes import apply_alignment, fit_calibration, procrustes
+from lib_qwen35.alignment.run import CALIBRATION_FILE, ROTATION_FILE, FitProgress, fit_from_embeddings, run_fit
+from lib_qwen35.alignment.split import heldout_mask
 from lib_qwen35.cli.fit import StderrProgress
-from lib_qwen35.errors import NonFiniteOutputError
+from lib_qwen35.errors import FitCancelled, FitInputError, NonFiniteOutputError
 from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
 
@@ -193,10 +183,10 @@ class TimedEncoder(FakeEncoder):
 def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
     import types
 
-    from lib_qwen35.alignment import fit
+    from lib_qwen35.alignment import run
 
     clock = Clock()
-    monkeypatch.setattr(fit, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(run, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     rot = random_orthogonal(16, torch.Generator().manual_seed(5)).float()
     e4 = TimedEncoder(clock, 0.01, identity="fast4b")                 # the two stages run at very
     e6 = TimedEncoder(clock, 0.5, identity="slow06b", rotate=rot)     # different speeds (50x)
@@ -219,7 +209,7 @@ def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
 
 
 def test_cancel_message_counts_both_encoders_and_resume_reuses_the_chunks(tmp_path):
-    from lib_qwen35.alignment.fit import cached_prompt_count
+    from lib_qwen35.alignment.chunk_cache import cached_prompt_count
 
     e4, e6 = fake_pair()
     clean = run_fit(e4, e6, str(tmp_path / "clean"), limit=300, batch_size=16, chunk_size=64)

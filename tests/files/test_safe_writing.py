@@ -152,7 +152,7 @@ def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys,
 def test_fit_replaces_its_own_outputs(tmp_path):
     from fake_encoders import fake_pair
 
-    from lib_qwen35.alignment.fit import run_fit
+    from lib_qwen35.alignment.run import run_fit
 
     e4, e6 = fake_pair()
     first = run_fit(e4, e6, str(tmp_path / "out"), limit=60, allow_underdetermined=True)
