@@ -99,7 +99,7 @@ def _synthetic_encoders(out_dir: str, device, dtype):
     if not os.path.exists(p6):
         write_06b(p6, seed=2, **SYNTHETIC_06B)
     e4 = load_encoder(p4, device=device, dtype=dtype)
-    e6 = Qwen3Encoder(p6, device=device, dtype=_torch_dtype(dtype),
+    e6 = Qwen3Encoder(p6, device=device, dtype=dtype,
                       tokenizer=SmallVocabTokenizer(load_qwen3_tokenizer(), SYNTHETIC_06B["vocab_size"]))
     return e4, e6
 
@@ -107,13 +107,6 @@ def _synthetic_encoders(out_dir: str, device, dtype):
 # 0.6B-layout demo sizes: hidden must be 1024 (the width Anima's adapter reads); everything else tiny.
 SYNTHETIC_06B = dict(vocab_size=4096, hidden_size=1024, intermediate_size=256, num_layers=2,
                      num_attention_heads=8, num_key_value_heads=4, head_dim=64)
-
-
-def _torch_dtype(dtype):
-    if dtype in (None, "auto"):
-        return None
-    from ..model.devices import resolve_dtype
-    return resolve_dtype(dtype, "cpu")
 
 
 def main(args) -> int:
@@ -140,7 +133,7 @@ def main(args) -> int:
             from ..model.qwen3 import Qwen3Encoder
             print(f"loading {args.weights_4b} and {args.weights_06b} on {device} ...", file=sys.stderr)
             e4 = load_encoder(args.weights_4b, device=device, dtype=args.dtype)
-            e6 = Qwen3Encoder(args.weights_06b, device=device, dtype=_torch_dtype(args.dtype))
+            e6 = Qwen3Encoder(args.weights_06b, device=device, dtype=args.dtype)
         res = run_fit(e4, e6, args.out, prompts=prompts, corpus_id=corpus_id, prompt_file=args.prompts,
                       batch_size=args.batch_size,
                       holdout=args.holdout, cache_dir=args.cache_dir, progress=StderrProgress(),

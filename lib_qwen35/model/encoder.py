@@ -11,14 +11,9 @@ import time
 
 import torch
 
-from ..errors import (
-    EncoderOutOfMemoryError,
-    InvalidArgumentError,
-    NonFiniteOutputError,
-    PromptError,
-    WeightsFileError,
-)
+from ..errors import EncoderOutOfMemoryError, InvalidArgumentError, NonFiniteOutputError, WeightsFileError
 from ..files.checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
+from ..files.tokenizer import QWEN35_ENDOFTEXT_ID, load_qwen35_tokenizer
 from ..ops.cuda_graphs import GraphRunner
 from ..ops.delta_rule import KERNELS, pick_kernel, why_not_fla
 from ..ops.fp8_matmul import REQUESTS as FP8_REQUESTS
@@ -29,9 +24,9 @@ from .devices import check_device, resolve_dtype
 from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import HeadRMSNorm, Qwen35Backbone
+from .text_encoder import TextEncoder
 
-EMPTY_PROMPT_IDS = [248044]   # "" -> <|endoftext|>, the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
-MAX_TOKENS = 131072           # far beyond any prompt; protects against runaway inputs
+
 def check_batch_size(value, name: str = "max_batch") -> int:
     """A batch size: an int >= 1 (not a bool, not 2.5)."""
     try:
@@ -69,8 +64,11 @@ def _check_finite(name: str, t: torch.Tensor, path: str) -> None:
         raise WeightsFileError(f"{path}: tensor {name} contains NaN/Inf values; the file is corrupt. Re-download it.")
 
 
-class Encoder:
-    """A loaded Qwen3.5 encoder. Build with `load_encoder` (cached) rather than directly."""
+class Encoder(TextEncoder):
+    """A loaded Qwen3.5 encoder. Build with `load_encoder` (cached) rather than directly. Prompts and ids as
+    text_encoder.py says; encode_batch gives the head output, before the output stage."""
+
+    ENDOFTEXT_ID = QWEN35_ENDOFTEXT_ID   # the empty prompt: the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
 
     def __init__(self, path, device="cpu", dtype=None, kernel: str = "auto", head_norm: str = "exp",
                  upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off"):
@@ -112,12 +110,10 @@ class Encoder:
         self.load_seconds = time.perf_counter() - t0
         self.stats = {"backbone_runs": 0, "cache_hits": 0, "last_encode_ms": None, "last_tokens": None}
         self._lock = threading.Lock()
-        self._tok = None
 
     # -- properties -------------------------------------------------------------------------------
-    @property
-    def short_hash(self) -> str:
-        return self._short_hash          # computed while loading, from the same file
+    def _load_tokenizer(self):
+        return load_qwen35_tokenizer()
 
     @property
     def output_size(self) -> int:
@@ -182,38 +178,6 @@ class Encoder:
         graphs = self._graphs.describe() if self._graphs is not None else self._graphs_off
         return f"{kernel}; {self.fp8_status}; {graphs}"
 
-    # -- text -> ids ------------------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[int]:
-        if not isinstance(text, str):
-            raise PromptError(f"prompt must be a string, got {type(text).__name__}")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PromptError("prompt contains text that is not valid Unicode (undecodable bytes, e.g. a "
-                              "command-line argument in another encoding); pass UTF-8 text") from None
-        if self._tok is None:
-            from ..files.tokenizer import load_qwen35_tokenizer
-            self._tok = load_qwen35_tokenizer()
-        ids = self._tok.encode(text)
-        return ids if ids else list(EMPTY_PROMPT_IDS)
-
-    def _check_ids(self, ids) -> list[int]:
-        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-            raise PromptError(f"token ids must be a list of integers (from tokenize(text)), got "
-                              f"{type(ids).__name__}; to encode text, use encode(text)")
-        try:
-            ids = [operator.index(i) for i in ids]       # ints (or numpy/torch integers); 1.7 is not an id
-        except TypeError:
-            raise PromptError(f"token ids must be integers, got {list(ids)[:5]}...") from None
-        if not ids:
-            return list(EMPTY_PROMPT_IDS)
-        if len(ids) > MAX_TOKENS:
-            raise PromptError(f"prompt has {len(ids)} tokens; the limit is {MAX_TOKENS}.")
-        bad = [i for i in ids if not 0 <= i < self.config.vocab_size]
-        if bad:
-            raise PromptError(f"token id(s) {bad[:5]} outside the vocabulary [0, {self.config.vocab_size}).")
-        return ids
-
     # -- ids -> head output -----------------------------------------------------------------------
     @torch.inference_mode()
     def _run(self, batch: list[list[int]]) -> list[torch.Tensor]:
@@ -250,7 +214,7 @@ class Encoder:
         use_cache=False (bulk work such as the alignment fit) neither reads nor fills the embedding LRU.
         Every result is the caller's: a plain tensor with its own storage, to modify in place at will."""
         max_batch = check_batch_size(max_batch)
-        batch_ids = [self._check_ids(x) for x in batch_ids]
+        batch_ids = [self.check_ids(x) for x in batch_ids]
         if self.fp8_mode == "per_tensor":   # one activation scale per forward: batching would mix the prompts
             max_batch = 1
         out: list = [None] * len(batch_ids)
@@ -273,10 +237,6 @@ class Encoder:
                     embedding_cache.EMBEDDINGS.put((key, tuple(batch_ids[i])), emb)
                 out[i] = emb.clone()   # outside inference mode: a normal tensor, not a view of the batch
         return out
-
-    def encode_ids(self, ids) -> torch.Tensor:
-        """[T, D] head output (before the output stage), float32 on the encoder's device."""
-        return self.encode_batch([ids])[0]
 
     def encode(self, text: str, alignment: Alignment | str | None = None, calibration: Calibration | str | None = None,
                output_scale: float = 1.0, strength: float = 1.0) -> torch.Tensor:
@@ -302,10 +262,6 @@ def load_encoder(path, device="cpu", dtype=None, **options) -> Encoder:
         hash(settings)
     except TypeError:
         raise InvalidArgumentError(f"encoder options must be plain values (str, int, bool), got {options!r}") from None
-
-    def move(encoder: Encoder) -> None:
-        if encoder.device != device:
-            encoder.to(device)
-
-    return encoder_cache.QWEN35.get(path, settings, lambda: Encoder(path, device=device, dtype=dtype, **options),
-                                    check=lambda: infer_layout(read_header(path), str(path)), on_hit=move)
+    return encoder_cache.QWEN35.get(path, settings, device,
+                                    load=lambda: Encoder(path, device=device, dtype=dtype, **options),
+                                    check=lambda: infer_layout(read_header(path), str(path)))

@@ -13,6 +13,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
+import torch
+
 from ..files.checkpoint import checkpoint_identity, read_header
 
 
@@ -24,12 +26,10 @@ class LoadedEncoders:
         self._d: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path, settings: tuple, load: Callable, *, check: Callable | None = None,
-            on_hit: Callable | None = None):
-        """The cached encoder for `path` and `settings`, else `load()`'s (which must set `.identity`, the identity of
-        the files it read). `check()` runs before anything is evicted for a new load, so a wrong file fails there
-        and the loaded encoder stays; `on_hit(encoder)` adapts a cached one (e.g. moves it to the device asked for).
-        """
+    def get(self, path, settings: tuple, device: torch.device, load: Callable, check: Callable):
+        """The cached encoder for `path` and `settings`, moved to `device` if it is elsewhere (its weights stay as
+        stored); else `load()`'s, which must set `.identity` (the identity of the files it read). `check()` runs
+        before anything is evicted for a new load, so a wrong file fails there and the loaded encoder stays."""
         try:
             identity = checkpoint_identity(path)   # stats, no tensor read: a cache hit touches no file contents
         except OSError:
@@ -39,11 +39,10 @@ class LoadedEncoders:
             encoder = self._d.get((identity, settings))
             if encoder is not None:
                 self._d.move_to_end((identity, settings))
-                if on_hit is not None:
-                    on_hit(encoder)
+                if encoder.device != device:
+                    encoder.to(device)
                 return encoder
-            if check is not None:
-                check()
+            check()
             while self._d and len(self._d) >= max(1, self.max_entries):
                 self._d.popitem(last=False)
             encoder = load()

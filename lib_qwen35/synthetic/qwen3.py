@@ -11,6 +11,7 @@ import os
 
 import torch
 
+from ..files.tokenizer import QWEN3_ENDOFTEXT_ID
 from ..model.qwen3 import Qwen3Config, expected_shapes
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -51,7 +52,7 @@ class SmallVocabTokenizer:
 
     def __init__(self, tokenizer, vocab_size: int):
         self.tokenizer, self.vocab_size = tokenizer, int(vocab_size)
-        self.endoftext_id = 151643 % self.vocab_size   # Qwen3's <|endoftext|>, folded
+        self.endoftext_id = QWEN3_ENDOFTEXT_ID % self.vocab_size   # Qwen3's <|endoftext|>, folded
 
     def encode(self, text: str) -> list[int]:
         return [i % self.vocab_size for i in self.tokenizer.encode(text)]

@@ -6,12 +6,11 @@ import torch
 from lib_qwen35 import Alignment, Calibration, NonFiniteOutputError, PromptError, load_encoder
 from lib_qwen35.files import checkpoint
 from lib_qwen35.model import embedding_cache
-from lib_qwen35.model.encoder import EMPTY_PROMPT_IDS
 
 
 def test_empty_prompt_is_endoftext(anima_ckpt):
     enc = load_encoder(anima_ckpt)
-    assert enc.tokenize("") == EMPTY_PROMPT_IDS == [248044]
+    assert enc.tokenize("") == enc.empty_prompt_ids == [248044]
     assert enc.encode("").shape == (1, 1024)
 
 
