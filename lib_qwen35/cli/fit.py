@@ -1,44 +1,19 @@
-"""The `fit` command line: python -m lib_qwen35 fit ... (options, the progress bar, what to do next, the demo
-between two synthetic checkpoints when no weights are given)."""
+"""The `fit` command line: python -m lib_qwen35 fit ... (options, the run with a progress bar on stderr, the report
+and what to do next; without weights, the demo between two synthetic checkpoints, demo.py)."""
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 
 from ..alignment.corpus import load_prompts
 from ..alignment.report import report_markdown
-from ..alignment.run import FitProgress, check_request, format_seconds, run_fit
+from ..alignment.run import check_request, run_fit
 from ..errors import Qwen35Error
-
-
-class StderrProgress:
-    """A one-line progress bar with rate and ETA on stderr (a line per 5% when stderr is not a terminal)."""
-
-    def __init__(self, stream=None, width: int = 30):
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = -1.0
-        self._last_step = -1
-
-    def __call__(self, p: FitProgress) -> None:
-        now = time.perf_counter()
-        step = int(p.fraction * 20)
-        final = p.stage == "done"
-        if self.tty and not final and now - self._last < 0.2:
-            return
-        if not self.tty and not final and step == self._last_step:
-            return
-        self._last, self._last_step = now, step
-        filled = int(self.width * p.fraction)
-        rate = "?" if p.rate is None else f"{p.rate:.1f}"
-        eta = "?" if p.eta_s is None else format_seconds(p.eta_s) + (f" (+ {p.next_stage})" if p.next_stage else "")
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {p.fraction * 100:5.1f}% {p.stage:<10} "
-                f"{p.done}/{p.total} ({rate}/s) elapsed {format_seconds(p.elapsed_s)} ETA {eta}")
-        self.stream.write(("\r" + line + ("\n" if final else "")) if self.tty else line + "\n")
-        self.stream.flush()
+from ..model import encoder, qwen3
+from ..model.devices import auto_device
+from . import demo
+from .progress import StderrProgress
 
 
 def add_arguments(parser) -> None:
@@ -81,37 +56,7 @@ def next_steps(rotation_path: str, calibration_path: str) -> str:
             f"encoder in an X/Y/Z plot of [Qwen3.5 TE] Use alignment: Off, On.")
 
 
-def _synthetic_encoders(out_dir: str, device, dtype):
-    """Tiny random 4B-layout and 0.6B-layout checkpoints (both output 1024 dims), for a demo."""
-    from ..files.tokenizer import load_qwen3_tokenizer
-    from ..model.encoder import load_encoder
-    from ..model.qwen3 import Qwen3Encoder
-    from ..synthetic.qwen3 import SmallVocabTokenizer
-    from ..synthetic.qwen3 import write_checkpoint as write_06b
-    from ..synthetic.qwen35 import write_checkpoint as write_4b
-
-    folder = os.path.join(out_dir, "synthetic_weights")
-    os.makedirs(folder, exist_ok=True)
-    p4 = os.path.join(folder, "synthetic_qwen35_4b.safetensors")
-    p6 = os.path.join(folder, "synthetic_qwen_3_06b.safetensors")
-    if not os.path.exists(p4):
-        write_4b(p4, seed=1, num_layers=4)   # one 3 DeltaNet + 1 attention group: enough for a demo
-    if not os.path.exists(p6):
-        write_06b(p6, seed=2, **SYNTHETIC_06B)
-    e4 = load_encoder(p4, device=device, dtype=dtype)
-    e6 = Qwen3Encoder(p6, device=device, dtype=dtype,
-                      tokenizer=SmallVocabTokenizer(load_qwen3_tokenizer(), SYNTHETIC_06B["vocab_size"]))
-    return e4, e6
-
-
-# 0.6B-layout demo sizes: hidden must be 1024 (the width Anima's adapter reads); everything else tiny.
-SYNTHETIC_06B = dict(vocab_size=4096, hidden_size=1024, intermediate_size=256, num_layers=2,
-                     num_attention_heads=8, num_key_value_heads=4, head_dim=64)
-
-
 def main(args) -> int:
-    from ..model.devices import auto_device
-
     device = auto_device(args.device)
     synthetic = not args.weights_4b and not args.weights_06b
     if bool(args.weights_4b) != bool(args.weights_06b):
@@ -127,13 +72,11 @@ def main(args) -> int:
             print("DEMO MODE: no weights given, fitting between two tiny RANDOM synthetic checkpoints. The files "
                   "written are NOT usable with real models; pass --weights-4b and --weights-06b for a real fit.",
                   file=sys.stderr)
-            e4, e6 = _synthetic_encoders(args.out, device, args.dtype)
+            e4, e6 = demo.synthetic_encoders(args.out, device, args.dtype)
         else:
-            from ..model.encoder import load_encoder
-            from ..model.qwen3 import Qwen3Encoder
             print(f"loading {args.weights_4b} and {args.weights_06b} on {device} ...", file=sys.stderr)
-            e4 = load_encoder(args.weights_4b, device=device, dtype=args.dtype)
-            e6 = Qwen3Encoder(args.weights_06b, device=device, dtype=args.dtype)
+            e4 = encoder.load_encoder(args.weights_4b, device=device, dtype=args.dtype)
+            e6 = qwen3.Qwen3Encoder(args.weights_06b, device=device, dtype=args.dtype)
         res = run_fit(e4, e6, args.out, prompts=prompts, corpus_id=corpus_id, prompt_file=args.prompts,
                       batch_size=args.batch_size,
                       holdout=args.holdout, cache_dir=args.cache_dir, progress=StderrProgress(),

@@ -17,7 +17,7 @@ from lib_qwen35.alignment.corpus import Prompt, generate_corpus
 from lib_qwen35.alignment.procrustes import apply_alignment, fit_calibration, procrustes
 from lib_qwen35.alignment.run import CALIBRATION_FILE, ROTATION_FILE, FitProgress, fit_from_embeddings, run_fit
 from lib_qwen35.alignment.split import heldout_mask
-from lib_qwen35.cli.fit import StderrProgress
+from lib_qwen35.cli.progress import StderrProgress
 from lib_qwen35.errors import FitCancelled, FitInputError, NonFiniteOutputError
 from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 

@@ -130,9 +130,9 @@ class _nothing:
 
 
 def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys, monkeypatch):
-    import lib_qwen35.cli.fit as fit
+    from lib_qwen35.cli import demo
 
-    monkeypatch.setattr(fit, "_synthetic_encoders",
+    monkeypatch.setattr(demo, "synthetic_encoders",
                         lambda *a: (_ for _ in ()).throw(AssertionError("encoders loaded before the check")))
     out = tmp_path / "fit"
     out.mkdir()
