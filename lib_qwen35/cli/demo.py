@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from ..errors import Qwen35Error
 from ..files.tokenizer import load_qwen3_tokenizer
 
 # 0.6B-layout demo sizes: hidden must be 1024 (the width Anima's adapter reads); everything else tiny.
@@ -30,7 +31,6 @@ def synthetic_weights_path() -> str:
     path = synthetic_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(path):
-        from ..errors import Qwen35Error
         from ..files.checkpoint import read_header
         from ..model.config import infer_layout
 

@@ -13,6 +13,7 @@ import torch
 
 from ..files.tokenizer import QWEN3_ENDOFTEXT_ID
 from ..model.qwen3 import Qwen3Config, expected_shapes
+from .qwen35 import save_synthetic
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -37,8 +38,6 @@ def write_checkpoint(path, *, seed: int = 0, prefix: str = "model.", dtype: str 
         tensors[prefix + name] = t.to(_DTYPES[dtype]).contiguous()
     if with_lm_head:             # some exports carry it; the encoder must ignore it
         tensors["lm_head.weight"] = tensors[prefix + "embed_tokens.weight"].clone()
-    from .qwen35 import save_synthetic
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return save_synthetic(tensors, path, {"format": "pt", "model": "qwen3", "seed": str(seed)})
 
