@@ -18,6 +18,9 @@ What it does (issue 5):
 
 Floor = max(non-embedding weights in bf16 read once at the card's measured copy bandwidth,
             2 x non-embedding params x tokens at the card's measured bf16 matmul rate)  (the issue's definition).
+
+One file of ~750 lines, most of it the Bench class's rows: it is the one script a lent GPU machine runs
+(bench/device_run.sh), with a time budget over all its rows; only tests/project/test_bench_gpu.py imports it.
 """
 
 from __future__ import annotations
