@@ -27,8 +27,8 @@ class LoadedEncoders:
         self._lock = threading.Lock()
 
     def get(self, path, settings: tuple, device: torch.device, load: Callable, check: Callable):
-        """The cached encoder for `path` and `settings`, moved to `device` if it is elsewhere (its weights stay as
-        stored); else `load()`'s, which must set `.identity` (the identity of the files it read). `check()` runs
+        """The cached encoder for `path` and `settings`, moved to `device` if it is elsewhere (a move, not a
+        reload); else `load()`'s, which must set `.identity` (the identity of the files it read). `check()` runs
         before anything is evicted for a new load, so a wrong file fails there and the loaded encoder stays."""
         try:
             identity = checkpoint_identity(path)   # stats, no tensor read: a cache hit touches no file contents
