@@ -16,8 +16,8 @@ from lib_qwen35.synthetic import qwen3 as synthetic_qwen3
 from lib_qwen35.synthetic import qwen35 as synthetic_qwen35
 from lib_qwen35.synthetic.qwen3 import SmallVocabTokenizer
 
-QWEN3_SIZES = dict(vocab_size=300, hidden_size=64, intermediate_size=96, num_layers=2,
-                   num_attention_heads=4, num_key_value_heads=2, head_dim=32)
+QWEN3_SIZES = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 96, "num_layers": 2,
+               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32}
 KINDS = ("4b", "06b")
 
 
