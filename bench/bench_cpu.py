@@ -25,6 +25,9 @@ Each variant runs in its own process, so its peak RSS (VmHWM) is its own:
   weights as above (timing only: its output is then not ours, and its peak RSS is not the full model's) and the
   table says so. --transformers off|shared|full|auto.
 Medians; ratios are taken within this one run. The machine, its load and the thread count are printed.
+
+One file of ~450 lines: the parent runs this same script once per variant (--child), so the variants, their
+timing and the report stay together.
 """
 
 from __future__ import annotations

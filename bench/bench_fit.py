@@ -21,8 +21,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
+from lib_qwen35.alignment.chunk_cache import embed_prompts  # noqa: E402
 from lib_qwen35.alignment.corpus import DEFAULT_SIZE, generate_corpus  # noqa: E402
-from lib_qwen35.alignment.fit import SYNTHETIC_06B, embed_prompts, fit_from_embeddings, heldout_mask  # noqa: E402
+from lib_qwen35.alignment.run import fit_from_embeddings  # noqa: E402
+from lib_qwen35.alignment.split import heldout_mask  # noqa: E402
+from lib_qwen35.cli.demo import SYNTHETIC_06B  # noqa: E402
 from lib_qwen35.synthetic import qwen35 as synthetic  # noqa: E402
 from lib_qwen35.synthetic.qwen3 import write_checkpoint as write_06b  # noqa: E402
 

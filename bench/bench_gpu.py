@@ -18,6 +18,9 @@ What it does (issue 5):
 
 Floor = max(non-embedding weights in bf16 read once at the card's measured copy bandwidth,
             2 x non-embedding params x tokens at the card's measured bf16 matmul rate)  (the issue's definition).
+
+One file of ~750 lines, most of it the Bench class's rows: it is the one script a lent GPU machine runs
+(bench/device_run.sh), with a time budget over all its rows; only tests/project/test_bench_gpu.py imports it.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from lib_qwen35.files.checkpoint import load_tensors, read_header  # noqa: E402
-from lib_qwen35.model import cache  # noqa: E402
+from lib_qwen35.model import embedding_cache, encoder_cache, linear  # noqa: E402
 from lib_qwen35.model.config import expected_shapes, infer_layout  # noqa: E402
 from lib_qwen35.model.encoder import load_encoder  # noqa: E402
 from lib_qwen35.ops import fp8_matmul
@@ -415,7 +418,7 @@ class Bench:
         self.load["read_s"] = read_seconds(path)
         log(f"checkpoint {self.load['file_gb']:.2f} GB written in {self.load['write_s']:.1f} s; "
             f"read from page cache in {self.load['read_s']:.2f} s")
-        cache.clear_encoders()
+        encoder_cache.QWEN35.clear()
         t = time.perf_counter()
         enc = load_encoder(path, device=str(dev), dtype="bf16" if dev.type == "cuda" else "fp32", kernel="chunk")
         sync(dev)
@@ -482,7 +485,7 @@ class Bench:
             bb.set_kernel(kernel)
             if fp8:
                 fp8_matmul.ALLOW_CPU = dev.type == "cpu"
-                n = fp8_matmul.enable_fp8_matmul(bb, fp8)
+                n = linear.enable_fp8_matmul(bb, fp8)
                 log(f"  FP8 matmul on for {n} linears")
             runner = GraphRunner(bb, dtype) if graphs else None
 
@@ -500,7 +503,7 @@ class Bench:
             if runner is not None:
                 log(f"  {runner.describe()}")
             if fp8:
-                fp8_matmul.disable_fp8_matmul(bb)
+                linear.disable_fp8_matmul(bb)
             del runner
             free_memory(dev)
         bb.set_kernel("chunk")
@@ -512,13 +515,13 @@ class Bench:
             ids_list = self.ids[wl][0].tolist()
 
             def uncached(ids_list=ids_list):
-                cache.EMBEDDINGS.clear()
+                embedding_cache.EMBEDDINGS.clear()
                 return enc.encode_ids(ids_list)
             self.row("ours", "Encoder.encode_ids uncached (as integrated)", wl, uncached,
                      compare=self.refs[wl][0][0], note=f"kernel {enc.kernel}")
         enc = enc2 = bb = None   # closures above hold these names; drop the objects before transformers loads
-        cache.clear_encoders()
-        cache.EMBEDDINGS.clear()
+        encoder_cache.QWEN35.clear()
+        embedding_cache.EMBEDDINGS.clear()
         free_memory(dev)
 
     def phase_transformers(self) -> None:

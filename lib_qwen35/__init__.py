@@ -3,7 +3,7 @@
 Public API:
     load_encoder(path, device="cpu", dtype=None) -> Encoder   (.tokenize, .encode_ids, .encode_batch, .encode)
     Alignment, Calibration, OutputStage                      (model/output_stage.py)
-    synthetic.write_checkpoint(path, ...)                    (scaled-down checkpoints in the real layout)
+    synthetic.qwen35.write_checkpoint(path, ...)             (scaled-down checkpoints in the real layout)
 
 The names are imported on first use (PEP 562), so `python -m lib_qwen35 --help` runs, and says what is
 missing, in a Python without torch.

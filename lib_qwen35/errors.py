@@ -40,3 +40,11 @@ class EncoderOutOfMemoryError(Qwen35Error):
 
 class TokenizerFileError(Qwen35Error):
     """A bundled tokenizer file is missing, corrupt or of the wrong model."""
+
+
+class FitCancelled(Qwen35Error):
+    """The fit was cancelled (cancel flag set); the embedding chunks done so far are kept for a resume."""
+
+
+class FitInputError(Qwen35Error):
+    """The embeddings cannot be fitted (sizes disagree, too few prompts for the dimension, ...)."""

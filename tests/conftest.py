@@ -11,7 +11,7 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 # folder below tests/ a test module sits in
 sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 
-from lib_qwen35.model import cache  # noqa: E402
+from lib_qwen35.model import embedding_cache, encoder_cache  # noqa: E402
 from lib_qwen35.synthetic import qwen35 as synthetic
 
 
@@ -37,7 +37,8 @@ def engine_generation(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    cache.clear_encoders()
-    cache.EMBEDDINGS.clear()
+    encoder_cache.QWEN35.clear()
+    encoder_cache.QWEN3.clear()
+    embedding_cache.EMBEDDINGS.clear()
     torch.manual_seed(0)
     yield

@@ -1,5 +1,5 @@
 """Fast stand-ins for the two encoders the alignment fit reads (a toy 4B and a 0.6B that is it rotated and shifted),
-for tests that need an encoder pair without loading weights."""
+for tests that need an encoder pair without loading weights; and pooled pairs with a known rotation."""
 
 import torch
 
@@ -39,3 +39,14 @@ class FakeEncoder:
 def fake_pair():
     rot = random_orthogonal(16, torch.Generator().manual_seed(5)).float()
     return FakeEncoder(identity="fake4b"), FakeEncoder(identity="fake06b", rotate=rot)
+
+
+def rotated_pairs(n=3000, d=24, noise=1e-3, seed=0):
+    """x: anisotropic 4B-like cloud; y = R_true (x - m) + shift + noise."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 3.0, d, dtype=torch.float64)
+    x = x + 5 * torch.randn(d, generator=g, dtype=torch.float64)
+    r_true = random_orthogonal(d, g)
+    shift = 3 * torch.randn(d, generator=g, dtype=torch.float64)
+    y = (x - x.mean(0)) @ r_true.T + shift + noise * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return x, y, r_true, shift

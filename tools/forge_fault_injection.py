@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fault injection in the real Forge Neo (the /work/shared/forge_neo_e2e harness, headless on CPU).
+"""Fault injection in the real Forge Neo (the team's forge_neo_e2e harness, headless on CPU).
 
 One server session, with this extension installed; every generation 64x64, 1 step, the same seed:
   1. "A"          encoder W = faults_qwen35_4b.safetensors (synthetic weights, seed 0)
@@ -20,6 +20,8 @@ Run with the harness venv's python, one Forge server at a time on a 24 GiB machi
 
   flock /tmp/forge_run.lock ~/.cache/forge_neo_e2e/venv/bin/python tools/forge_fault_injection.py [--extension DIR]
 
+The harness is ../shared/forge_neo_e2e beside this repository, or the folder FORGE_NEO_E2E_DIR names.
+
 Exit code 0 when every check holds; the last line is a one-line SUMMARY.
 """
 
@@ -34,8 +36,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HARNESS = os.environ.get("FORGE_NEO_E2E_DIR", os.path.join(os.path.dirname(REPO), "shared", "forge_neo_e2e"))
-if not os.path.isdir(HARNESS):
-    HARNESS = "/work/shared/forge_neo_e2e"
+if not os.path.isfile(os.path.join(HARNESS, "run_txt2img.py")):
+    sys.exit(f"no Forge Neo harness at {HARNESS} (run_txt2img.py); set FORGE_NEO_E2E_DIR to its folder")
 sys.path.insert(0, HARNESS)
 sys.path.insert(0, REPO)
 

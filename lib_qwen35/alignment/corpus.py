@@ -8,6 +8,9 @@ stable across Python 3.10-3.13; alignment_data/corpus_manifest.json pins the SHA
 drift is caught by tests/alignment/test_corpus.py. Changing any word list means bumping CORPUS_VERSION.
 
 Order: round-robin over the categories, so any prefix (`--limit N`) is balanced.
+
+About 400 lines, most of them the generator's word lists: they stay with it, since any change to them changes
+the pinned hash.
 """
 
 from __future__ import annotations
@@ -378,11 +381,6 @@ def _is_export(path) -> bool:
     return isinstance(record, dict) and set(record) == set(EXPORT_FIELDS)
 
 
-def _is_manifest(path) -> bool:
-    data = json.loads(safe_io.read_text(path, "manifest", 1 << 20, PromptError))
-    return isinstance(data, dict) and set(data) == {"version", "size", "sha256", "counts"}
-
-
 def check_jsonl_output(path) -> str:
     return safe_io.check_output(path, "prompt file (JSON lines)", ours=_is_export, error=PromptError)
 
@@ -402,39 +400,3 @@ def manifest(prompts: list[Prompt]) -> dict:
         counts.setdefault(p.category, {}).setdefault(p.style, 0)
         counts[p.category][p.style] += 1
     return {"version": CORPUS_VERSION, "size": len(prompts), "sha256": corpus_sha256(prompts), "counts": counts}
-
-
-# Command line: python -m lib_qwen35 corpus --out prompts.jsonl  (export, edit, pass back with fit --prompts)
-def add_arguments(parser) -> None:
-    parser.add_argument("--out", metavar="FILE",
-                        help="write the corpus as JSON lines ({prompt, category, style}), a prompt file for fit "
-                             "--prompts (default: none; without --out or --manifest, print the first prompts)")
-    parser.add_argument("--limit", type=int, default=DEFAULT_SIZE, metavar="N",
-                        help="number of prompts (default: %(default)s)")
-    parser.add_argument("--manifest", metavar="FILE",
-                        help="write the manifest JSON: version, size, sha256, counts (default: none)")
-
-
-def main(args) -> int:
-    if args.out:
-        check_jsonl_output(args.out)
-    if args.manifest:
-        args.manifest = safe_io.check_output(args.manifest, "manifest", ours=_is_manifest, error=PromptError)
-    prompts = generate_corpus(args.limit)
-    if args.out:
-        write_jsonl(prompts, args.out)
-    if args.manifest:
-        safe_io.write_text_atomic(args.manifest, json.dumps(manifest(prompts), indent=1) + "\n")
-    if not args.out and not args.manifest:
-        for p in prompts[:14]:
-            print(f"{p.category:<12} {p.style:<8} {p.text}")
-    print(f"{CORPUS_VERSION}: {len(prompts)} prompts, sha256 {corpus_sha256(prompts)}")
-    return 0
-
-
-if __name__ == "__main__":   # python -m lib_qwen35.alignment.corpus --out prompts.jsonl
-    import argparse
-
-    _parser = argparse.ArgumentParser(description="export the alignment prompt corpus")
-    add_arguments(_parser)
-    raise SystemExit(main(_parser.parse_args()))

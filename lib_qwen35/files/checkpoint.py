@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import WeightsFileError
+from ..errors import Qwen35Error, WeightsFileError
 from . import safe_io
 from .safe_io import file_identity  # noqa: F401  (re-exported: callers import it from here)
 
@@ -154,8 +154,6 @@ def written_by_us(path, synthetic: bool = False) -> bool:
     """Whether a .safetensors file is one of the library's outputs: its metadata carries our mark (or the
     fit's tag). Writers may replace such files; anything else is the user's. Synthetic checkpoints are
     weights: only the synthetic writer itself (synthetic=True) may replace them."""
-    from ..errors import Qwen35Error
-
     try:
         meta = read_file_header(path, "file", Qwen35Error).metadata
     except Qwen35Error:

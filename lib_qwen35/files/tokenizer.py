@@ -17,12 +17,13 @@ import functools
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
-
-from tokenizers import Tokenizer
+from typing import TYPE_CHECKING, Iterable
 
 from ..errors import TokenizerFileError
 from .safe_io import read_bounded
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 MAX_TOKENIZER_BYTES = 256 << 20   # the bundled files are ~2-4 MB compressed
 
@@ -89,6 +90,9 @@ class BundledTokenizer:
 
 def load_tokenizer_file(path: str | Path, spec: TokenizerSpec) -> BundledTokenizer:
     """Load a gzip-compressed tokenizer.json and check it is `spec`'s tokenizer (not cached)."""
+    # `tokenizers` is needed here only: the ids above are read by the encoders without it
+    from tokenizers import Tokenizer
+
     path = Path(path)
     fix = "Reinstall the extension, or regenerate the file with `python tools/build_tokenizers.py`."
     if not path.exists():

@@ -14,7 +14,7 @@ import threading
 import torch
 
 from lib_qwen35.files.checkpoint import file_identity
-from lib_qwen35.model import cache
+from lib_qwen35.model import embedding_cache, encoder_cache
 
 from . import placement as placement_mod
 
@@ -80,11 +80,11 @@ class EncoderHolder:
 
 def _resize_embedding_cache(size: int) -> None:
     """The library keeps one process-wide raw-embedding LRU (keys include the weights identity)."""
-    if cache.EMBEDDINGS.max_entries != size:
+    if embedding_cache.EMBEDDINGS.max_entries != size:
         # The setting counts prompts; let the byte bound follow (512 KiB = a 128-token prompt) so the
         # default 256 MiB does not silently cap a larger setting.
-        cache.EMBEDDINGS.resize(max_entries=size, max_bytes=max(256 << 20, size * (512 << 10)))
+        embedding_cache.EMBEDDINGS.resize(max_entries=size, max_bytes=max(256 << 20, size * (512 << 10)))
 
 
 def _set_library_encoder_cache_size(size: int) -> None:
-    cache.MAX_ENCODERS = max(1, int(size))
+    encoder_cache.QWEN35.max_entries = max(1, int(size))

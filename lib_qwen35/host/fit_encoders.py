@@ -1,4 +1,5 @@
-"""The two encoders the alignment tab fits and compares, behind the interface `lib_qwen35.alignment.fit` expects.
+"""The two encoders the alignment tab fits and compares, behind the interface the alignment fit
+(`lib_qwen35.alignment`) expects.
 
     stock encoder: the loaded Anima model's own Qwen3-0.6B (WebUIHost.stock_encoder), else a
                    qwen_3_06b_base.safetensors picked by the user (lib_qwen35.model.qwen3.load_qwen3_encoder)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 
-from lib_qwen35.alignment.fit import check_request, report_markdown
+from lib_qwen35.alignment.report import report_markdown
+from lib_qwen35.alignment.run import check_request
 from lib_qwen35.errors import Qwen35Error
 from lib_qwen35.files.checkpoint import written_by_us
 from lib_qwen35.files.safe_io import check_output, check_writable_folder

@@ -1,11 +1,11 @@
 """The "Qwen3.5 Alignment" tab's state: one fit at a time in a background thread, and compare with stock.
 
 Fit: `FitTab.start(FitRequest)` checks the inputs at once (output name, 4B file, a stock encoder, the files it
-will write: fit_files.py), then runs `lib_qwen35.alignment.fit.run_fit` on the two encoders of fit_encoders.py
+will write: fit_files.py), then runs `lib_qwen35.alignment.run.run_fit` on the two encoders of fit_encoders.py
 in a background thread. The UI polls `view()` / `watch()` (a generator) for the progress bar, and `cancel()`
 sets the fit's cancel event. Starting again with the same name resumes: the embedding chunks are cached on disk.
 Compare: cosine between the pooled 4B embedding of a prompt (raw / aligned / aligned + calibrated) and the
-pooled stock 0.6B one, through `lib_qwen35.alignment.fit.compare_with_stock`.
+pooled stock 0.6B one, through `lib_qwen35.alignment.compare.compare_with_stock`.
 
 Nothing here raises into gradio: every public method turns errors into the text it returns.
 """
@@ -20,8 +20,9 @@ import threading
 import time
 import traceback
 
-from lib_qwen35.alignment.fit import FitCancelled, compare_with_stock, run_fit
-from lib_qwen35.errors import Qwen35Error
+from lib_qwen35.alignment.compare import compare_with_stock
+from lib_qwen35.alignment.run import run_fit
+from lib_qwen35.errors import FitCancelled, Qwen35Error
 from lib_qwen35.model.output_stage import OutputStage
 
 from . import ext_settings, file_locator, fit_encoders, fit_files, messages, selection

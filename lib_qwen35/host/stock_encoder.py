@@ -1,6 +1,6 @@
 """What every WebUI's wrapper of its loaded stock Qwen3-0.6B shares: the interface the alignment fit expects.
 
-`lib_qwen35.alignment.fit.run_fit` / `compare_with_stock` take any object with
+`lib_qwen35.alignment.run.run_fit` / `compare.compare_with_stock` take any object with
     tokenize(text) -> Qwen3 ids            (the WebUI's own tokenizer; an empty prompt -> [pad id])
     encode_batch(list of ids) -> list of [T_i, 1024] float32   (hidden states after the final norm)
     identity (str: the key of the resumable disk cache), device, dtype, path, short_hash (metadata).

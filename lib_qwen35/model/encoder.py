@@ -11,24 +11,22 @@ import time
 
 import torch
 
-from ..errors import (
-    EncoderOutOfMemoryError,
-    InvalidArgumentError,
-    NonFiniteOutputError,
-    PromptError,
-    WeightsFileError,
-)
+from ..errors import EncoderOutOfMemoryError, InvalidArgumentError, NonFiniteOutputError, WeightsFileError
 from ..files.checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
-from ..ops.delta_rule import pick_kernel, why_not_fla
-from . import cache
+from ..files.tokenizer import QWEN35_ENDOFTEXT_ID, load_qwen35_tokenizer
+from ..ops.cuda_graphs import GraphRunner
+from ..ops.delta_rule import KERNELS, pick_kernel, why_not_fla
+from ..ops.fp8_matmul import REQUESTS as FP8_REQUESTS
+from ..ops.fp8_matmul import choose_mode as choose_fp8_mode
+from . import embedding_cache, encoder_cache
 from .config import HEAD_KEYS, infer_layout
 from .devices import check_device, resolve_dtype
-from .linear import FP8_DTYPES
+from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul
 from .output_stage import Alignment, Calibration, OutputStage
-from .qwen35 import Qwen35Backbone
+from .qwen35 import HeadRMSNorm, Qwen35Backbone
+from .text_encoder import TextEncoder
 
-EMPTY_PROMPT_IDS = [248044]   # "" -> <|endoftext|>, the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
-MAX_TOKENS = 131072           # far beyond any prompt; protects against runaway inputs
+
 def check_batch_size(value, name: str = "max_batch") -> int:
     """A batch size: an int >= 1 (not a bool, not 2.5)."""
     try:
@@ -40,16 +38,14 @@ def check_batch_size(value, name: str = "max_batch") -> int:
     return n
 
 
-def _check_options(kernel, head_norm, upcast_cache_bytes, fp8_matmul) -> None:
-    """Before any file is read: options that would otherwise fail after a long load."""
-    from ..ops.delta_rule import KERNELS
-    from ..ops.fp8_matmul import REQUESTS
-    from .qwen35 import HeadRMSNorm
-
-    for name, value, allowed in (("kernel", kernel, ("auto", *KERNELS)), ("fp8_matmul", fp8_matmul, REQUESTS),
-                                 ("head_norm", head_norm, HeadRMSNorm.PARAMETERISATIONS)):
-        if not isinstance(value, str) or value not in allowed:
+def _check_options(options: dict) -> None:
+    """Before any file is read: the options given that would otherwise fail after a long load."""
+    for name, allowed in (("kernel", ("auto", *KERNELS)), ("fp8_matmul", FP8_REQUESTS),
+                          ("head_norm", HeadRMSNorm.PARAMETERISATIONS)):
+        value = options.get(name)
+        if name in options and (not isinstance(value, str) or value not in allowed):
             raise InvalidArgumentError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    upcast_cache_bytes = options.get("upcast_cache_bytes")
     if upcast_cache_bytes is not None and (isinstance(upcast_cache_bytes, bool) or
                                            not isinstance(upcast_cache_bytes, int) or upcast_cache_bytes < 0):
         raise InvalidArgumentError(f"upcast_cache_bytes must be an integer >= 0 (or None), got {upcast_cache_bytes!r}")
@@ -68,14 +64,18 @@ def _check_finite(name: str, t: torch.Tensor, path: str) -> None:
         raise WeightsFileError(f"{path}: tensor {name} contains NaN/Inf values; the file is corrupt. Re-download it.")
 
 
-class Encoder:
-    """A loaded Qwen3.5 encoder. Build with `load_encoder` (cached) rather than directly."""
+class Encoder(TextEncoder):
+    """A loaded Qwen3.5 encoder. Build with `load_encoder` (cached) rather than directly. Prompts and ids as
+    text_encoder.py says; encode_batch gives the head output, before the output stage."""
+
+    ENDOFTEXT_ID = QWEN35_ENDOFTEXT_ID   # the empty prompt: the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
 
     def __init__(self, path, device="cpu", dtype=None, kernel: str = "auto", head_norm: str = "exp",
                  upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off"):
         self.path = str(path)
         t0 = time.perf_counter()
-        _check_options(kernel, head_norm, upcast_cache_bytes, fp8_matmul)
+        _check_options({"kernel": kernel, "head_norm": head_norm, "upcast_cache_bytes": upcast_cache_bytes,
+                        "fp8_matmul": fp8_matmul})
         self.device = check_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         infos = read_header(self.path)
@@ -110,12 +110,10 @@ class Encoder:
         self.load_seconds = time.perf_counter() - t0
         self.stats = {"backbone_runs": 0, "cache_hits": 0, "last_encode_ms": None, "last_tokens": None}
         self._lock = threading.Lock()
-        self._tok = None
 
     # -- properties -------------------------------------------------------------------------------
-    @property
-    def short_hash(self) -> str:
-        return self._short_hash          # computed while loading, from the same file
+    def _load_tokenizer(self):
+        return load_qwen35_tokenizer()
 
     @property
     def output_size(self) -> int:
@@ -133,7 +131,7 @@ class Encoder:
         the fast path change some of them. CUDA graphs and batching change rounding only."""
         return (self.identity, str(self.dtype), self.head_norm, self.kernel, self.fp8_mode, self.device.type)
 
-    def to(self, device) -> "Encoder":
+    def to(self, device) -> Encoder:
         """Move the weights (FP8 stays FP8). Upcast copies are rebuilt lazily only on CPU."""
         device = check_device(device)
         with self._lock:
@@ -149,13 +147,10 @@ class Encoder:
 
     def _setup_fast_path(self) -> None:
         """(Re)build the GPU fast path for the current device; every choice keeps a reason for the status line."""
-        from ..ops import fp8_matmul
-        from ..ops.cuda_graphs import GraphRunner
-
-        fp8_matmul.disable_fp8_matmul(self.backbone)
-        self.fp8_mode, self.fp8_status = fp8_matmul.choose_mode(self.device, self.dtype, self.fp8_requested)
+        disable_fp8_matmul(self.backbone)
+        self.fp8_mode, self.fp8_status = choose_fp8_mode(self.device, self.dtype, self.fp8_requested)
         if self.fp8_mode is not None:
-            fp8_matmul.enable_fp8_matmul(self.backbone, self.fp8_mode)
+            enable_fp8_matmul(self.backbone, self.fp8_mode)
         if not self.cuda_graphs_requested:
             self._graphs, self._graphs_off = None, "CUDA graphs off (requested)"
         elif self.fp8_mode == "per_tensor":   # its scale spans the padded bucket: results would depend on it
@@ -182,38 +177,6 @@ class Encoder:
             kernel += f" ({why_not_fla(self.device, auto_dtype)})"
         graphs = self._graphs.describe() if self._graphs is not None else self._graphs_off
         return f"{kernel}; {self.fp8_status}; {graphs}"
-
-    # -- text -> ids ------------------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[int]:
-        if not isinstance(text, str):
-            raise PromptError(f"prompt must be a string, got {type(text).__name__}")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PromptError("prompt contains text that is not valid Unicode (undecodable bytes, e.g. a "
-                              "command-line argument in another encoding); pass UTF-8 text") from None
-        if self._tok is None:
-            from ..files.tokenizer import load_qwen35_tokenizer
-            self._tok = load_qwen35_tokenizer()
-        ids = self._tok.encode(text)
-        return ids if ids else list(EMPTY_PROMPT_IDS)
-
-    def _check_ids(self, ids) -> list[int]:
-        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-            raise PromptError(f"token ids must be a list of integers (from tokenize(text)), got "
-                              f"{type(ids).__name__}; to encode text, use encode(text)")
-        try:
-            ids = [operator.index(i) for i in ids]       # ints (or numpy/torch integers); 1.7 is not an id
-        except TypeError:
-            raise PromptError(f"token ids must be integers, got {list(ids)[:5]}...") from None
-        if not ids:
-            return list(EMPTY_PROMPT_IDS)
-        if len(ids) > MAX_TOKENS:
-            raise PromptError(f"prompt has {len(ids)} tokens; the limit is {MAX_TOKENS}.")
-        bad = [i for i in ids if not 0 <= i < self.config.vocab_size]
-        if bad:
-            raise PromptError(f"token id(s) {bad[:5]} outside the vocabulary [0, {self.config.vocab_size}).")
-        return ids
 
     # -- ids -> head output -----------------------------------------------------------------------
     @torch.inference_mode()
@@ -251,14 +214,14 @@ class Encoder:
         use_cache=False (bulk work such as the alignment fit) neither reads nor fills the embedding LRU.
         Every result is the caller's: a plain tensor with its own storage, to modify in place at will."""
         max_batch = check_batch_size(max_batch)
-        batch_ids = [self._check_ids(x) for x in batch_ids]
+        batch_ids = [self.check_ids(x) for x in batch_ids]
         if self.fp8_mode == "per_tensor":   # one activation scale per forward: batching would mix the prompts
             max_batch = 1
         out: list = [None] * len(batch_ids)
         todo = []
         key = self._emb_key
         for i, ids in enumerate(batch_ids):
-            hit = cache.EMBEDDINGS.get((key, tuple(ids))) if use_cache else None
+            hit = embedding_cache.EMBEDDINGS.get((key, tuple(ids))) if use_cache else None
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 out[i] = hit.to(self.device, copy=True)   # the caller may modify it in place
@@ -271,13 +234,9 @@ class Encoder:
             store = use_cache and self._emb_key == key     # not if a concurrent to() changed the numbers meanwhile
             for i, emb in zip(group, embs):
                 if store:
-                    cache.EMBEDDINGS.put((key, tuple(batch_ids[i])), emb)
+                    embedding_cache.EMBEDDINGS.put((key, tuple(batch_ids[i])), emb)
                 out[i] = emb.clone()   # outside inference mode: a normal tensor, not a view of the batch
         return out
-
-    def encode_ids(self, ids) -> torch.Tensor:
-        """[T, D] head output (before the output stage), float32 on the encoder's device."""
-        return self.encode_batch([ids])[0]
 
     def encode(self, text: str, alignment: Alignment | str | None = None, calibration: Calibration | str | None = None,
                output_scale: float = 1.0, strength: float = 1.0) -> torch.Tensor:
@@ -292,5 +251,17 @@ class Encoder:
 
 def load_encoder(path, device="cpu", dtype=None, **options) -> Encoder:
     """Load (or reuse) the encoder for `path`. Options: kernel ('auto'|'chunk'|'recurrent'|'fla'),
-    head_norm ('exp'|'one_plus'), upcast_cache_bytes, cuda_graphs (True), fp8_matmul ('off'|'auto'|...)."""
-    return cache.get_encoder(path, device=device, dtype=dtype, **options)
+    head_norm ('exp'|'one_plus'), upcast_cache_bytes, cuda_graphs (True), fp8_matmul ('off'|'auto'|...).
+    Reused while the file (path, inode, size, mtime, ctime), dtype and options are the same (encoder_cache.py); a
+    different device moves the cached encoder (FP8 stays FP8) instead of reloading it."""
+    device = check_device(device)
+    dtype = resolve_dtype(dtype, device)
+    _check_options(options)
+    try:
+        settings = (str(dtype), tuple(sorted(options.items())))
+        hash(settings)
+    except TypeError:
+        raise InvalidArgumentError(f"encoder options must be plain values (str, int, bool), got {options!r}") from None
+    return encoder_cache.QWEN35.get(path, settings, device,
+                                    load=lambda: Encoder(path, device=device, dtype=dtype, **options),
+                                    check=lambda: infer_layout(read_header(path), str(path)))

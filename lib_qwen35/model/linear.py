@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops import cpu_linear
+from ..ops import cpu_linear, fp8_matmul
 from ..ops.fp8_decode import FP8_DTYPES, decode
 
 # Stored weight -> compute dtype, a whole tensor (w itself when already in it). Exact for FP8: every FP8 value
@@ -38,7 +38,7 @@ class UpcastBudget:
 class StoredLinear(nn.Module):
     """y = x @ W^T (+ b), W kept as stored. Weights are buffers: `.to(device)` moves, never converts."""
 
-    fp8_mode: str | None = None    # per instance, set by fp8_matmul.enable_fp8_matmul ("per_token"/"per_tensor")
+    fp8_mode: str | None = None    # per instance, set by enable_fp8_matmul below ("per_token"/"per_tensor")
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
         super().__init__()
@@ -63,10 +63,9 @@ class StoredLinear(nn.Module):
         return super()._apply(fn, recurse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fp8_mode is not None:
-            from ..ops.fp8_matmul import fp8_linear, wants_fp8
-            if wants_fp8(x):      # bf16/fp16 on CUDA; fp32 or CPU inputs keep the exact path below
-                return fp8_linear(x, self.weight, self.bias, self.fp8_mode)
+        # bf16/fp16 on CUDA; fp32 or CPU inputs keep the exact path below
+        if self.fp8_mode is not None and fp8_matmul.wants_fp8(x):
+            return fp8_matmul.fp8_linear(x, self.weight, self.bias, self.fp8_mode)
         w = self._cached if self._cached is not None and self._cached.dtype == x.dtype else self.weight
         return cpu_linear.linear(x, w, self.bias)   # the blocked CPU path, else its reference (GPU, autograd)
 
@@ -77,3 +76,33 @@ def fuse(weights: list[torch.Tensor]) -> torch.Tensor:
     if weights[0].dtype in FP8_DTYPES:
         return torch.cat([w.view(torch.uint8) for w in weights]).view(weights[0].dtype)
     return torch.cat(weights)
+
+
+# -- the FP8 tensor-core matmul (ops/fp8_matmul.py) for the linears whose weights it can take ------------------
+
+def _eligible(m) -> bool:
+    return isinstance(m, StoredLinear) and m.weight.dtype == fp8_matmul.E4M3 and \
+        fp8_matmul.shapes_ok(m.weight.shape[1], m.weight.shape[0])
+
+
+def enable_fp8_matmul(module: torch.nn.Module, mode: str) -> int:
+    """Route every eligible StoredLinear under `module` through fp8_matmul.fp8_linear (its `fp8_mode`, read by its
+    forward); returns how many."""
+    if mode not in fp8_matmul.MODES:
+        raise ValueError(f"mode must be one of {fp8_matmul.MODES}")
+    n = 0
+    for m in module.modules():
+        if _eligible(m):
+            m.fp8_mode = mode
+            n += 1
+    return n
+
+
+def disable_fp8_matmul(module: torch.nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, StoredLinear):
+            m.fp8_mode = None
+
+
+def fp8_enabled_count(module: torch.nn.Module) -> int:
+    return sum(1 for m in module.modules() if isinstance(m, StoredLinear) and m.fp8_mode is not None)

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import OutputStageFileError, OutputStageOverflowError
 from ..files import safe_io
+from ..files.checkpoint import load_tensors, read_file_header, written_by_us
 
 ORTHOGONALITY_TOL = 1e-3   # max |R R^T - I|; a fitted rotation in fp32 is ~1e-6
 MAX_DIM = 16384            # Anima's is 1024; a [16384, 16384] rotation is already 1 GiB in fp32
@@ -27,8 +28,6 @@ _FLOAT32_MAX = torch.finfo(torch.float32).max
 def _load(path, keys: tuple[str, ...], kind: str, shapes) -> tuple[dict, dict]:
     """Tensors `keys` (float32, owned) and the metadata of an output-stage file. `shapes(header_shapes)`
     checks the shapes from the header before any tensor is read, and returns an error text or None."""
-    from ..files.checkpoint import load_tensors, read_file_header
-
     path = os.fspath(path)
     fix = (f"Expected a .safetensors {kind} file with tensors {list(keys)} (refit it with "
            f"`python -m lib_qwen35 fit`, or pick another).")
@@ -67,8 +66,6 @@ def _dim_problem(name, d):
 def _save(path, tensors: dict, metadata: dict | None, kind: str) -> None:
     """Write our own output-stage file: never over an existing file we did not write; atomically."""
     from safetensors.torch import save_file
-
-    from ..files.checkpoint import written_by_us
 
     path = safe_io.check_output(path, f"{kind} file", ours=written_by_us, error=OutputStageFileError)
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}

@@ -15,15 +15,13 @@ run through the same code as the real 0.6B file.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import NonFiniteOutputError, PromptError, WeightsFileError
+from ..errors import NonFiniteOutputError, WeightsFileError
 from ..files.checkpoint import (
     checkpoint_identity,
     detect_prefix,
@@ -32,10 +30,12 @@ from ..files.checkpoint import (
     read_header,
     short_hash,
 )
+from ..files.tokenizer import QWEN3_ENDOFTEXT_ID, load_qwen3_tokenizer
+from . import encoder_cache
 from .devices import check_device, resolve_dtype
+from .text_encoder import TextEncoder
 
 ANCHOR_SUFFIX = "layers.0.self_attn.q_norm.weight"   # present in every Qwen3 checkpoint, absent in Qwen3.5
-QWEN3_ENDOFTEXT_ID = 151643                          # Forge inserts it for an empty prompt
 ROPE_THETA = 1e6                                     # not stored in the file: Qwen3 config constant
 RMS_EPS = 1e-6
 _FLOAT_DTYPES = {"BF16", "F16", "F32"}
@@ -152,18 +152,29 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-b, a), dim=-1)
 
 
-class Qwen3Encoder:
+def compute_dtype(dtype, device) -> torch.dtype:
+    """The 0.6B's compute dtype: fp32, bf16 or fp16 as asked; None or 'auto': bfloat16 on a CUDA GPU, float32
+    elsewhere."""
+    if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return resolve_dtype(dtype, device)       # float32 / bfloat16 / float16, else a specific error
+
+
+class Qwen3Encoder(TextEncoder):
     """Qwen3 text backbone -> hidden states after the final norm [T, hidden] (float32).
 
-    Same surface as the 4B `Encoder`: tokenize, encode_ids, encode_batch, to, identity, short_hash.
-    Weights are held in `dtype` (default: float32 on CPU, bfloat16 on CUDA); the embedding table stays in
-    its stored dtype and only the looked-up rows are cast (saves ~600 MB at fp32).
+    The same contract as the 4B `Encoder` (text_encoder.py): tokenize, encode_ids, encode_batch, to, identity,
+    short_hash; an empty prompt is [<|endoftext|>], as Forge feeds it. Weights are held in `dtype`
+    (compute_dtype); the embedding table stays in its stored dtype and only the looked-up rows are cast (a fp32
+    copy of the real table would take ~620 MB, twice the stored bf16).
     """
 
-    def __init__(self, path: str, device="cpu", dtype: torch.dtype | None = None, tokenizer=None):
+    ENDOFTEXT_ID = QWEN3_ENDOFTEXT_ID
+
+    def __init__(self, path: str, device="cpu", dtype: torch.dtype | str | None = None, tokenizer=None):
         self.path = str(path)
-        if dtype is not None:                       # before the load: a bad dtype fails at once
-            dtype = resolve_dtype(dtype, check_device(device))
+        device = check_device(device)
+        dtype = compute_dtype(dtype, device)      # before the load: a bad dtype fails at once
         infos = read_header(self.path)
         prefix, self.config = validate(infos, self.path)
         self.prefix = prefix
@@ -181,41 +192,18 @@ class Qwen3Encoder:
         self.to(device, dtype)
         self.stats = {"backbone_runs": 0}
 
-    # --- housekeeping -------------------------------------------------------------------------------
-    @property
-    def short_hash(self) -> str:
-        return self._short_hash          # computed while loading, from the same file
+    def _load_tokenizer(self):
+        return load_qwen3_tokenizer()
 
-    def to(self, device=None, dtype: torch.dtype | None = None) -> "Qwen3Encoder":
+    def to(self, device=None, dtype: torch.dtype | str | None = None) -> Qwen3Encoder:
+        """Move (and with `dtype`, cast) the weights; the embedding table keeps its stored dtype."""
         device = check_device(device) if device is not None else self.device
-        if dtype is not None:
-            dtype = resolve_dtype(dtype, device)    # float32 / bfloat16 / float16, else a specific error
-        if dtype is None:
-            dtype = self.dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        dtype = self.dtype if dtype is None else compute_dtype(dtype, device)
         for n, t in self._w.items():
             keep = t.dtype if n == "embed_tokens.weight" else dtype
             self._w[n] = t.to(device=device, dtype=keep)
         self.device, self.dtype = device, dtype
         return self
-
-    def tokenize(self, text: str) -> list[int]:
-        """Qwen3 ids, no BOS/EOS (as Forge); an empty prompt becomes [<|endoftext|>] (as Forge)."""
-        if self._tokenizer is None:
-            from ..files.tokenizer import load_qwen3_tokenizer
-            self._tokenizer = load_qwen3_tokenizer()
-        ids = list(self._tokenizer.encode(text)) if text else []
-        return ids or [getattr(self._tokenizer, "endoftext_id", QWEN3_ENDOFTEXT_ID)]
-
-    # --- forward --------------------------------------------------------------------------------------
-    def _check_ids(self, ids) -> list[int]:
-        ids = [int(i) for i in ids]
-        if not ids:
-            raise PromptError("empty token id list: tokenize('') gives [<|endoftext|>], use that.")
-        bad = [i for i in ids if i < 0 or i >= self.config.vocab_size]
-        if bad:
-            raise PromptError(f"token ids {bad[:5]} are outside this checkpoint's vocabulary "
-                              f"(0..{self.config.vocab_size - 1}).")
-        return ids
 
     @torch.inference_mode()
     def _forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -249,13 +237,9 @@ class Qwen3Encoder:
             x = x + F.linear(g, w[p + "mlp.down_proj.weight"])
         return rms_norm(x, w["norm.weight"], eps)
 
-    def encode_ids(self, ids) -> torch.Tensor:
-        """Token ids -> Tensor[T, hidden] float32 on self.device."""
-        return self.encode_batch([ids])[0]
-
     def encode_batch(self, batch) -> list[torch.Tensor]:
         """List of id lists -> list of Tensor[T_i, hidden] float32. Right padding: exact for a causal model."""
-        batch = [self._check_ids(ids) for ids in batch]
+        batch = [self.check_ids(ids) for ids in batch]
         if not batch:
             return []
         t = max(len(ids) for ids in batch)
@@ -279,21 +263,11 @@ class Qwen3Encoder:
         return self.encode_ids(self.tokenize(text))
 
 
-_CACHE: dict[tuple, Qwen3Encoder] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def load_qwen3_encoder(path: str, device="cpu", dtype: torch.dtype | None = None) -> Qwen3Encoder:
-    """Cached per (file identity, device, dtype): loading the 0.6B file takes seconds."""
-    key = (checkpoint_identity(path) if os.path.exists(path) else str(path), str(torch.device(device)), str(dtype))
-    with _CACHE_LOCK:
-        enc = _CACHE.get(key)
-        if enc is None:
-            enc = _CACHE[key] = Qwen3Encoder(path, device=device, dtype=dtype)
-        return enc
-
-
-def clear_qwen3_encoders() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
+def load_qwen3_encoder(path: str, device="cpu", dtype: torch.dtype | str | None = None) -> Qwen3Encoder:
+    """Load (or reuse) the stock encoder for `path`: loading the 0.6B file takes seconds. Reused while the file
+    and the dtype are the same (encoder_cache.py); a different device moves the cached encoder."""
+    device = check_device(device)
+    dtype = compute_dtype(dtype, device)
+    return encoder_cache.QWEN3.get(path, (str(dtype),), device,
+                                   load=lambda: Qwen3Encoder(path, device=device, dtype=dtype),
+                                   check=lambda: validate(read_header(path), str(path)))

@@ -3,10 +3,9 @@ backends, one contract (`gemm`).
 
 - `torch`: `F.linear` itself, i.e. the BLAS torch uses (MKL in the x86 wheels). The reference.
 - `onednn`: oneDNN's inner product (`torch.ops.mkldnn._linear_pointwise`, which torch's compiler uses), which runs
-  AVX-512 code where MKL picks its AVX2 path (AMD CPUs). Measured on the 2-core build VM (AMD EPYC, AVX-512):
-  2-2.7x faster than MKL at 77 and 300 tokens (docs/performance.md). It is true fp32 (no TF32/bf16 shortcut):
-  vs a float64 product its error is ~1e-6 of the output's scale where MKL's is ~3e-7; the two differ by that
-  much, i.e. by fp32 rounding, because they sum in another order.
+  AVX-512 code where MKL picks its AVX2 path (AMD CPUs), and is then the faster of the two (docs/performance.md,
+  "The GEMM"). It is true fp32 (no TF32/bf16 shortcut): the two differ by fp32 rounding, because they sum in
+  another order.
 
 `backend()` picks onednn when it is there and a probe matmul agrees with the reference (once per process),
 else torch; `QWEN35_CPU_GEMM=torch|onednn` overrides (onednn only if it works). Autograd needs the torch backend:

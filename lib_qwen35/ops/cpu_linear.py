@@ -15,8 +15,8 @@ cache), each block is decoded exactly (`fp8_decode`) into a small buffer this th
 Splitting over output rows leaves every output element's reduction (over K) as it was: with the torch GEMM
 backend the result is bit for bit `linear_reference`'s; with oneDNN it equals oneDNN on the whole upcast weight
 bit for bit, and the reference to fp32 rounding (tests/ops/test_cpu_linear.py holds both). The fp32 copy of a weight
-never exists whole, nothing weight-sized is allocated per call, and the decode costs ~0.15 ns per element, a
-small fraction of the multiply (benchmarks: bench/bench_cpu.py).
+never exists whole, nothing weight-sized is allocated per call, and the decode costs a small fraction of the
+multiply (measured in docs/performance.md, "How the CPU path works"; benchmark: bench/bench_cpu.py).
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ def linear_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
 
 def blocks(in_features: int, out_features: int, block_elements: int) -> list[tuple[int, int]]:
     """(first row, row count) of each block: about `block_elements` weights, in multiples of 128 rows (oneDNN's
-    kernels run measurably slower on other widths: 400-row blocks cost up to 15% more than 384 or 512 at 77
-    tokens), and no sliver of fewer than 16 rows at the end (GEMMs take other code paths for one or two rows and
+    kernels run slower on other widths: docs/performance.md), and no sliver of fewer than 16 rows at the end (GEMMs take other code paths for one or two rows and
     would sum in another order): a short remainder joins the block before it."""
     rows = max(ROW_MULTIPLE, block_elements // max(1, in_features) // ROW_MULTIPLE * ROW_MULTIPLE)
     starts = list(range(0, out_features, rows))

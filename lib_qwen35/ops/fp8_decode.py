@@ -1,7 +1,7 @@
 """Exact FP8 -> float conversion on the CPU, fast enough to run on every call.
 
 Reference (`decode_reference`): torch's own conversion, `w.to(dtype)`. Exact, but on the CPU it converts one
-element at a time: ~2.5 ns per element, ~59 ms for one 9216 x 2560 MLP matrix, longer than the matmul it feeds.
+element at a time, which takes longer than the matmul it feeds (docs/performance.md, "The decode").
 
 Fast (`decode_into`): integer bit operations that torch vectorises, then the hardware fp16 conversion:
 
@@ -16,9 +16,7 @@ E5M2 is the top byte of an fp16 number: b << 8, nothing to rescale.
 
 In torch: the byte, read as int8 and widened to int16, is sign-extended (bits 15..7 = s), so `<< 7` puts s in
 bits 15 and 14 and the rest in place; clearing bit 14 (`& ~0x4000`) leaves exactly the pattern above.
-Measured on the 2-core build VM: ~0.08 ns per element for the bit steps plus the fp16 conversion on blocks that
-stay in cache (0.27 ns over a whole 94 MB matrix), vs ~2.5 ns for `.to(float32)` and ~3 ns for a 256-entry table
-through `F.embedding`.
+What it costs, against the reference and a 256-entry lookup table: docs/performance.md, "The decode".
 """
 
 from __future__ import annotations

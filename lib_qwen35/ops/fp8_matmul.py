@@ -15,19 +15,17 @@ per-tensor mode one prompt at a time, unpadded, without CUDA graphs (slower; the
 row-wise scaling does not run).
 
 Only the activation rounding differs from the reference (upcast W exactly, bf16 matmul): E4M3 keeps 3 mantissa
-bits, so each activation is off by at most 2^-4 relative, and a linear's output by ~2.5% relative (rms) on
-random data (bf16 alone: ~0.2%). tests/ops/test_fp8_matmul.py holds each linear under 4%, and the whole backbone to a
-per-token cosine >= 0.98 against fp32 (measured 0.992; the bf16 upcast path: >= 0.999, measured 0.9994). That is a
-lossy mode, so it is opt-in; see docs/gpu.md, "Tolerances (bf16 and FP8)", for the reasoning.
+bits, so each activation is off by at most 2^-4 relative. tests/ops/test_fp8_matmul.py holds each linear under 4%
+relative error, and the whole backbone to a per-token cosine >= 0.98 against fp32 (the bf16 upcast path: >= 0.999);
+what they measure, and why that is the tolerance: docs/gpu.md, "Tolerances (bf16 and FP8)". That is a lossy
+mode, so it is opt-in.
 
 Integration: `fp8_linear(x, weight, bias, mode)` is a drop-in for `F.linear(x, upcast(weight), bias)`;
-`choose_mode(device, dtype, requested)` decides (and says why) whether to use it; `enable_fp8_matmul(module, mode)`
-switches every eligible StoredLinear in a module to it (through StoredLinear.fp8_mode, read by its forward).
+`choose_mode(device, dtype, requested)` decides (and says why) whether to use it; the model switches its linears
+to it (`model/linear.py`, `enable_fp8_matmul`).
 """
 
 from __future__ import annotations
-
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -153,54 +151,7 @@ def choose_mode(device, dtype: torch.dtype, requested: str = "auto") -> tuple[st
     return None, f"FP8 matmul unavailable ({err}): FP8 weights upcast per layer"
 
 
-# -- switching StoredLinear modules --------------------------------------------------------------------------
-
 def wants_fp8(x: torch.Tensor) -> bool:
     """Should a switched linear use FP8 for this input? Only bf16/fp16 compute, and only on CUDA (a backbone moved
     to CPU keeps the exact path: CPU FP8 GEMMs are slow and nobody asked for them there)."""
     return x.dtype in (torch.bfloat16, torch.float16) and (x.is_cuda or ALLOW_CPU)
-
-
-def _fp8_forward(linear, mode: str, x: torch.Tensor) -> torch.Tensor:
-    if linear.weight.dtype != E4M3 or not wants_fp8(x):
-        return type(linear).forward(linear, x)          # the class's exact path
-    return fp8_linear(x, linear.weight, linear.bias, mode)
-
-
-def _eligible(m) -> bool:
-    from ..model.linear import StoredLinear
-    return isinstance(m, StoredLinear) and m.weight.dtype == E4M3 and shapes_ok(m.weight.shape[1], m.weight.shape[0])
-
-
-def enable_fp8_matmul(module: torch.nn.Module, mode: str) -> int:
-    """Route every eligible StoredLinear under `module` through fp8_linear; returns how many.
-    If StoredLinear has the native hook (a `fp8_mode` attribute read by its forward) that is set; otherwise the
-    instance's forward is replaced (undone by disable_fp8_matmul)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
-    from ..model.linear import StoredLinear
-    native = hasattr(StoredLinear, "fp8_mode")
-    n = 0
-    for m in module.modules():
-        if _eligible(m):
-            if native:
-                m.fp8_mode = mode
-            else:
-                m.forward = functools.partial(_fp8_forward, m, mode)
-            n += 1
-    return n
-
-
-def disable_fp8_matmul(module: torch.nn.Module) -> None:
-    from ..model.linear import StoredLinear
-    for m in module.modules():
-        if isinstance(m, StoredLinear):
-            m.__dict__.pop("forward", None)
-            if "fp8_mode" in m.__dict__:
-                m.fp8_mode = None
-
-
-def fp8_enabled_count(module: torch.nn.Module) -> int:
-    from ..model.linear import StoredLinear
-    return sum(1 for m in module.modules() if isinstance(m, StoredLinear)
-               and ("forward" in m.__dict__ or m.__dict__.get("fp8_mode")))

@@ -11,7 +11,9 @@ import os
 
 import torch
 
+from ..files.tokenizer import QWEN3_ENDOFTEXT_ID
 from ..model.qwen3 import Qwen3Config, expected_shapes
+from .qwen35 import save_synthetic
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -36,8 +38,6 @@ def write_checkpoint(path, *, seed: int = 0, prefix: str = "model.", dtype: str 
         tensors[prefix + name] = t.to(_DTYPES[dtype]).contiguous()
     if with_lm_head:             # some exports carry it; the encoder must ignore it
         tensors["lm_head.weight"] = tensors[prefix + "embed_tokens.weight"].clone()
-    from .qwen35 import save_synthetic
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return save_synthetic(tensors, path, {"format": "pt", "model": "qwen3", "seed": str(seed)})
 
@@ -51,7 +51,7 @@ class SmallVocabTokenizer:
 
     def __init__(self, tokenizer, vocab_size: int):
         self.tokenizer, self.vocab_size = tokenizer, int(vocab_size)
-        self.endoftext_id = 151643 % self.vocab_size   # Qwen3's <|endoftext|>, folded
+        self.endoftext_id = QWEN3_ENDOFTEXT_ID % self.vocab_size   # Qwen3's <|endoftext|>, folded
 
     def encode(self, text: str) -> list[int]:
         return [i % self.vocab_size for i in self.tokenizer.encode(text)]

@@ -17,6 +17,7 @@ import struct
 import torch
 
 from ..files import safe_io
+from ..files.checkpoint import SAFETENSORS_DTYPES, written_by_us
 from ..model.config import Qwen35Config, expected_shapes
 
 # Small but structurally complete: two 4-layer groups, GQA and grouped value heads, partial RoPE.
@@ -92,8 +93,6 @@ def save_synthetic(tensors: dict, path, metadata: dict) -> str:
     """Write a synthetic .safetensors file: never over a file the library did not write; atomically."""
     from safetensors.torch import save_file
 
-    from ..files.checkpoint import written_by_us
-
     path = safe_io.check_output(path, "synthetic checkpoint", ours=lambda p: written_by_us(p, synthetic=True))
     with safe_io.atomic_output(path) as tmp:
         save_file(tensors, tmp, metadata={**metadata, "synthetic": "lib_qwen35.synthetic"})
@@ -148,8 +147,6 @@ def write_checkpoint_streamed(path, *, seed: int = 0, chunk_elements: int = STRE
     dtypes, metadata mark and byte layout rules as `write_checkpoint` (safetensors order: larger dtypes first,
     then by name; an 8-byte aligned JSON header); the values differ (drawn per chunk). Atomic, and never over
     a file the library did not write. Returns the path."""
-    from ..files.checkpoint import SAFETENSORS_DTYPES, written_by_us
-
     names = {dtype: name for name, dtype in SAFETENSORS_DTYPES.items()}   # torch dtype -> the header's name
     cfg = make_config("anima", **sizes)
     shapes = {file_name(k, "anima"): (k, tuple(v)) for k, v in

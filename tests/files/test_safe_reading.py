@@ -173,7 +173,8 @@ def test_fit_cache_chunk_that_is_a_fifo(tmp_path):
     from fake_encoders import fake_pair
 
     from lib_qwen35.alignment.corpus import generate_corpus
-    from lib_qwen35.alignment.fit import FitInputError, embed_prompts
+    from lib_qwen35.alignment.chunk_cache import embed_prompts
+    from lib_qwen35.errors import FitInputError
 
     e4, _ = fake_pair()
     prompts = generate_corpus(60)

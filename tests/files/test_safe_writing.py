@@ -12,7 +12,7 @@ import torch
 from lib_qwen35 import Alignment, Calibration, OutputStageFileError, Qwen35Error
 from lib_qwen35 import __main__ as cli
 from lib_qwen35.alignment.corpus import generate_corpus, write_jsonl
-from lib_qwen35.model import cache
+from lib_qwen35.model import encoder_cache
 from lib_qwen35.synthetic import qwen35 as synthetic
 
 READ_ONLY_PLACE = "/proc/qwen35_test_output.safetensors"   # /proc accepts no new files, not even from root
@@ -29,7 +29,7 @@ def no_encoder(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the encoder was loaded before the output was checked")
 
-    monkeypatch.setattr(cache, "get_encoder", refuse)
+    monkeypatch.setattr(encoder_cache.QWEN35, "get", refuse)
 
 
 def test_encode_save_over_the_weights_it_reads(tmp_path, capsys, anima_ckpt, no_encoder):
@@ -130,9 +130,9 @@ class _nothing:
 
 
 def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys, monkeypatch):
-    import lib_qwen35.alignment.fit as fit
+    from lib_qwen35.cli import demo
 
-    monkeypatch.setattr(fit, "_synthetic_encoders",
+    monkeypatch.setattr(demo, "synthetic_encoders",
                         lambda *a: (_ for _ in ()).throw(AssertionError("encoders loaded before the check")))
     out = tmp_path / "fit"
     out.mkdir()
@@ -152,7 +152,7 @@ def test_fit_refuses_foreign_outputs_and_inputs_before_loading(tmp_path, capsys,
 def test_fit_replaces_its_own_outputs(tmp_path):
     from fake_encoders import fake_pair
 
-    from lib_qwen35.alignment.fit import run_fit
+    from lib_qwen35.alignment.run import run_fit
 
     e4, e6 = fake_pair()
     first = run_fit(e4, e6, str(tmp_path / "out"), limit=60, allow_underdetermined=True)

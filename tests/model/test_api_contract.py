@@ -61,7 +61,7 @@ def test_prompt_limits(limit):
     from fake_encoders import fake_pair
 
     from lib_qwen35.alignment.corpus import generate_corpus, load_prompts
-    from lib_qwen35.alignment.fit import run_fit
+    from lib_qwen35.alignment.run import run_fit
 
     with pytest.raises(InvalidArgumentError, match=">= 1"):
         load_prompts(None, limit)
@@ -83,7 +83,8 @@ def test_fit_tab_zero_still_means_all(tmp_path):
 def test_fit_numbers(tmp_path, kwargs, message):
     from fake_encoders import fake_pair
 
-    from lib_qwen35.alignment.fit import FitInputError, run_fit
+    from lib_qwen35.alignment.run import run_fit
+    from lib_qwen35.errors import FitInputError
 
     with pytest.raises(FitInputError, match=message):
         run_fit(*fake_pair(), str(tmp_path / "o"), limit=40, **kwargs)
@@ -166,7 +167,7 @@ def test_cli_overflow_exits_2_and_saves_nothing(tmp_path, capsys, anima_ckpt):
 def test_compare_with_stock_gets_the_same_error(anima_ckpt):
     from fake_encoders import FakeEncoder
 
-    from lib_qwen35.alignment.fit import compare_with_stock
+    from lib_qwen35.alignment.compare import compare_with_stock
 
     with pytest.raises(OutputStageOverflowError, match="output scale"):
         compare_with_stock("1girl", load_encoder(anima_ckpt), FakeEncoder(d=D), OutputStage(output_scale=1e39))
@@ -190,7 +191,7 @@ def test_forge_generation_gets_the_same_error_and_the_next_one_works(tmp_path, e
 
 
 def test_a_fit_whose_scale_does_not_fit_float32_is_refused(tmp_path):
-    from lib_qwen35.alignment.fit import _check_fitted_finite
+    from lib_qwen35.alignment.run import _check_fitted_finite
 
     with pytest.raises(NonFiniteOutputError, match="'scale' does not fit in float32"):
         _check_fitted_finite({"rotation": torch.eye(2, dtype=torch.float64)},

@@ -5,13 +5,12 @@ import torch
 
 from lib_qwen35 import Alignment, Calibration, NonFiniteOutputError, PromptError, load_encoder
 from lib_qwen35.files import checkpoint
-from lib_qwen35.model import cache
-from lib_qwen35.model.encoder import EMPTY_PROMPT_IDS
+from lib_qwen35.model import embedding_cache
 
 
 def test_empty_prompt_is_endoftext(anima_ckpt):
     enc = load_encoder(anima_ckpt)
-    assert enc.tokenize("") == EMPTY_PROMPT_IDS == [248044]
+    assert enc.tokenize("") == enc.empty_prompt_ids == [248044]
     assert enc.encode("").shape == (1, 1024)
 
 
@@ -82,7 +81,7 @@ def test_changed_file_is_reloaded(tmp_path):
 
 
 def test_embedding_lru_is_bounded():
-    lru = cache.EmbeddingLRU(max_entries=2, max_bytes=10_000)
+    lru = embedding_cache.EmbeddingLRU(max_entries=2, max_bytes=10_000)
     for i in range(3):
         lru.put(i, torch.zeros(2, 100))
     assert len(lru) == 2 and lru.get(0) is None and lru.get(2) is not None
@@ -144,7 +143,7 @@ def test_cache_entries_hold_only_their_own_rows(anima_ckpt):
     enc = load_encoder(anima_ckpt)
     short, long_ = [5], list(range(100, 1100))
     enc.encode_batch([long_, short])
-    hit = cache.EMBEDDINGS.get((enc._emb_key, tuple(short)))
+    hit = embedding_cache.EMBEDDINGS.get((enc._emb_key, tuple(short)))
     assert hit.shape == (1, 1024) and hit.untyped_storage().nbytes() == 1024 * 4
 
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lib_qwen35 import load_encoder
+from lib_qwen35.model import linear
 from lib_qwen35.model.linear import StoredLinear
 from lib_qwen35.ops import fp8_matmul as f8
 from lib_qwen35.synthetic import qwen35 as synthetic
@@ -94,9 +95,9 @@ def test_switched_linear_stays_exact_off_the_gpu(fp8_friendly_ckpt):
     ids = torch.randint(0, 248320, (1, 20), generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         want = bb(ids, torch.bfloat16)
-        f8.enable_fp8_matmul(bb, "per_token")
+        linear.enable_fp8_matmul(bb, "per_token")
         got = bb(ids, torch.bfloat16)
-        f8.disable_fp8_matmul(bb)
+        linear.disable_fp8_matmul(bb)
     assert torch.equal(got, want)
 
 
@@ -144,11 +145,11 @@ def test_backbone_tolerance_and_switching(fp8_friendly_ckpt, fp8_kernel):
     with torch.inference_mode():
         ref = bb(ids, torch.float32)
         upcast_bf16 = bb(ids, torch.bfloat16).float()
-        assert f8.enable_fp8_matmul(bb, "per_token") == eligible == f8.fp8_enabled_count(bb)
+        assert linear.enable_fp8_matmul(bb, "per_token") == eligible == linear.fp8_enabled_count(bb)
         assert torch.equal(bb(ids, torch.float32), ref)          # fp32 compute keeps the exact path
         fp8 = bb(ids, torch.bfloat16).float()
-        f8.disable_fp8_matmul(bb)
-        assert f8.fp8_enabled_count(bb) == 0
+        linear.disable_fp8_matmul(bb)
+        assert linear.fp8_enabled_count(bb) == 0
         assert torch.equal(bb(ids, torch.bfloat16).float(), upcast_bf16)   # switched back exactly
     cos_bf16 = F.cosine_similarity(upcast_bf16, ref, dim=-1).min().item()
     cos_fp8 = F.cosine_similarity(fp8, ref, dim=-1).min().item()
@@ -166,9 +167,9 @@ def fp8_on_cpu(monkeypatch, fp8_kernel):
 
 def test_fp8_and_exact_embeddings_are_cached_apart(fp8_friendly_ckpt, fp8_on_cpu):
     """An FP8-matmul encoder and an exact one on the same file and dtype must not serve each other's results."""
-    from lib_qwen35.model import cache
+    from lib_qwen35.model import embedding_cache
 
-    cache.EMBEDDINGS.clear()
+    embedding_cache.EMBEDDINGS.clear()
     exact = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="off")
     fp8 = load_encoder(fp8_friendly_ckpt, dtype="bf16", upcast_cache_bytes=0, fp8_matmul="per_token")
     assert exact.fp8_mode is None and fp8.fp8_mode == "per_token"

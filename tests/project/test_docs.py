@@ -228,8 +228,8 @@ def test_the_verdict_the_docs_quote_is_what_inspect_prints_for_the_real_layout(t
 def test_cli_doc_names_every_command_and_option_and_the_prompt_file_rules():
     import argparse
 
-    from lib_qwen35.__main__ import build_parser
     from lib_qwen35.alignment.corpus import PROMPT_FILE_RULES
+    from lib_qwen35.cli.parser import build_parser
 
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))

@@ -163,7 +163,7 @@ def test_a_planted_circle_is_caught(tmp_path):
     assert any({"lib_qwen35.model.config", "lib_qwen35.model.encoder"} <= set(c) for c in circles), circles
 
 
-MODULES = ["lib_qwen35", "lib_qwen35.__main__", "lib_qwen35.model.encoder", "lib_qwen35.alignment.fit",
+MODULES = ["lib_qwen35", "lib_qwen35.__main__", "lib_qwen35.model.encoder", "lib_qwen35.alignment.run",
            "lib_qwen35.model.qwen3", "lib_qwen35.alignment.corpus", "lib_qwen35.ops.cuda_graphs",
            "lib_qwen35.ops.fp8_matmul", "lib_qwen35.host.controller", "lib_qwen35.host.fit_tab",
            "lib_qwen35.host.xyz_axes", "lib_qwen35.host.infotext", "lib_qwen35.host.selection",

@@ -171,7 +171,7 @@ def test_hires_caches_are_invalidated_too(world):
 
 
 def test_weights_load_once_and_output_stage_sweeps_reuse_raw_embeddings(world):
-    from lib_qwen35.model import cache
+    from lib_qwen35.model import embedding_cache as cache
 
     cache.EMBEDDINGS.clear()
     holder = world.controller.holder

@@ -126,7 +126,7 @@ def test_unwritable_output_folder_and_missing_inputs(world):
 
 def test_compare_readout_equals_the_library_function(world):
     from lib_qwen35 import load_encoder
-    from lib_qwen35.alignment.fit import compare_with_stock
+    from lib_qwen35.alignment.compare import compare_with_stock
     from lib_qwen35.host import fit_tab, selection
     from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
@@ -171,7 +171,7 @@ def test_stock_file_fallback_when_no_anima_model_is_loaded(world):
     from backend.diffusion_engine.anima import NotAnima
     from modules import shared
 
-    from lib_qwen35.alignment.fit import compare_with_stock
+    from lib_qwen35.alignment.compare import compare_with_stock
     from lib_qwen35.files.tokenizer import load_qwen3_tokenizer
     from lib_qwen35.host import fit_tab
     from lib_qwen35.model.qwen3 import Qwen3Encoder

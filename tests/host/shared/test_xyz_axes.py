@@ -69,7 +69,7 @@ def test_on_off_sweep_is_stock_then_qwen35(world):
 
 
 def test_output_scale_sweep_encodes_each_prompt_once(world):
-    from lib_qwen35.model import cache
+    from lib_qwen35.model import embedding_cache as cache
 
     cache.EMBEDDINGS.clear()
     p = world.make_p("1girl, smile", "lowres", enabled=True)

@@ -1,7 +1,7 @@
-"""Alignment fitting: the math recovers known answers, the pipeline resumes exactly, bad inputs are named,
-and an end-to-end fit between synthetic 4B and 0.6B checkpoints writes files the output stage accepts."""
+"""A whole fit: the report from pooled pairs, the pipeline with fast fake encoders (files, cancel and an exact
+resume, the ETA, bad inputs, users' prompt files), and an end-to-end fit between synthetic 4B and 0.6B checkpoints
+that writes files the output stage accepts."""
 
-import io
 import json
 import math
 import os
@@ -9,80 +9,18 @@ import threading
 
 import pytest
 import torch
-from fake_encoders import FakeEncoder, fake_pair, random_orthogonal
+from fake_encoders import FakeEncoder, fake_pair, random_orthogonal, rotated_pairs
 
+from lib_qwen35.alignment.compare import compare_with_stock
 from lib_qwen35.alignment.corpus import Prompt, generate_corpus
-from lib_qwen35.alignment.fit import (
-    CALIBRATION_FILE,
-    ROTATION_FILE,
-    FitCancelled,
-    FitInputError,
-    FitProgress,
-    StderrProgress,
-    apply_alignment,
-    compare_with_stock,
-    embed_prompts,
-    fit_calibration,
-    fit_from_embeddings,
-    heldout_mask,
-    procrustes,
-    run_fit,
-)
-from lib_qwen35.errors import NonFiniteOutputError
+from lib_qwen35.alignment.run import CALIBRATION_FILE, ROTATION_FILE, fit_from_embeddings, run_fit
+from lib_qwen35.alignment.split import heldout_mask
+from lib_qwen35.errors import FitCancelled, FitInputError, NonFiniteOutputError
 from lib_qwen35.model.output_stage import Alignment, Calibration, OutputStage
 
 
-def _pairs(n=3000, d=24, noise=1e-3, seed=0):
-    """x: anisotropic 4B-like cloud; y = R_true (x - m) + shift + noise."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(0.5, 3.0, d, dtype=torch.float64)
-    x = x + 5 * torch.randn(d, generator=g, dtype=torch.float64)
-    r_true = random_orthogonal(d, g)
-    shift = 3 * torch.randn(d, generator=g, dtype=torch.float64)
-    y = (x - x.mean(0)) @ r_true.T + shift + noise * torch.randn(n, d, generator=g, dtype=torch.float64)
-    return x, y, r_true, shift
-
-
-# --- the math ---------------------------------------------------------------------------------------------
-def test_procrustes_recovers_known_rotation_and_means():
-    x, y, r_true, shift = _pairs()
-    r, mx, my = procrustes(x, y)
-    assert (r - r_true).abs().max().item() < 1e-4
-    assert (r @ r.T - torch.eye(24, dtype=torch.float64)).abs().max().item() < 1e-10
-    assert (mx - x.mean(0)).abs().max().item() < 1e-12
-    assert (my - shift).abs().max().item() < 1e-3      # noise 1e-3 / sqrt(3000) per dim, plus rounding
-
-
-def test_calibration_recovers_known_affine():
-    g = torch.Generator().manual_seed(1)
-    x = 2 + 3 * torch.randn(20000, 16, generator=g, dtype=torch.float64)
-    scale_true = torch.linspace(0.2, 4.0, 16, dtype=torch.float64)
-    bias_true = torch.linspace(-3, 3, 16, dtype=torch.float64)
-    y = x * scale_true + bias_true + 1e-3 * torch.randn(20000, 16, generator=g, dtype=torch.float64)
-    scale, bias = fit_calibration(x, y)
-    assert (scale - scale_true).abs().max().item() < 1e-4
-    assert (bias - bias_true).abs().max().item() < 1e-3
-
-
-def test_calibration_keeps_flat_dimensions_finite():
-    x = torch.randn(100, 4, dtype=torch.float64)
-    x[:, 2] = 1.0
-    scale, bias = fit_calibration(x, torch.randn(100, 4, dtype=torch.float64))
-    assert torch.isfinite(scale).all() and scale[2] == 1.0
-
-
-def test_formula_matches_output_stage():
-    g = torch.Generator().manual_seed(2)
-    d = 8
-    r = random_orthogonal(d, g).float()
-    m4, m6, x = torch.randn(d, generator=g), torch.randn(d, generator=g), torch.randn(5, 3, d, generator=g)
-    stage = Alignment(r, m4, m6)
-    for a in (0.0, 0.5, 1.0):
-        assert torch.allclose(stage.apply(x, a), apply_alignment(x, r, m4, m6, a), atol=1e-5)
-
-
 def test_fit_from_embeddings_report_and_recovery():
-    x, y, r_true, _ = _pairs(n=2000, d=24, noise=1e-2)
+    x, y, r_true, _ = rotated_pairs(n=2000, d=24, noise=1e-2)
     cats = [("spatial", "pose", "meta")[i % 3] for i in range(2000)]
     prompts = [Prompt(f"p{i}", c, "tags") for i, c in enumerate(cats)]
     held = heldout_mask(prompts)
@@ -94,37 +32,6 @@ def test_fit_from_embeddings_report_and_recovery():
     assert o["before"]["mean"] < 0.5
     assert (alignment["rotation"].double() - r_true).abs().max().item() < 1e-3
     assert calibration["scale"].shape == (24,) and calibration["bias"].shape == (24,)
-
-
-# --- bad inputs ---------------------------------------------------------------------------------------------
-def test_mismatched_sizes():
-    with pytest.raises(FitInputError, match="embedding sizes differ.*4B encoder outputs 32.*0.6B encoder 16"):
-        procrustes(torch.randn(100, 32), torch.randn(100, 16))
-    with pytest.raises(FitInputError, match="100 prompts but the 0.6B side has 90"):
-        procrustes(torch.randn(100, 8), torch.randn(90, 8))
-
-
-def test_too_few_prompts_for_dimension():
-    x, y = torch.randn(40, 64), torch.randn(40, 64)
-    with pytest.raises(FitInputError, match="too few prompts for the dimension: 40 training prompts for 64-dim"):
-        procrustes(x, y)
-    r, _, _ = procrustes(x, y, allow_underdetermined=True)       # explicit opt-in still gives an orthogonal R
-    assert (r @ r.T - torch.eye(64, dtype=torch.float64)).abs().max().item() < 1e-10
-
-
-def test_non_finite_embeddings_named():
-    x, y = torch.randn(50, 4), torch.randn(50, 4)
-    y[17, 2] = float("nan")
-    with pytest.raises(NonFiniteOutputError, match=r"1 0.6B embeddings contain NaN/Inf \(prompts \[17\]\)"):
-        procrustes(x, y)
-
-
-def test_heldout_split_deterministic_and_order_free():
-    prompts = generate_corpus(500)
-    m = heldout_mask(prompts)
-    assert int(m.sum()) == 50
-    rev = heldout_mask(prompts[::-1])
-    assert {p.text for p, h in zip(prompts, m) if h} == {p.text for p, h in zip(prompts[::-1], rev) if h}
 
 
 # --- the pipeline with fast fake encoders -------------------------------------------------------------------
@@ -193,10 +100,10 @@ class TimedEncoder(FakeEncoder):
 def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
     import types
 
-    from lib_qwen35.alignment import fit
+    from lib_qwen35.alignment import run
 
     clock = Clock()
-    monkeypatch.setattr(fit, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(run, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     rot = random_orthogonal(16, torch.Generator().manual_seed(5)).float()
     e4 = TimedEncoder(clock, 0.01, identity="fast4b")                 # the two stages run at very
     e6 = TimedEncoder(clock, 0.5, identity="slow06b", rotate=rot)     # different speeds (50x)
@@ -219,7 +126,7 @@ def test_eta_comes_from_the_running_stage_own_rate(tmp_path, monkeypatch):
 
 
 def test_cancel_message_counts_both_encoders_and_resume_reuses_the_chunks(tmp_path):
-    from lib_qwen35.alignment.fit import cached_prompt_count
+    from lib_qwen35.alignment.chunk_cache import cached_prompt_count
 
     e4, e6 = fake_pair()
     clean = run_fit(e4, e6, str(tmp_path / "clean"), limit=300, batch_size=16, chunk_size=64)
@@ -268,19 +175,6 @@ def test_threading_event_cancels(tmp_path):
         run_fit(e4, e6, str(tmp_path), limit=100, cancel=ev)
 
 
-def test_corrupt_or_stale_chunk_is_recomputed(tmp_path):
-    e4, e6 = fake_pair()
-    prompts = generate_corpus(100)
-    ref = embed_prompts(e4, prompts, role="4b", cache_dir=str(tmp_path), chunk_size=50)
-    folder = tmp_path / os.listdir(tmp_path)[0]
-    first = folder / "chunk-00000.safetensors"
-    first.write_bytes(first.read_bytes()[:100])                    # truncated by a kill
-    again = embed_prompts(e4, prompts, role="4b", cache_dir=str(tmp_path), chunk_size=50)
-    assert torch.equal(ref, again)
-    other = embed_prompts(e4, generate_corpus(200)[100:], role="4b", cache_dir=str(tmp_path), chunk_size=50)
-    assert not torch.equal(other, ref)                              # different prompts: cache not reused
-
-
 def test_pipeline_bad_inputs(tmp_path):
     e4, _ = fake_pair()
     narrow = FakeEncoder(identity="narrow", width=8)
@@ -307,19 +201,10 @@ def test_user_prompt_file(tmp_path):
     assert sum(b["n"] for b in cats.values()) == 20
 
 
-def test_stderr_progress_lines():
-    buf = io.StringIO()
-    bar = StderrProgress(buf)
-    for done in range(0, 101, 10):
-        bar(FitProgress("embed 4B", done, 100, 1.0 + done, None if done == 0 else 5.0, None if done == 0 else 2.5, "embed 0.6B"))
-    bar(FitProgress("done", 100, 100, 200.0, 0.0))
-    lines = buf.getvalue().splitlines()
-    assert lines[0].startswith("[") and "ETA ?" in lines[0] and "(?/s)" in lines[0]
-    assert "(2.5/s)" in lines[1] and "ETA 0m05s (+ embed 0.6B)" in lines[1] and lines[-1].split()[2] == "done"
-
-
 # --- end to end between two synthetic checkpoints -----------------------------------------------------------
 N_E2E = 200
+
+
 SYN_06B = dict(vocab_size=2048, hidden_size=1024, intermediate_size=128, num_layers=1,
                num_attention_heads=8, num_key_value_heads=4, head_dim=64)
 
@@ -380,21 +265,3 @@ def test_end_to_end_synthetic_checkpoints(tmp_path, synthetic_pair):
     assert math.isclose(compare_with_stock(held[0].text, e4, e6, stage), cos_after[0], abs_tol=1e-4)
     assert math.isclose(compare_with_stock(held[0].text, e4, e6), cos_before[0], abs_tol=1e-4)
     assert "SYNTHETIC" in open(res.report_md).read()
-
-
-def test_cli_demo_mode(tmp_path, capsys):
-    """No weights: the CLI fits between synthetic checkpoints and says so loudly."""
-    import argparse
-
-    from lib_qwen35.alignment import fit
-
-    parser = argparse.ArgumentParser()
-    fit.add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path), "--limit", "60", "--batch-size", "60",
-                              "--allow-underdetermined", "--device", "cpu"])
-    assert fit.main(args) == 0
-    out, err = capsys.readouterr()
-    assert "DEMO MODE" in err and "synthetic" in out
-    assert os.path.exists(tmp_path / ROTATION_FILE) and os.path.exists(tmp_path / CALIBRATION_FILE)
-    args = parser.parse_args(["--out", str(tmp_path), "--weights-4b", "x.safetensors"])
-    assert fit.main(args) == 2
