@@ -10,6 +10,8 @@ applied in that order, each optional. File formats (as published for the prior C
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -18,17 +20,41 @@ import torch
 
 from ..errors import OutputStageFileError, OutputStageOverflowError
 from ..files import safe_io
+from ..files.checkpoint import load_tensors, read_file_header, written_by_us
 
 ORTHOGONALITY_TOL = 1e-3   # max |R R^T - I|; a fitted rotation in fp32 is ~1e-6
 MAX_DIM = 16384            # Anima's is 1024; a [16384, 16384] rotation is already 1 GiB in fp32
 _FLOAT32_MAX = torch.finfo(torch.float32).max
+HASH_LENGTH = 10           # as the encoder's short hash and the WebUIs' "Model hash"
+
+
+def kind_of(tensor_names) -> str | None:
+    """"alignment" (it has a rotation), "calibration" (scale and bias) or None: what a file's tensor names say it
+    is, before any tensor is read."""
+    names = set(tensor_names)
+    if "rotation" in names:
+        return "alignment"
+    if {"scale", "bias"} <= names:
+        return "calibration"
+    return None
+
+
+def content_hash(tensors: dict, keys: tuple[str, ...]) -> str:
+    """HASH_LENGTH hex digits naming what an output-stage file applies: SHA-256 over each tensor of `keys`, in that
+    order, as `name:shape;` and its float32 little-endian bytes. The file name, the metadata (a refit's date, say)
+    and a storage dtype that gives the same float32 values leave it unchanged; any value the output stage uses
+    changes it. Images record it in their infotext, the fit writes it, `inspect` prints it."""
+    h = hashlib.sha256()
+    for key in keys:
+        t = tensors[key].detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{key}:{','.join(str(d) for d in t.shape)};".encode())
+        h.update(t.numpy().astype("<f4", copy=False).tobytes())
+    return h.hexdigest()[:HASH_LENGTH]
 
 
 def _load(path, keys: tuple[str, ...], kind: str, shapes) -> tuple[dict, dict]:
     """Tensors `keys` (float32, owned) and the metadata of an output-stage file. `shapes(header_shapes)`
     checks the shapes from the header before any tensor is read, and returns an error text or None."""
-    from ..files.checkpoint import load_tensors, read_file_header
-
     path = os.fspath(path)
     fix = (f"Expected a .safetensors {kind} file with tensors {list(keys)} (refit it with "
            f"`python -m lib_qwen35 fit`, or pick another).")
@@ -68,8 +94,6 @@ def _save(path, tensors: dict, metadata: dict | None, kind: str) -> None:
     """Write our own output-stage file: never over an existing file we did not write; atomically."""
     from safetensors.torch import save_file
 
-    from ..files.checkpoint import written_by_us
-
     path = safe_io.check_output(path, f"{kind} file", ours=written_by_us, error=OutputStageFileError)
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta.setdefault(safe_io.MARK_KEY, safe_io.MARK_VALUE)
@@ -86,6 +110,11 @@ class Alignment:
     path: str | None = None   # the file it was loaded from (named in error messages)
 
     KEYS = ("rotation", "mean_4b", "mean_06b")
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        return content_hash({"rotation": self.rotation, "mean_4b": self.mean_4b, "mean_06b": self.mean_06b},
+                            self.KEYS)
 
     @staticmethod
     def _shapes(shapes) -> str | None:
@@ -124,6 +153,10 @@ class Calibration:
     path: str | None = None   # the file it was loaded from (named in error messages)
 
     KEYS = ("scale", "bias")
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        return content_hash({"scale": self.scale, "bias": self.bias}, self.KEYS)
 
     @staticmethod
     def _shapes(shapes) -> str | None:
