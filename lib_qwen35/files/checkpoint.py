@@ -323,3 +323,29 @@ def short_hash(path: str, sample_bytes: int = 1 << 20) -> str:
             f.seek(pos)
             h.update(f.read(sample_bytes))
     return h.hexdigest()[:10]
+
+
+def encoder_hash(path) -> str:
+    """short_hash of the file a checkpoint path resolves to (a folder -> its model.safetensors[.index.json]): the one
+    hash that infotexts, the fit's `encoder_4b_hash`, the accordion's status and `inspect --weights` compare."""
+    return short_hash(resolve_checkpoint(path))
+
+
+# The mark lib_qwen35.synthetic writes into the header of every checkpoint it makes ("synthetic" in a file's
+# metadata, "written_by" in a sharded index's): random weights, never a real download.
+SYNTHETIC_MARK = "lib_qwen35.synthetic"
+
+
+def is_synthetic_checkpoint(path) -> bool:
+    """Whether a weights file (or a sharded index, or a folder holding one) carries SYNTHETIC_MARK. Reads headers
+    only; False for anything unreadable (loading it reports that)."""
+    try:
+        path = resolve_checkpoint(path)
+        if path.endswith(SHARD_INDEX_SUFFIX):
+            text = safe_io.read_text(path, "safetensors index", MAX_INDEX_BYTES, WeightsFileError, WEIGHTS_FIX)
+            data = json.loads(text)
+            meta = data.get("metadata") if isinstance(data, dict) else None
+            return isinstance(meta, dict) and str(meta.get(safe_io.MARK_KEY, "")).startswith(SYNTHETIC_MARK)
+        return read_file_header(path, "weights file", Qwen35Error).metadata.get("synthetic", "").startswith(SYNTHETIC_MARK)
+    except (Qwen35Error, OSError, ValueError):
+        return False

@@ -10,6 +10,8 @@ applied in that order, each optional. File formats (as published for the prior C
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -23,6 +25,31 @@ from ..files.checkpoint import load_tensors, read_file_header, written_by_us
 ORTHOGONALITY_TOL = 1e-3   # max |R R^T - I|; a fitted rotation in fp32 is ~1e-6
 MAX_DIM = 16384            # Anima's is 1024; a [16384, 16384] rotation is already 1 GiB in fp32
 _FLOAT32_MAX = torch.finfo(torch.float32).max
+HASH_LENGTH = 10           # as the encoder's short hash and the WebUIs' "Model hash"
+
+
+def kind_of(tensor_names) -> str | None:
+    """"alignment" (it has a rotation), "calibration" (scale and bias) or None: what a file's tensor names say it
+    is, before any tensor is read."""
+    names = set(tensor_names)
+    if "rotation" in names:
+        return "alignment"
+    if {"scale", "bias"} <= names:
+        return "calibration"
+    return None
+
+
+def content_hash(tensors: dict, keys: tuple[str, ...]) -> str:
+    """HASH_LENGTH hex digits naming what an output-stage file applies: SHA-256 over each tensor of `keys`, in that
+    order, as `name:shape;` and its float32 little-endian bytes. The file name, the metadata (a refit's date, say)
+    and a storage dtype that gives the same float32 values leave it unchanged; any value the output stage uses
+    changes it. Images record it in their infotext, the fit writes it, `inspect` prints it."""
+    h = hashlib.sha256()
+    for key in keys:
+        t = tensors[key].detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{key}:{','.join(str(d) for d in t.shape)};".encode())
+        h.update(t.numpy().astype("<f4", copy=False).tobytes())
+    return h.hexdigest()[:HASH_LENGTH]
 
 
 def _load(path, keys: tuple[str, ...], kind: str, shapes) -> tuple[dict, dict]:
@@ -84,6 +111,11 @@ class Alignment:
 
     KEYS = ("rotation", "mean_4b", "mean_06b")
 
+    @functools.cached_property
+    def content_hash(self) -> str:
+        return content_hash({"rotation": self.rotation, "mean_4b": self.mean_4b, "mean_06b": self.mean_06b},
+                            self.KEYS)
+
     @staticmethod
     def _shapes(shapes) -> str | None:
         r = shapes["rotation"]
@@ -121,6 +153,10 @@ class Calibration:
     path: str | None = None   # the file it was loaded from (named in error messages)
 
     KEYS = ("scale", "bias")
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        return content_hash({"scale": self.scale, "bias": self.bias}, self.KEYS)
 
     @staticmethod
     def _shapes(shapes) -> str | None:

@@ -17,7 +17,7 @@ import struct
 import torch
 
 from ..files import safe_io
-from ..files.checkpoint import SAFETENSORS_DTYPES, written_by_us
+from ..files.checkpoint import SAFETENSORS_DTYPES, SYNTHETIC_MARK, written_by_us
 from ..model.config import Qwen35Config, expected_shapes
 
 # Small but structurally complete: two 4-layer groups, GQA and grouped value heads, partial RoPE.
@@ -95,13 +95,13 @@ def save_synthetic(tensors: dict, path, metadata: dict) -> str:
 
     path = safe_io.check_output(path, "synthetic checkpoint", ours=lambda p: written_by_us(p, synthetic=True))
     with safe_io.atomic_output(path) as tmp:
-        save_file(tensors, tmp, metadata={**metadata, "synthetic": "lib_qwen35.synthetic"})
+        save_file(tensors, tmp, metadata={**metadata, "synthetic": SYNTHETIC_MARK})
     return path
 
 
 def _is_synthetic_index(path) -> bool:
     data = json.loads(safe_io.read_text(path, "index", 64 << 20))
-    return isinstance(data, dict) and data.get("metadata", {}).get(safe_io.MARK_KEY) == "lib_qwen35.synthetic"
+    return isinstance(data, dict) and data.get("metadata", {}).get(safe_io.MARK_KEY) == SYNTHETIC_MARK
 
 
 def write_checkpoint(path, *, seed: int = 0, layout: str = "anima", prefix: str | None = None,
@@ -132,7 +132,7 @@ def write_checkpoint(path, *, seed: int = 0, layout: str = "anima", prefix: str 
         part = {n: tensors[n] for n in names[s::shards]}
         save_synthetic(part, os.path.join(path, shard), meta)
         weight_map.update({n: shard for n in part})
-    safe_io.write_text_atomic(index, json.dumps({"metadata": {safe_io.MARK_KEY: "lib_qwen35.synthetic"},
+    safe_io.write_text_atomic(index, json.dumps({"metadata": {safe_io.MARK_KEY: SYNTHETIC_MARK},
                                                  "weight_map": weight_map}, indent=1, sort_keys=True))
     return index
 
@@ -159,7 +159,7 @@ def write_checkpoint_streamed(path, *, seed: int = 0, chunk_elements: int = STRE
         header[n] = {"dtype": names[dtypes[n]], "shape": list(shapes[n][1]),
                      "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
-    header["__metadata__"] = {"format": "pt", "synthetic": "lib_qwen35.synthetic"}
+    header["__metadata__"] = {"format": "pt", "synthetic": SYNTHETIC_MARK}
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
 

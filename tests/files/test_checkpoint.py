@@ -184,3 +184,27 @@ def test_non_finite_weights(tmp_path, anima_ckpt, name):
     p = _rewrite(anima_ckpt, tmp_path / "nan.safetensors", poison)
     with pytest.raises(WeightsFileError, match=f"{re.escape(name)} contains NaN"):
         load_encoder(p)
+
+
+def test_synthetic_checkpoints_are_marked_and_a_real_layout_file_is_not(tmp_path, anima_ckpt):
+    """What tells a demo fit's random encoder from a real download: the synthetic writers' header mark (files,
+    sharded indexes, the streamed writer, the 0.6B layout); the same tensors saved without it are not synthetic."""
+    from safetensors import safe_open
+
+    from lib_qwen35.files.checkpoint import encoder_hash, is_synthetic_checkpoint, short_hash
+    from lib_qwen35.synthetic import qwen3 as synthetic_qwen3
+
+    assert is_synthetic_checkpoint(anima_ckpt)
+    sharded = synthetic.write_checkpoint(tmp_path / "sharded", layout="official", shards=2)
+    assert is_synthetic_checkpoint(sharded) and is_synthetic_checkpoint(tmp_path / "sharded")
+    streamed = synthetic.write_checkpoint_streamed(tmp_path / "streamed.safetensors", num_layers=4)
+    assert is_synthetic_checkpoint(streamed)
+    assert is_synthetic_checkpoint(synthetic_qwen3.write_checkpoint(tmp_path / "qwen3.safetensors"))
+    with safe_open(str(anima_ckpt), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, str(tmp_path / "download.safetensors"), metadata={"format": "pt"})
+    assert not is_synthetic_checkpoint(tmp_path / "download.safetensors")
+    for nothing in (tmp_path / "missing.safetensors", tmp_path):    # unreadable: not synthetic, no exception
+        assert not is_synthetic_checkpoint(nothing)
+    assert encoder_hash(anima_ckpt) == short_hash(anima_ckpt)
+    assert sharded.endswith(".index.json") and encoder_hash(tmp_path / "sharded") == short_hash(sharded)

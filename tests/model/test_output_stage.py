@@ -92,3 +92,35 @@ def test_numbers_are_converted_or_rejected():
         OutputStage(output_scale=None)
     with pytest.raises(ValueError, match=">= 0"):
         OutputStage(output_scale=-1)
+
+
+def test_content_hash_names_the_values_not_the_file(tmp_path):
+    """The hash images record for an alignment / calibration: the same tensors give the same hash whatever the
+    file name, metadata or storage dtype (when the float32 values are the same); any changed value changes it."""
+    from lib_qwen35.model.output_stage import HASH_LENGTH, kind_of
+
+    g = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))
+    al = Alignment(q.float(), torch.randn(8, generator=g), torch.randn(8, generator=g))
+    al.save(tmp_path / "a.safetensors", {"date": "2026-01-01"})
+    al.save(tmp_path / "b.safetensors", {"date": "2027-02-02", "note": "a refit, same numbers"})
+    a, b = Alignment.load(tmp_path / "a.safetensors"), Alignment.load(tmp_path / "b.safetensors")
+    assert a.content_hash == b.content_hash == al.content_hash and len(a.content_hash) == HASH_LENGTH
+    assert all(c in "0123456789abcdef" for c in a.content_hash)
+    as_bf16 = {"rotation": torch.eye(8).to(torch.bfloat16), "mean_4b": torch.zeros(8).to(torch.bfloat16),
+               "mean_06b": torch.ones(8).to(torch.bfloat16)}
+    save_file(as_bf16, str(tmp_path / "bf16.safetensors"))
+    exact = Alignment(torch.eye(8), torch.zeros(8), torch.ones(8))
+    assert Alignment.load(tmp_path / "bf16.safetensors").content_hash == exact.content_hash
+    for name in ("rotation", "mean_4b", "mean_06b"):          # one value changed, in each tensor
+        changed = {k: getattr(al, k).clone() for k in Alignment.KEYS}
+        flat = changed[name].flatten().clone()
+        flat[3] += 1e-3
+        changed[name] = flat.reshape(changed[name].shape)
+        assert Alignment(**changed).content_hash != al.content_hash, name
+    swapped = Alignment(al.rotation, al.mean_06b, al.mean_4b)   # the same bytes under other names
+    assert swapped.content_hash != al.content_hash
+    cal = Calibration(torch.ones(8), torch.zeros(8))
+    assert cal.content_hash != Calibration(torch.ones(8), torch.full((8,), 1e-6)).content_hash
+    assert kind_of(["rotation", "mean_4b", "mean_06b"]) == "alignment" and kind_of({"scale", "bias"}) == "calibration"
+    assert kind_of(["pooled"]) is None and kind_of(["scale"]) is None
