@@ -46,12 +46,15 @@ def generate(page, tabname: str = "txt2img", timeout_ms: int = GENERATION_TIMEOU
     Returns {"infotext", "log" (SD.Next's message under the gallery, an error box included), "images",
     "seconds"}."""
     before = gallery_images(page, tabname)
-    page.evaluate("""(tab) => { const e = document.getElementById('html_log_' + tab); if (e) e.dataset.qwen35Before = e.innerText; }""", tabname)
+    # An error box left by the previous generation stays in the log while the next one starts (its text changes to
+    # "processing | ..."): mark it old, and wait for an error box this generation made.
+    page.evaluate("""(tab) => { const e = document.getElementById('html_log_' + tab);
+                      if (e) e.querySelectorAll('.error').forEach(x => x.dataset.qwen35Old = '1'); }""", tabname)
     t0 = time.time()
     page.locator(f"#{tabname}_generate").first.click()
     page.wait_for_function(
         """([tab, before]) => { const log = document.getElementById('html_log_' + tab);
-                      if (log && log.innerText !== log.dataset.qwen35Before && log.querySelector('.error')) return true;
+                      if (log && log.querySelector('.error:not([data-qwen35-old])')) return true;
                       const urls = Array.from(document.querySelectorAll('#' + tab + '_gallery img')).map(i => i.src);
                       return urls.length > 0 && urls.some(u => !before.includes(u)); }""",
         arg=[tabname, before], timeout=timeout_ms)
