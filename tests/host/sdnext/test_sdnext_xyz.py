@@ -63,7 +63,7 @@ def test_file_axes_give_one_cell_per_file_equal_to_its_single_generation(world):
         assert torch.equal(single.images[0], cells[i].images[0]) and single.info == cells[i].info
     assert not torch.equal(cells[1].images[0], cells[2].images[0]) and not torch.equal(cells[0].images[0], cells[1].images[0])
 
-    settings = dict(enabled=True, use_alignment=True, alignment_file="rotation_a.safetensors")
+    settings = {"enabled": True, "use_alignment": True, "alignment_file": "rotation_a.safetensors"}
     calibrations = ["calibration_a.safetensors", "calibration_b.safetensors"]
     cells = world.xyz.run_cells(world.make_p("1girl", "lowres", **settings), "[Qwen3.5 TE] Calibration file", calibrations)
     for cell, value, digest in zip(cells, calibrations, (hashes[0][1], hashes[1][1])):

@@ -20,7 +20,7 @@ def pasted_values(world, infotext, tab="txt2img"):
     from lib_qwen35.host.params import ARG_NAMES
 
     script = next(s for s in world.runners[tab].alwayson_scripts if type(s).__module__ == "qwen35_anima.py")
-    updates = infotext_utils.paste(script.infotext_fields, infotext)
+    updates = infotext_utils.paste(script.infotext_fields, infotext)    # the ninth field is the status
     return {name: (u["value"] if "value" in u else "skip") for name, u in zip(ARG_NAMES, updates)}
 
 
@@ -74,12 +74,3 @@ def test_our_keys_are_removed_from_shared_params_when_a_later_cell_is_off(world)
     p.extra_generation_params["Other"] = 1
     world.controller.process(p, *world.script_args()[world.script.args_from : world.script.args_to])  # off
     assert p.extra_generation_params == {"Other": 1}
-
-
-def test_paste_field_names_let_send_to_carry_our_fields(world):
-    from lib_qwen35.host import infotext
-
-    script = world.script
-    targets = [target for _, target in script.infotext_fields]
-    assert script.paste_field_names == targets  # Forge matches "Send to" fields by these targets
-    assert set(targets) == set(infotext.PASTE_FUNCTIONS.values())

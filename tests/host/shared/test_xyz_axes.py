@@ -34,7 +34,7 @@ def test_axes_are_registered_once_with_the_modules_own_class_on_both_tabs(world)
     assert labels.index(OUR_LABELS[0]) + 7 == labels.index(OUR_LABELS[-1])   # appended in this order: indexes stay
     assert all(type(axis(world, l)) is world.xyz.AxisOption for l in OUR_LABELS)
     assert [axis(world, l).confirm is not None for l in OUR_LABELS] == [False] * 6 + [True, True]
-    assert xyz_axes.register(lambda: []) == 0  # on_before_ui again: nothing added twice
+    assert xyz_axes.register(list) == 0  # on_before_ui again: nothing added twice
     for is_img2img in (False, True):
         assert set(OUR_LABELS) <= {o.label for o in world.xyz.options_for_tab(is_img2img)}
     assert xyz_axes.find_xyz_module() is world.xyz  # found through scripts.scripts_data
@@ -173,7 +173,7 @@ def test_alignment_file_axis_cells_equal_their_single_generations(world, fits, c
 
 def test_calibration_file_axis_with_alignment_on(world, fits):
     values = ["calibration_a.safetensors", "calibration_b.safetensors"]
-    settings = dict(enabled=True, use_alignment=True, alignment_file="rotation_a.safetensors")
+    settings = {"enabled": True, "use_alignment": True, "alignment_file": "rotation_a.safetensors"}
     cells = world.xyz.run_cells(world.make_p("1girl", "lowres", **settings), axis(world, "[Qwen3.5 TE] Calibration file"), values)
     for cell, value, digest in zip(cells, values, (fits["a"][1], fits["b"][1])):
         assert f"Qwen35 TE calibration: {value}, Qwen35 TE calibration hash: {digest}," in cell.info
