@@ -149,40 +149,39 @@ def unknown_webui(recognised: list[str]) -> Qwen35Error:
 
 # ---- fit provenance (lib_qwen35.alignment.provenance verdicts) -------------------------------------------------
 
+# What the status says for each provenance verdict (alignment.provenance's codes); the fields are provenance_line's.
+PROVENANCE_LINES = {
+    "fitted_on_this": "{Kind} {name}: fitted on {fitted_on}, {where}.",
+    "pair_same_fit": "Calibration {name}: fitted after {other_name} (the same fit).",
+    "other_encoder": ("Warning: {kind} {name} was fitted on {fitted_on}, not on {where}, {encoder}: it runs, but its "
+                      "effect on this encoder was never measured. Fix: refit it for this file in the Qwen3.5 Alignment "
+                      "tab."),
+    "no_provenance": ("Warning: {kind} {name} has no fit provenance (it was not made by this extension's fit; the "
+                      "files published for the earlier ComfyUI node are such files): which encoder it was fitted on "
+                      "cannot be checked. Fix: prefer a file fitted here (Qwen3.5 Alignment tab)."),
+    "encoder_unknown": ("Warning: {kind} {name} does not record which encoder file it was fitted on: it cannot be "
+                        "checked against {encoder}."),
+    "changed_after_fit": ("Warning: {kind} {name} was changed after its fit (the fit recorded {recorded}): what it "
+                          "says about its fit does not describe these numbers."),
+    "pair_other_alignment": ("Warning: calibration {name} was fitted after another alignment than {other}: a "
+                             "calibration belongs to the alignment of its own fit. Fix: pick the calibration file of "
+                             "the same fit."),
+    "calibration_without_alignment": ("Note: calibration {name} was fitted on the output of an alignment at strength "
+                                      "1; here no alignment is used."),
+    "calibration_strength": "Note: calibration {name} was fitted for alignment strength 1; the strength here is not 1.",
+    "synthetic_with_real": ("Warning: {kind} {name} is a SYNTHETIC DEMO fit (random weights): with {encoder}, a real "
+                            "encoder, its numbers mean nothing."),
+}
+
+
 def provenance_line(verdict, encoder, where: str = "the encoder file picked now") -> str:
     """One line of the status for a verdict (`verdict.file` the alignment or calibration, `encoder` the picked
     EncoderFacts); `where` names the encoder as the panel shows it."""
-    f, p, code = verdict.file, verdict.file.provenance, verdict.code
-    kind, name = f.kind, f.describe()
-    if code == "fitted_on_this":
-        return f"{kind.capitalize()} {name}: fitted on {p.fitted_on()}, {where}."
-    if code == "pair_same_fit":
-        return f"Calibration {name}: fitted after {verdict.other.name} (the same fit)."
-    if code == "other_encoder":
-        return (f"Warning: {kind} {name} was fitted on {p.fitted_on()}, not on {where}, {encoder.describe()}: it "
-                f"runs, but its effect on this encoder was never measured. Fix: refit it for this file in the "
-                f"Qwen3.5 Alignment tab.")
-    if code == "no_provenance":
-        return (f"Warning: {kind} {name} has no fit provenance (it was not made by this extension's fit; the files "
-                f"published for the earlier ComfyUI node are such files): which encoder it was fitted on cannot be "
-                f"checked. Fix: prefer a file fitted here (Qwen3.5 Alignment tab).")
-    if code == "encoder_unknown":
-        return (f"Warning: {kind} {name} does not record which encoder file it was fitted on: it cannot be checked "
-                f"against {encoder.describe()}.")
-    if code == "changed_after_fit":
-        return (f"Warning: {kind} {name} was changed after its fit (the fit recorded {p.content_hash}): what it says "
-                f"about its fit does not describe these numbers.")
-    if code == "pair_other_alignment":
-        return (f"Warning: calibration {name} was fitted after another alignment than {verdict.other.describe()}: a "
-                f"calibration belongs to the alignment of its own fit. Fix: pick the calibration file of the same fit.")
-    if code == "calibration_without_alignment":
-        return f"Note: calibration {name} was fitted on the output of an alignment at strength 1; here no alignment is used."
-    if code == "calibration_strength":
-        return f"Note: calibration {name} was fitted for alignment strength 1; the strength here is not 1."
-    if code == "synthetic_with_real":
-        return (f"Warning: {kind} {name} is a SYNTHETIC DEMO fit (random weights): with {encoder.describe()}, a real "
-                f"encoder, its numbers mean nothing.")
-    return f"{kind.capitalize()} {name}: {code}."
+    f, other = verdict.file, verdict.other
+    fields = {"kind": f.kind, "Kind": f.kind.capitalize(), "name": f.describe(), "fitted_on": f.provenance.fitted_on(),
+              "where": where, "encoder": encoder.describe(), "recorded": f.provenance.content_hash,
+              "other": other.describe() if other else "?", "other_name": other.name if other else "?"}
+    return PROVENANCE_LINES.get(verdict.code, "{Kind} {name}: " + verdict.code + ".").format(**fields)
 
 
 def provenance_label(verdict) -> str:
