@@ -154,7 +154,7 @@ def file_content_hash(path: str, kind: str) -> str | None:
         try:
             header = read_file_header(path, f"{kind} file")
             _hash_cache[key] = content_hash(load_tensors(header.tensors, keys, "cpu", f"{kind} file"), keys)
-        except Exception:   # a lookup must never break a paste or a picker
+        except (Qwen35Error, OSError, ValueError, RuntimeError, TypeError, KeyError):   # never breaks a paste or picker
             _hash_cache[key] = None
     return _hash_cache[key]
 
