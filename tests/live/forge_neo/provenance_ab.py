@@ -82,7 +82,9 @@ class ForgeHost:
     def paste(self, tag, infotext):
         """The request's `infotext` field, without our alwayson_scripts entry: Forge runs our paste functions."""
         before = len(self.log_text())
-        run = self.post(tag, self.body(infotext=infotext))[0]
+        # "styles" set: this Forge's API answers HTTP 500 for any infotext otherwise (its styles paste field returns
+        # gr.skip(), a dict that apply_infotext then checks with isinstance(value, List[str]): a TypeError)
+        run = self.post(tag, self.body(infotext=infotext, styles=[]))[0]
         said = [line for line in self.log_text()[before:].splitlines() if "[Qwen3.5 TE] Pasted:" in line]
         return run, "\n".join(said)
 
