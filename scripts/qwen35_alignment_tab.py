@@ -14,6 +14,7 @@ from modules.ui_components import ToolButton
 
 from lib_qwen35.host.fit_tab import DEVICE_CHOICES, STOCK_AUTOMATIC, TAB_TITLE, CompareRequest, FitRequest, get_fit_tab
 from lib_qwen35.host.params import AUTOMATIC
+from lib_qwen35.host.xyz_axes import NONE_FILE
 
 INTRO = (
     "Fit the output-space alignment (rotation + means) and the calibration for **your** Qwen3.5-4B encoder "
@@ -56,6 +57,9 @@ def on_ui_tabs():
             with gr.Row():
                 alignment_file = gr.Dropdown(label="Alignment file", choices=tab.alignment_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id="qwen35_cmp_alignment_file")
                 calibration_file = gr.Dropdown(label="Calibration file", choices=tab.calibration_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id="qwen35_cmp_calibration_file")
+            with gr.Row():  # a second fit side by side (e.g. a downloaded one against yours)
+                alignment_file_b = gr.Dropdown(label="Second alignment file (side by side)", choices=[NONE_FILE] + tab.alignment_choices()[1:], value=NONE_FILE, allow_custom_value=True, elem_id="qwen35_cmp_alignment_file_b")
+                calibration_file_b = gr.Dropdown(label="Its calibration file", choices=[NONE_FILE] + tab.calibration_choices()[1:], value=NONE_FILE, allow_custom_value=True, elem_id="qwen35_cmp_calibration_file_b")
             compare = gr.Button(value="Compare with stock", elem_id="qwen35_cmp_run")
             readout = gr.Markdown(value="", elem_id="qwen35_cmp_readout")
 
@@ -86,17 +90,19 @@ def on_ui_tabs():
 
         def refresh_all():
             return (gr.update(choices=tab.weight_choices()), gr.update(choices=tab.stock_choices()),
-                    gr.update(choices=tab.alignment_choices()), gr.update(choices=tab.calibration_choices()))
+                    gr.update(choices=tab.alignment_choices()), gr.update(choices=tab.calibration_choices()),
+                    gr.update(choices=[NONE_FILE] + tab.alignment_choices()[1:]),
+                    gr.update(choices=[NONE_FILE] + tab.calibration_choices()[1:]))
 
-        def run_compare(prompt_, strength_, use_calibration_, alignment_file_, calibration_file_, encoder_file_, stock_file_, device_):
-            request = CompareRequest(prompt=prompt_, strength=strength_, use_calibration=use_calibration_, alignment_file=alignment_file_, calibration_file=calibration_file_, encoder_file=encoder_file_, stock_file=stock_file_, device=device_)
+        def run_compare(prompt_, strength_, use_calibration_, alignment_file_, calibration_file_, encoder_file_, stock_file_, device_, alignment_file_b_, calibration_file_b_):
+            request = CompareRequest(prompt=prompt_, strength=strength_, use_calibration=use_calibration_, alignment_file=alignment_file_, calibration_file=calibration_file_, encoder_file=encoder_file_, stock_file=stock_file_, device=device_, alignment_file_b=alignment_file_b_, calibration_file_b=calibration_file_b_)
             return tab.compare(request).markdown()
 
         start.click(fn=start_fit, inputs=[name, limit, batch_size, device, encoder_file, stock_file, allow_underdetermined], outputs=fit_outputs, show_progress="hidden")
         show.click(fn=follow, inputs=[], outputs=fit_outputs, show_progress="hidden")
         cancel.click(fn=cancel_fit, inputs=[], outputs=fit_outputs, show_progress="hidden")
-        refresh.click(fn=refresh_all, inputs=[], outputs=[encoder_file, stock_file, alignment_file, calibration_file], show_progress=False)
-        compare.click(fn=run_compare, inputs=[prompt, strength, use_calibration, alignment_file, calibration_file, encoder_file, stock_file, device], outputs=[readout])
+        refresh.click(fn=refresh_all, inputs=[], outputs=[encoder_file, stock_file, alignment_file, calibration_file, alignment_file_b, calibration_file_b], show_progress=False)
+        compare.click(fn=run_compare, inputs=[prompt, strength, use_calibration, alignment_file, calibration_file, encoder_file, stock_file, device, alignment_file_b, calibration_file_b], outputs=[readout])
     return [(block, TAB_TITLE, "qwen35_alignment_tab")]
 
 

@@ -12,7 +12,7 @@ from modules import scripts
 from modules.ui_components import ToolButton
 
 from lib_qwen35.host import TITLE, infotext, selection
-from lib_qwen35.host.controller import get_controller, register_callbacks
+from lib_qwen35.host.controller import get_controller, paste_status, register_callbacks
 from lib_qwen35.host.params import ARG_NAMES, AUTOMATIC, GenerationParams
 
 DEFAULTS = GenerationParams()
@@ -64,6 +64,9 @@ class Qwen35AnimaTextEncoder(scripts.Script):
         self._status_wiring = ("img2img" if is_img2img else "txt2img", values, status)
 
         self.infotext_fields = [webui.paste_field(controls[name], infotext.PASTE_FUNCTIONS[name]) for name in ARG_NAMES]
+        # A ninth field sets the status itself: a paste that keeps a picker's value (same name, other contents) fires
+        # no change event, and the status must still say what the paste found.
+        self.infotext_fields.append(webui.paste_field(status, paste_status))
         # "Send to img2img/txt2img" matches fields by their paste target: our paste functions.
         self.paste_field_names = [field[1] for field in self.infotext_fields]
         return values

@@ -62,6 +62,9 @@ def report_markdown(report: dict) -> str:
         lines.append(f"Corpus `{meta.get('corpus_id')}`, 4B `{meta.get('encoder_4b_file')}` "
                      f"({meta.get('encoder_4b_hash')}), 0.6B `{meta.get('encoder_06b_file')}` "
                      f"({meta.get('encoder_06b_hash')}), {meta.get('date')}.\n")
+    if meta.get("alignment_hash"):
+        lines.append(f"Content hashes: alignment `{meta['alignment_hash']}`, calibration `{meta.get('calibration_hash')}` "
+                     f"(images made with the files record them; `inspect` prints them).\n")
     if report.get("underdetermined"):
         lines.append("Warning: fewer training prompts than dimensions; the rotation is underdetermined.\n")
     lines.append("| category | n | " + " | ".join(heads) + " |")

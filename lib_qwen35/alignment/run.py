@@ -25,7 +25,8 @@ import torch
 
 from ..errors import FitCancelled, FitInputError, NonFiniteOutputError, Qwen35Error
 from ..files import safe_io
-from ..files.checkpoint import checkpoint_files, written_by_us
+from ..files.checkpoint import checkpoint_files, is_synthetic_checkpoint, written_by_us
+from ..model.output_stage import Alignment, Calibration, content_hash
 from .chunk_cache import POOLING_VERSION, cached_prompt_count, embed_prompts, texts_sha256
 from .corpus import CORPUS_VERSION, Prompt, check_count, load_prompts
 from .procrustes import apply_alignment, check_pairs, fit_calibration, procrustes
@@ -120,6 +121,13 @@ def _describe(encoder, path_attr="path") -> tuple[str, str]:
     return (os.path.basename(path) if path else type(encoder).__name__), (str(h) if h else "unknown")
 
 
+def _reads_synthetic_weights(encoder) -> bool:
+    """Whether the encoder was loaded from a lib_qwen35.synthetic checkpoint (random weights): a fit on it is a demo,
+    whoever started it, and the WebUI refuses it with a real encoder."""
+    path = getattr(encoder, "path", None)
+    return isinstance(path, str) and is_synthetic_checkpoint(path)
+
+
 def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | None = None,
             prompt_file: str | None = None, limit: int | None = None, corpus_id: str | None = None,
             batch_size: int = 32, chunk_size: int = 512, holdout: float = 0.1, cache_dir: str | None = None,
@@ -193,6 +201,7 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
         progress(FitProgress("fit", done, total, embed_s, 0.0))
     alignment, calibration, report = fit_from_embeddings(x, y, [p.category for p in prompts], heldout,
                                                          allow_underdetermined)
+    synthetic = synthetic or _reads_synthetic_weights(encoder_4b)
     f4, h4 = _describe(encoder_4b)
     f6, h6 = _describe(encoder_06b)
     version = corpus_id.split(":")[0] if corpus_id.startswith(CORPUS_VERSION) else "user"
@@ -205,13 +214,17 @@ def run_fit(encoder_4b, encoder_06b, out_dir: str, *, prompts: list[Prompt] | No
     overall = report["heldout"]["overall"]
     rot_path, cal_path = outputs[ROTATION_FILE], outputs[CALIBRATION_FILE]
     _check_fitted_finite(alignment, calibration)
-    _save(rot_path, alignment, {**meta, "kind": "alignment",
+    # What images made with the files record, and how a calibration names the alignment it was fitted after.
+    hashes = {"alignment_hash": content_hash(alignment, Alignment.KEYS),
+              "calibration_hash": content_hash(calibration, Calibration.KEYS)}
+    _save(rot_path, alignment, {**meta, "kind": "alignment", "content_hash": hashes["alignment_hash"],
                                 "heldout_cosine_before": overall["before"]["mean"],
                                 "heldout_cosine_strength_1.0": overall["strength_1.0"]["mean"]})
-    _save(cal_path, calibration, {**meta, "kind": "calibration",
+    _save(cal_path, calibration, {**meta, "kind": "calibration", "content_hash": hashes["calibration_hash"],
+                                  "alignment_hash": hashes["alignment_hash"],
                                   "fitted_on": "4B embeddings after alignment at strength 1.0",
                                   "heldout_cosine_calibrated": overall["calibrated"]["mean"]})
-    report["meta"] = {**meta, "synthetic": synthetic, "embed_seconds": round(embed_s, 2),
+    report["meta"] = {**meta, **hashes, "synthetic": synthetic, "embed_seconds": round(embed_s, 2),
                       # one encoding = one prompt through one encoder; cached chunks are not counted
                       "encodings_computed": computed, "encodings_from_cache": total - computed,
                       "encodings_per_second": round(computed / embed_s, 2) if computed and embed_s > 0 else None}

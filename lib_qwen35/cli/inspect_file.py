@@ -1,4 +1,5 @@
-"""`inspect`: what a weights file is and how the loader reads it, from its header alone (no tensor is loaded).
+"""`inspect`: what a weights file is and how the loader reads it, from its header alone (no tensor is loaded). An
+alignment or calibration file is described by inspect_fit.py instead.
 
 The model's modules (torch) are imported when the command runs: the parser imports this module and must work in
 a Python without torch (the command then names the Python to use).
@@ -9,29 +10,45 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from ..errors import WeightsFileError
+from ..errors import InvalidArgumentError, WeightsFileError
+from . import inspect_fit
 
 REAL_FILE = "426 tensors, 4,138,640,384 parameters"     # qwen35_4b.safetensors, as inspect counts it
 
 
 def add_arguments(p) -> None:
-    p.add_argument("weights", metavar="FILE", help="the file to describe, e.g. models/qwen35/qwen35_4b.safetensors")
+    p.add_argument("file", metavar="FILE", help="the file to describe: a weights file, e.g. "
+                   "models/qwen35/qwen35_4b.safetensors, or an alignment or calibration file")
+    p.add_argument("--weights", metavar="FILE", help="with an alignment or calibration FILE: the Qwen3.5-4B encoder to "
+                   "check it against, e.g. models/qwen35/qwen35_4b.safetensors (exit 1 if it was not fitted on it; default: not "
+                   "checked, the file's own record is shown)")
+    p.add_argument("--alignment", metavar="FILE", help="with a calibration FILE: the alignment file it is used with "
+                   "(exit 1 if the calibration belongs to another fit; default: not checked)")
 
 
 def main(args) -> int:
     """Header-only look at a weights file: what it is and how the loader reads it (no tensor is loaded)."""
     from ..files.checkpoint import read_header
     from ..model.config import Qwen35Config, infer_layout
+    from ..model.output_stage import kind_of
 
-    infos = read_header(args.weights)
+    infos = read_header(args.file)
+    kind = kind_of(infos)
+    if kind is not None:
+        return inspect_fit.main(args, kind)
+    if args.weights or args.alignment:
+        option = "--weights" if args.weights else "--alignment"
+        raise InvalidArgumentError(f"{option} checks an alignment or calibration FILE against the files it is used "
+                                   f"with; {args.file} is neither (no 'rotation', no 'scale' and 'bias'). Drop "
+                                   f"{option}, or inspect the alignment or calibration file.")
     params = sum(math.prod(i.shape) for i in infos.values())
-    print(f"file      {args.weights}")
+    print(f"file      {args.file}")
     print(f"tensors   {len(infos)}, {params:,} parameters")
     print("dtypes    " + ", ".join(f"{d} x{n}" for d, n in sorted(Counter(i.dtype for i in infos.values()).items())))
     try:
-        layout = infer_layout(infos, args.weights)      # raises the specific error for anything else
+        layout = infer_layout(infos, args.file)      # raises the specific error for anything else
     except WeightsFileError as not_qwen35:
-        return _inspect_qwen3(infos, args.weights, not_qwen35)
+        return _inspect_qwen3(infos, args.file, not_qwen35)
     c = layout.config
     kinds = Counter(c.layer_types)
     print(f"layout    Qwen3.5 text backbone, prefix {layout.prefix!r}, "

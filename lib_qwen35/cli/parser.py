@@ -46,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "stats", stats, help="embedding metrics over a file of prompts",
              description="Encode every prompt of a prompt file and print the metrics over them.",
              epilog=PROMPT_FILE_RULES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _command(sub, "inspect", inspect_file, help="say what a weights file is, from its header (nothing is loaded)",
-             description="Say what a .safetensors weights file is, from its header (nothing is loaded).")
+    _command(sub, "inspect", inspect_file, help="say what a weights, alignment or calibration file is; check a fit "
+             "against an encoder", description="Say what a .safetensors weights file is, from its header (nothing is "
+             "loaded); describe an alignment or calibration file (its hash, what it was fitted on) and check it "
+             "against an encoder file (--weights) or an alignment (--alignment).")
     try:
         from . import fit  # here, not at the top: without torch the other commands (and --help) still work
     except ModuleNotFoundError as e:

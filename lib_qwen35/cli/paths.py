@@ -9,7 +9,7 @@ import sys
 from ..files.webui_paths import starts_with_models, user_path, webui_dir
 
 # Arguments that name files: a relative models/... path means the WebUI's models folder (webui_paths.py).
-PATH_ARGUMENTS = ("weights", "alignment", "calibration", "prompts", "save", "json", "weights_4b", "weights_06b",
+PATH_ARGUMENTS = ("file", "weights", "alignment", "calibration", "prompts", "save", "json", "weights_4b", "weights_06b",
                   "out", "cache_dir", "manifest")
 
 

@@ -19,7 +19,6 @@ never one below (so there are no import circles, not even inside functions).
     gradio_parts       the accordion and paste fields for WebUIs without Forge Neo's own
     params             the per-generation settings: API argument order, defaults, coercion, XYZ overrides
     ext_settings       the Settings-tab section: option keys, defaults, registration, reading
-    infotext           PNG-infotext keys, writing them, and paste (restore) functions
     xyz_axes           X/Y/Z plot axes registered into the WebUI's own xyz_grid module
     status             the accordion's status: the preview plus what the last generation did
 
@@ -31,6 +30,8 @@ never one below (so there are no import circles, not even inside functions).
   What works through the running WebUI's host:
     selection          which WebUI is running us (by importable modules, never a version string)
     file_locator       where weights / alignment / calibration / stock files are searched and how names resolve
+    paste_lookup       which alignment / calibration file a pasted infotext means (by name and content hash)
+    infotext           PNG-infotext keys, writing them, and paste (restore) functions
     placement          device / dtype choice, moving weights to the compute device and back, OOM hint
     encoder_holder     loaded encoders and output stages, reused across generations
     replacement        what a seam patch computes: prompt texts -> Qwen3.5 -> output stage

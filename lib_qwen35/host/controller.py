@@ -13,11 +13,14 @@ synced for that, so they cannot skip it. Everything that differs between WebUIs 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 import traceback
 
+from lib_qwen35.alignment import provenance
 from lib_qwen35.errors import Qwen35Error
-from lib_qwen35.files.checkpoint import file_identity, short_hash
+from lib_qwen35.files.checkpoint import encoder_hash, file_identity, is_synthetic_checkpoint
 
 from . import a1111, active_state, ext_settings, file_locator, infotext, messages, preview, selection, status, xyz_axes
 from . import placement as placement_mod
@@ -31,7 +34,8 @@ class Controller:
     def __init__(self, encoder_loader=None):
         self.holder = EncoderHolder(encoder_loader)
         self._error_ids = itertools.count(1)
-        self._hashes: dict[str, str] = {}
+        self._encoders_seen: dict[str, provenance.EncoderFacts] = {}   # file identity -> its hash and mark
+        self._warned: set[tuple] = set()   # provenance warnings already said in the console (once per file)
 
     # ---- Script callbacks -----------------------------------------------------------------------
 
@@ -66,8 +70,7 @@ class Controller:
             if invalid is not None:
                 raise messages.invalid_setting(invalid)
             settings = ext_settings.read()
-            run = self.plan(params, settings)
-            self._load_output_stage(run)
+            run = self.prepare(params, settings)
             if not settings.keep_resident:
                 self.holder.release_resident()  # "keep resident" was just turned off
             signature = run.signature()
@@ -83,6 +86,7 @@ class Controller:
         webui.sync_caches(p, signature)
         infotext.write(p, run)
         status.set_armed(run, located)
+        self._warn_once(run)
         return run
 
     def process_batch(self, p, *args, **kwargs) -> None:
@@ -126,6 +130,40 @@ class Controller:
 
     # ---- planning -------------------------------------------------------------------------------
 
+    def prepare(self, params: GenerationParams, settings) -> EncodeRun:
+        """plan(), then load the output-stage files and check their provenance against the encoder file: the run
+        carries their hashes and verdicts. Raises Qwen35Error (with the fix) for what must stop the generation: a
+        broken file, or a synthetic demo fit with a real encoder."""
+        run = self.plan(params, settings)
+        alignment, calibration = self._load_output_stage(run)
+        encoder = self.encoder_facts(run.weights_path, run.weights_identity)
+        facts = {kind: provenance.FileFacts.of(loaded) if loaded is not None else None
+                 for kind, loaded in (("alignment", alignment), ("calibration", calibration))}
+        verdicts = provenance.check(encoder, facts["alignment"], facts["calibration"], run.alignment_strength)
+        for verdict in verdicts:
+            if verdict.level == "stop":
+                raise messages.synthetic_fit_with_real_encoder(verdict.file.kind, verdict.file.path, encoder)
+        return dataclasses.replace(run, alignment_hash=facts["alignment"] and facts["alignment"].hash,
+                                   calibration_hash=facts["calibration"] and facts["calibration"].hash,
+                                   provenance=tuple(verdicts))
+
+    def encoder_facts(self, path: str, identity: str | None = None) -> provenance.EncoderFacts:
+        """The weights file's name, hash and synthetic mark, read once per file identity (3 MiB and the header)."""
+        identity = identity or file_identity(path)
+        if identity not in self._encoders_seen:
+            self._encoders_seen[identity] = provenance.EncoderFacts(os.path.basename(path), encoder_hash(path),
+                                                                    is_synthetic_checkpoint(path))
+        return self._encoders_seen[identity]
+
+    def _warn_once(self, run: EncodeRun) -> None:
+        """Each provenance warning once per file and encoder in the console (an X/Y/Z grid says it once)."""
+        encoder = self.encoder_facts(run.weights_path, run.weights_identity)
+        for verdict in run.warnings:
+            key = (verdict.file.kind, verdict.file.hash, encoder.hash, verdict.code)
+            if key not in self._warned:
+                self._warned.add(key)
+                messages.console(messages.provenance_line(verdict, encoder))
+
     def plan(self, params: GenerationParams, settings) -> EncodeRun:
         """Resolve the picked files and the placement; raises Qwen35Error with the fix."""
         extra = settings.search_dirs
@@ -135,7 +173,7 @@ class Controller:
                             if params.use_calibration else None)
         try:
             identity = file_identity(weights_path)
-            weights_hash = self._short_hash(weights_path, identity)
+            weights_hash = self.encoder_facts(weights_path, identity).hash
         except OSError as error:
             raise messages.weights_invalid(weights_path, error) from error
         return EncodeRun(
@@ -151,20 +189,17 @@ class Controller:
             embedding_cache_size=settings.embedding_cache_size,
         )
 
-    def _load_output_stage(self, run: EncodeRun) -> None:
-        """Load (and so validate) the alignment / calibration files now, for an early, precise error."""
-        for kind, path in (("alignment", run.alignment_path), ("calibration", run.calibration_path)):
-            if path is None:
-                continue
-            try:
-                self.holder.stage_file(kind, path)
-            except Exception as error:
-                raise messages.output_stage_invalid(kind, path, error) from error
+    def _load_output_stage(self, run: EncodeRun) -> tuple:
+        """(alignment, calibration), each loaded (and so validated) now for an early, precise error, or None."""
+        return tuple(self.stage_file(kind, path) if path is not None else None
+                     for kind, path in (("alignment", run.alignment_path), ("calibration", run.calibration_path)))
 
-    def _short_hash(self, path: str, identity: str) -> str:
-        if identity not in self._hashes:
-            self._hashes[identity] = short_hash(path)
-        return self._hashes[identity]
+    def stage_file(self, kind: str, path: str):
+        """A loaded alignment or calibration file; its problem as our error naming the file and the fix."""
+        try:
+            return self.holder.stage_file(kind, path)
+        except Exception as error:
+            raise messages.output_stage_invalid(kind, path, error) from error
 
     def _arm_error(self, p, error: Qwen35Error) -> None:
         webui = selection.current()
@@ -184,12 +219,25 @@ class Controller:
     def calibration_choices(self) -> list[str]:
         return [AUTOMATIC] + [f.name for f in file_locator.list_calibrations(ext_settings.read().search_dirs)]
 
+    def stage_file_found(self, kind: str, value: str) -> bool:
+        """Whether an alignment / calibration picker value names a file here (X/Y/Z checks its values first)."""
+        extra = ext_settings.read().search_dirs
+        preferred = file_locator.PREFERRED_ALIGNMENT if kind == "alignment" else file_locator.PREFERRED_CALIBRATION
+        return file_locator.resolve(value, file_locator.list_output_stage(kind, extra), preferred, kind) is not None
+
     def status_text(self, *args) -> str:
         """The accordion's status box for its current controls (`args` in ARG_NAMES order)."""
         return status.panel(preview.describe(self, args))
 
     def register_xyz_axes(self) -> int:
-        return xyz_axes.register(lambda: self.weight_choices()[1:])
+        return xyz_axes.register(lambda: self.weight_choices()[1:], alignment_choices=lambda: self.alignment_choices()[1:],
+                                 calibration_choices=lambda: self.calibration_choices()[1:], file_found=self.stage_file_found)
+
+
+def paste_status(params: dict) -> str:
+    """The status box after a paste (PNG Info -> Send to, the paste button): what the pasted controls will do,
+    with the paste's notes. One function for both tabs: "Send to" matches fields by it."""
+    return get_controller().status_text(*infotext.params_from_infotext(params).as_args())
 
 
 _controller: Controller | None = None

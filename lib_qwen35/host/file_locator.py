@@ -6,7 +6,9 @@ Weights:      models/qwen35/ under the WebUI's models folder (everything there),
               the Qwen3.5 layout, so the stock Qwen3-0.6B / T5 files are not offered), then the folders
               of the "extra folders" setting.
 Output stage: the bundled alignment_data/ (recursively), models/qwen35/, and the extra folders; a file is
-              an alignment if its header has `rotation`, a calibration if it has `scale` and `bias`.
+              an alignment if its header has `rotation`, a calibration if it has `scale` and `bias`. A second
+              file with a name already listed is offered as "NAME [HASH]" (its content hash), unless it holds
+              the same numbers (an identical copy adds nothing); plain names resolve to the first one.
 Stock 0.6B:   the alignment tab's Qwen3-0.6B files when no Anima model is loaded: the text-encoder folders,
               models/qwen35/ and the extra folders; plain Qwen3 headers only.
 "Automatic" picks qwen35_4b.safetensors (else the first weights file found), the bundled
@@ -21,11 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
 
 from lib_qwen35.errors import Qwen35Error
 from lib_qwen35.files import safe_io
-from lib_qwen35.files.checkpoint import read_file_header, read_index
+from lib_qwen35.files.checkpoint import load_tensors, read_file_header, read_index
+from lib_qwen35.model.output_stage import Alignment, Calibration, content_hash, kind_of
 
 from . import messages, selection
 from .params import AUTOMATIC
@@ -47,6 +51,8 @@ _HEADER_CACHE_MAX = 4096
 _header_cache: dict[str, frozenset | None] = {}  # file identity -> tensor names (None: skipped)
 _skipped: dict[str, str] = {}  # path -> why it is not offered (the latest scan's view)
 _reported: set = set()  # (identity, reason) already printed
+_hash_cache: dict[str, str | None] = {}  # (kind, file identity) -> content hash (None: unreadable)
+HASHED_NAME = re.compile(r"^(?P<name>.+) \[(?P<hash>[0-9a-f]{10})\]$")   # a same-named copy: "NAME [HASH]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +109,59 @@ def stock_search_dirs(extra_dirs=()) -> list[str]:
 
 
 def list_alignments(extra_dirs=()) -> list[FoundFile]:
-    return _list_by_header(output_stage_search_dirs(extra_dirs), lambda names: "rotation" in names)
+    return list_output_stage("alignment", extra_dirs)
 
 
 def list_calibrations(extra_dirs=()) -> list[FoundFile]:
-    return _list_by_header(output_stage_search_dirs(extra_dirs), lambda names: {"scale", "bias"} <= names)
+    return list_output_stage("calibration", extra_dirs)
+
+
+def list_output_stage(kind: str, extra_dirs=()) -> list[FoundFile]:
+    """The alignment or calibration files (`kind`) in search order. A later file with a name already listed is
+    offered as "NAME [HASH]" (two fits shared under one name stay apart), unless it holds the same numbers."""
+    found: list[FoundFile] = []
+    by_name: dict[str, list[str]] = {}
+    for folder in output_stage_search_dirs(extra_dirs):
+        for path in _walk(folder):
+            name = os.path.basename(path)
+            if not name.endswith(".safetensors"):
+                continue
+            names = _tensor_names(path)
+            if names is None or kind_of(names) != kind:
+                continue
+            if name not in by_name:
+                by_name[name] = [path]
+                found.append(FoundFile(name, path))
+                continue
+            digest = file_content_hash(path, kind)     # hashed only here: same-named copies are rare
+            if digest is not None and digest not in {file_content_hash(p, kind) for p in by_name[name]}:
+                by_name[name].append(path)
+                found.append(FoundFile(f"{name} [{digest}]", path))
+    return found
+
+
+def file_content_hash(path: str, kind: str) -> str | None:
+    """The content hash of an alignment or calibration file (what infotexts record), cached per file identity; None
+    for a file that cannot be read as one (its load at generation time gives the full error)."""
+    try:
+        key = (kind, safe_io.identity_from_stat(path, os.stat(path)))
+    except (OSError, ValueError):
+        return None
+    if key not in _hash_cache:
+        if len(_hash_cache) >= _HEADER_CACHE_MAX:
+            _hash_cache.clear()
+        keys = Alignment.KEYS if kind == "alignment" else Calibration.KEYS
+        try:
+            header = read_file_header(path, f"{kind} file")
+            _hash_cache[key] = content_hash(load_tensors(header.tensors, keys, "cpu", f"{kind} file"), keys)
+        except (Qwen35Error, OSError, ValueError, RuntimeError, TypeError, KeyError):   # never breaks a paste or picker
+            _hash_cache[key] = None
+    return _hash_cache[key]
+
+
+def output_stage_candidates(kind: str, extra_dirs=()):
+    """(files, hash function) for looking a pasted file up by name and content hash (paste_lookup.resolve)."""
+    return list_output_stage(kind, extra_dirs), lambda path: file_content_hash(path, kind)
 
 
 def list_stock_encoders(extra_dirs=()) -> list[FoundFile]:
@@ -130,7 +184,7 @@ def output_stage_path(kind: str, name: str, extra_dirs=()) -> str:
         candidates, preferred = list_alignments(extra_dirs), PREFERRED_ALIGNMENT
     else:
         candidates, preferred = list_calibrations(extra_dirs), PREFERRED_CALIBRATION
-    path = resolve(name, candidates, preferred)
+    path = resolve(name, candidates, preferred, kind)
     if path is None:
         shown = f"{preferred} (Automatic)" if name == AUTOMATIC else name
         searched = output_stage_search_dirs(extra_dirs)
@@ -138,9 +192,10 @@ def output_stage_path(kind: str, name: str, extra_dirs=()) -> str:
     return path
 
 
-def resolve(name: str, candidates: list[FoundFile], preferred: str) -> str | None:
+def resolve(name: str, candidates: list[FoundFile], preferred: str, kind: str | None = None) -> str | None:
     """A picker value -> path. "Automatic" -> the preferred name, else the first candidate; an absolute
-    or existing path is taken as is; None when nothing matches."""
+    or existing path is taken as is; None when nothing matches. A "NAME [HASH]" value whose file moved resolves
+    to the file with that content hash (`kind` given), else to NAME."""
     if name == AUTOMATIC:
         for found in candidates:
             if found.name == preferred:
@@ -149,6 +204,13 @@ def resolve(name: str, candidates: list[FoundFile], preferred: str) -> str | Non
     for found in candidates:
         if found.name == name:
             return found.path
+    hashed = HASHED_NAME.match(name)
+    if hashed:
+        if kind is not None:
+            for found in candidates:
+                if file_content_hash(found.path, kind) == hashed["hash"]:
+                    return found.path
+        name = hashed["name"]
     for found in candidates:  # a name saved in an infotext from another folder layout
         if os.path.basename(found.path) == os.path.basename(name):
             return found.path
@@ -176,7 +238,7 @@ def _list_by_header(folders, wanted) -> list[FoundFile]:
 def _is_output_stage_file(names: frozenset) -> bool:
     """Alignment/calibration files, and the alignment fit's embedding-cache chunks ({"pooled"}):
     data the fit and the output stage use, never weights, so never offered in the encoder picker."""
-    return "rotation" in names or {"scale", "bias"} <= names or names == frozenset({"pooled"})
+    return kind_of(names) is not None or names == frozenset({"pooled"})
 
 
 def _looks_like_qwen35(names: frozenset) -> bool:

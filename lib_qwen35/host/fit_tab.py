@@ -5,7 +5,8 @@ will write: fit_files.py), then runs `lib_qwen35.alignment.run.run_fit` on the t
 in a background thread. The UI polls `view()` / `watch()` (a generator) for the progress bar, and `cancel()`
 sets the fit's cancel event. Starting again with the same name resumes: the embedding chunks are cached on disk.
 Compare: cosine between the pooled 4B embedding of a prompt (raw / aligned / aligned + calibrated) and the
-pooled stock 0.6B one, through `lib_qwen35.alignment.compare.compare_with_stock`.
+pooled stock 0.6B one, through `lib_qwen35.alignment.compare.compare_with_stock`; optionally for a second alignment
+(and its calibration) side by side, each column with what its file was fitted on.
 
 Nothing here raises into gradio: every public method turns errors into the text it returns.
 """
@@ -20,6 +21,7 @@ import threading
 import time
 import traceback
 
+from lib_qwen35.alignment import provenance
 from lib_qwen35.alignment.compare import compare_with_stock
 from lib_qwen35.alignment.run import run_fit
 from lib_qwen35.errors import FitCancelled, Qwen35Error
@@ -30,6 +32,7 @@ from . import placement as placement_mod
 from .controller import get_controller
 from .fit_encoders import STOCK_AUTOMATIC, OnDevice
 from .params import AUTOMATIC
+from .xyz_axes import NONE_FILE
 
 TAB_TITLE = "Qwen3.5 Alignment"
 DEVICE_CHOICES = ext_settings.DEVICE_CHOICES
@@ -57,6 +60,8 @@ class CompareRequest:
     encoder_file: str = AUTOMATIC
     stock_file: str = STOCK_AUTOMATIC
     device: str = "auto"
+    alignment_file_b: str = NONE_FILE     # a second alignment, side by side; "None": one column, as before
+    calibration_file_b: str = NONE_FILE   # its calibration (with use_calibration)
 
 
 @dataclasses.dataclass
@@ -84,29 +89,48 @@ class FitView:
 
 
 @dataclasses.dataclass
+class CompareColumn:
+    """One alignment (and calibration) of the readout."""
+
+    label: str                            # "rotation_a.safetensors (a1b2c3d4e5)"
+    aligned: float | None = None
+    calibrated: float | None = None
+    provenance: list = dataclasses.field(default_factory=list)   # what its files were fitted on, vs the encoder
+
+
+@dataclasses.dataclass
 class CompareResult:
     prompt_text: str = ""                 # the text the 4B encoder sees (emphasis syntax removed)
     raw: float | None = None
-    aligned: float | None = None
+    aligned: float | None = None          # column A's (the first alignment)
     calibrated: float | None = None
     notes: list = dataclasses.field(default_factory=list)
     error: str | None = None
+    columns: list = dataclasses.field(default_factory=list)   # CompareColumn per alignment compared
 
     def markdown(self) -> str:
         if self.error:
             return f"**Error:** {self.error}"
-
-        def cell(v):
-            return "–" if v is None else f"{v:.4f}"
-
-        lines = ["| 4B output | cosine with stock 0.6B |", "|---|---:|",
-                 f"| raw (no alignment) | {cell(self.raw)} |",
-                 f"| aligned | {cell(self.aligned)} |",
-                 f"| aligned + calibrated | {cell(self.calibrated)} |", "",
-                 ("Cosine between the prompt's mean-pooled 4B and stock 0.6B embeddings; 1.0 = the adapter sees "
-                  "the same average direction as with the stock encoder. The output scale does not change it.")]
+        explain = ("Cosine between the prompt's mean-pooled 4B and stock 0.6B embeddings; 1.0 = the adapter sees "
+                   "the same average direction as with the stock encoder. The output scale does not change it.")
+        if len(self.columns) < 2:
+            lines = ["| 4B output | cosine with stock 0.6B |", "|---|---:|",
+                     f"| raw (no alignment) | {_cell(self.raw)} |",
+                     f"| aligned | {_cell(self.aligned)} |",
+                     f"| aligned + calibrated | {_cell(self.calibrated)} |", "", explain]
+            return "\n".join(lines + [f"- {n}" for n in self.notes])
+        names = [f"{chr(65 + i)}: {c.label}" for i, c in enumerate(self.columns)]
+        lines = ["| 4B output | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
+                 "| raw (no alignment) | " + " | ".join(_cell(self.raw) for _ in self.columns) + " |",
+                 "| aligned | " + " | ".join(_cell(c.aligned) for c in self.columns) + " |",
+                 "| aligned + calibrated | " + " | ".join(_cell(c.calibrated) for c in self.columns) + " |", "", explain]
         lines += [f"- {n}" for n in self.notes]
+        lines += [f"- {chr(65 + i)}: {line}" for i, c in enumerate(self.columns) for line in c.provenance]
         return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    return "–" if v is None else f"{v:.4f}"
 
 
 class FitTab:
@@ -232,10 +256,12 @@ class FitTab:
                              allow_underdetermined=request.allow_underdetermined,
                              extra_metadata={"made_by": f"{selection.current().name} tab (sd-qwen35-anima)"})
             names = fit_files.publish(result, plan["name"])
+            meta = result.report.get("meta", {})
             self._set(FitView(state="done", fraction=1.0, progress_text="done", alignment_name=names[0],
                               calibration_name=names[1], report_md=fit_files.report(result, names, plan["cache_dir"]),
-                              message=f"Done. Pick {names[0]} and {names[1]} in the alignment and calibration "
-                                      f"pickers (press the refresh button there)."))
+                              message=f"Done. Pick {names[0]} ({meta.get('alignment_hash')}) and {names[1]} "
+                                      f"({meta.get('calibration_hash')}) in the alignment and calibration pickers "
+                                      f"(press the refresh button there)."))
         except FitCancelled as error:
             view = self.view()
             self._set(FitView(state="cancelled", fraction=view.fraction, progress_text=view.progress_text,
@@ -287,17 +313,13 @@ class FitTab:
         extra = settings.search_dirs
         weights_path = file_locator.weights_path(request.encoder_file or AUTOMATIC, extra)
         e6 = fit_encoders.load_stock(fit_encoders.stock_source(request.stock_file, extra), placement, self._load_stock_file)
-        result = CompareResult()
-        alignment_path = file_locator.resolve(request.alignment_file or AUTOMATIC, file_locator.list_alignments(extra),
-                                              file_locator.PREFERRED_ALIGNMENT)
-        calibration_path = None
-        if request.use_calibration:
-            calibration_path = file_locator.resolve(request.calibration_file or AUTOMATIC,
-                                                    file_locator.list_calibrations(extra),
-                                                    file_locator.PREFERRED_CALIBRATION)
-        alignment = self._stage_file("alignment", alignment_path)
-        calibration = self._stage_file("calibration", calibration_path)
+        pairs = [(request.alignment_file or AUTOMATIC, request.calibration_file or AUTOMATIC)]
+        if str(request.alignment_file_b or NONE_FILE) != NONE_FILE:
+            pairs.append((request.alignment_file_b, request.calibration_file_b or NONE_FILE))
+        files = [self._compare_files(a, c if request.use_calibration else None, extra) for a, c in pairs]
         strength = min(1.0, max(0.0, float(request.strength)))
+        encoder_facts = self.controller.encoder_facts(weights_path)
+        result = CompareResult()
         text = request.prompt or ""
         if callable(getattr(e6, "generation_text", None)):   # the loaded model's encoder (not a file)
             text = e6.generation_text(text)   # what a generation hands the 4B encoder
@@ -305,30 +327,55 @@ class FitTab:
         encoder = fit_encoders.load_4b(self.controller.holder, weights_path, settings, placement)
         e4 = OnDevice(encoder, placement, weights_path)
         try:
-            result.raw = compare_with_stock(text, e4, e6, None)
-            if alignment is None:
-                result.notes.append("No alignment file found: fit one above, or put one into models/qwen35/.")
-            else:
-                result.aligned = compare_with_stock(text, e4, e6, OutputStage(alignment, strength=strength))
-                result.notes.append(f"Alignment {os.path.basename(alignment_path)} at strength {strength:g}.")
-            if request.use_calibration:
-                if calibration is None:
+            result.raw = compare_with_stock(text, e4, e6, None)   # the raw embedding is shared by the columns
+            for (alignment, calibration), (alignment_path, calibration_path) in files:
+                column = self._column(text, e4, e6, alignment, calibration, strength, encoder_facts)
+                result.columns.append(column)
+                if len(result.columns) > 1:
+                    continue
+                result.aligned, result.calibrated = column.aligned, column.calibrated   # column A, as before
+                if alignment is None:
+                    result.notes.append("No alignment file found: fit one above, or put one into models/qwen35/.")
+                else:
+                    result.notes.append(f"Alignment {os.path.basename(alignment_path)} at strength {strength:g}.")
+                if request.use_calibration and calibration is None:
                     result.notes.append("No calibration file found.")
-                elif alignment is not None:
-                    stage = OutputStage(alignment, strength=strength, calibration=calibration)
-                    result.calibrated = compare_with_stock(text, e4, e6, stage)
+                elif calibration is not None and alignment is not None:
                     result.notes.append(f"Calibration {os.path.basename(calibration_path)} (fitted for strength 1.0).")
+            if len(result.columns) == 1:
+                result.notes += result.columns[0].provenance
         finally:
             fit_encoders.release(encoder, placement)
         return result
 
-    def _stage_file(self, kind: str, path: str | None):
-        if path is None:
-            return None
-        try:
-            return self.controller.holder.stage_file(kind, path)
-        except Exception as error:
-            raise messages.output_stage_invalid(kind, path, error) from error
+    def _compare_files(self, alignment_file, calibration_file, extra):
+        """((alignment, calibration), (their paths)) for one column; a calibration of None is not used."""
+        alignment_path = file_locator.resolve(alignment_file, file_locator.list_alignments(extra),
+                                              file_locator.PREFERRED_ALIGNMENT, "alignment")
+        calibration_path = None
+        if calibration_file is not None and calibration_file != NONE_FILE:
+            calibration_path = file_locator.resolve(calibration_file, file_locator.list_calibrations(extra),
+                                                    file_locator.PREFERRED_CALIBRATION, "calibration")
+        loaded = tuple(self.controller.stage_file(kind, path) if path is not None else None
+                       for kind, path in (("alignment", alignment_path), ("calibration", calibration_path)))
+        return loaded, (alignment_path, calibration_path)
+
+    @staticmethod
+    def _column(text, e4, e6, alignment, calibration, strength, encoder_facts) -> CompareColumn:
+        """The cosines of one alignment (and its calibration), and what its files were fitted on. A synthetic demo
+        fit is only warned about here: the panel generates nothing."""
+        facts = [provenance.FileFacts.of(f) if f is not None else None for f in (alignment, calibration)]
+        label = facts[0].describe() if facts[0] is not None else "no alignment file"
+        column = CompareColumn(label)
+        if alignment is not None:
+            column.aligned = compare_with_stock(text, e4, e6, OutputStage(alignment, strength=strength))
+            if calibration is not None:
+                stage = OutputStage(alignment, strength=strength, calibration=calibration)
+                column.calibrated = compare_with_stock(text, e4, e6, stage)
+        verdicts = provenance.check(encoder_facts, facts[0], facts[1], strength) if alignment is not None else []
+        column.provenance = [messages.provenance_line(v, encoder_facts, "the encoder file picked above")
+                             for v in verdicts]
+        return column
 
 
 def _device_choice(device: str) -> str:

@@ -4,18 +4,23 @@ Keys are namespaced "Qwen35 TE ..." (Forge Neo's and SD.Next's infotext regexes 
 spaces). SD.Next's parser turns digit-only values into numbers, so every paste function accepts numbers
 and gives file names back as strings.
 Nothing is written when the extension is off, so stock infotexts stay byte-identical; an infotext
-without "Qwen35 TE" pastes as "off".
+without "Qwen35 TE" pastes as "off". The alignment and calibration files' content hashes are written beside
+their names, so a paste finds the file an image was made with (paste_lookup.py); an infotext of an earlier
+version, without them, pastes as before.
 
     Qwen35 TE: on
     Qwen35 TE file: qwen35_4b.safetensors        Qwen35 TE hash: 0123456789
     Qwen35 TE alignment: 1.0 | off               Qwen35 TE alignment file: rotation_matrix.safetensors
-    Qwen35 TE calibration: <file name> | off     Qwen35 TE scale: 1.0
+    Qwen35 TE alignment hash: a1b2c3d4e5         (only with the alignment on)
+    Qwen35 TE calibration: <file name> | off     Qwen35 TE calibration hash: 0f1e2d3c4b (only with it on)
+    Qwen35 TE scale: 1.0
 """
 
 from __future__ import annotations
 
 import os
 
+from . import paste_lookup
 from .params import AUTOMATIC, GenerationParams
 
 KEY_ENABLED = "Qwen35 TE"
@@ -23,9 +28,12 @@ KEY_FILE = "Qwen35 TE file"
 KEY_HASH = "Qwen35 TE hash"
 KEY_ALIGNMENT = "Qwen35 TE alignment"
 KEY_ALIGNMENT_FILE = "Qwen35 TE alignment file"
+KEY_ALIGNMENT_HASH = "Qwen35 TE alignment hash"
 KEY_CALIBRATION = "Qwen35 TE calibration"
+KEY_CALIBRATION_HASH = "Qwen35 TE calibration hash"
 KEY_SCALE = "Qwen35 TE scale"
-ALL_KEYS = (KEY_ENABLED, KEY_FILE, KEY_HASH, KEY_ALIGNMENT, KEY_ALIGNMENT_FILE, KEY_CALIBRATION, KEY_SCALE)
+ALL_KEYS = (KEY_ENABLED, KEY_FILE, KEY_HASH, KEY_ALIGNMENT, KEY_ALIGNMENT_FILE, KEY_ALIGNMENT_HASH, KEY_CALIBRATION,
+            KEY_CALIBRATION_HASH, KEY_SCALE)
 OFF = "off"
 
 
@@ -39,7 +47,11 @@ def entries(run) -> dict:
     }
     if run.alignment_path:
         out[KEY_ALIGNMENT_FILE] = os.path.basename(run.alignment_path)
+        if run.alignment_hash:
+            out[KEY_ALIGNMENT_HASH] = run.alignment_hash
     out[KEY_CALIBRATION] = os.path.basename(run.calibration_path) if run.calibration_path else OFF
+    if run.calibration_path and run.calibration_hash:
+        out[KEY_CALIBRATION_HASH] = run.calibration_hash
     out[KEY_SCALE] = f"{run.output_scale:g}"
     return out
 
@@ -93,8 +105,30 @@ def paste_alignment_strength(params: dict):
         return None
 
 
+def pasted_file(params: dict, kind: str) -> paste_lookup.PastedFile | None:
+    """The alignment or calibration file (`kind`) an infotext names, looked up by name and hash; None when that
+    stage was off (or ours was)."""
+    if kind == "alignment":
+        used, name, wanted = paste_use_alignment(params), params.get(KEY_ALIGNMENT_FILE), params.get(KEY_ALIGNMENT_HASH)
+    else:
+        used, name, wanted = paste_use_calibration(params), params.get(KEY_CALIBRATION), params.get(KEY_CALIBRATION_HASH)
+    if not used:
+        return None
+    return paste_lookup.resolve(kind, _text(name), paste_lookup.normalise_hash(wanted))
+
+
+def _paste_file(params: dict, kind: str):
+    """The picker value, and the note the status shows while the picker holds it."""
+    result = pasted_file(params, kind)
+    if result is None:
+        paste_lookup.forget(kind)
+        return None
+    paste_lookup.record(result)
+    return result.value
+
+
 def paste_alignment_file(params: dict):
-    return _text(params.get(KEY_ALIGNMENT_FILE)) if paste_use_alignment(params) else None
+    return _paste_file(params, "alignment")
 
 
 def paste_use_calibration(params: dict):
@@ -102,7 +136,7 @@ def paste_use_calibration(params: dict):
 
 
 def paste_calibration_file(params: dict):
-    return _text(params.get(KEY_CALIBRATION)) if paste_use_calibration(params) else None
+    return _paste_file(params, "calibration")
 
 
 def paste_output_scale(params: dict):
@@ -128,11 +162,17 @@ PASTE_FUNCTIONS = {
 
 
 def params_from_infotext(params: dict):
-    """The GenerationParams an infotext describes (for scripting and tests)."""
+    """The GenerationParams an infotext describes (the status after a paste, scripting, tests); records no note."""
+    quiet = {"alignment_file": lambda p: _value(pasted_file(p, "alignment")),
+             "calibration_file": lambda p: _value(pasted_file(p, "calibration"))}
     values = {}
     for name, fn in PASTE_FUNCTIONS.items():
-        value = fn(params)
+        value = quiet.get(name, fn)(params)
         if value is not None:
             values[name] = value
     values.setdefault("encoder_file", AUTOMATIC)
     return GenerationParams.from_mapping(values)
+
+
+def _value(result):
+    return None if result is None else result.value

@@ -147,6 +147,95 @@ def unknown_webui(recognised: list[str]) -> Qwen35Error:
     ))
 
 
+# ---- fit provenance (lib_qwen35.alignment.provenance verdicts) -------------------------------------------------
+
+# What the status says for each provenance verdict (alignment.provenance's codes); the fields are provenance_line's.
+PROVENANCE_LINES = {
+    "fitted_on_this": "{Kind} {name}: fitted on {fitted_on}, {where}.",
+    "pair_same_fit": "Calibration {name}: fitted after {other_name} (the same fit).",
+    "other_encoder": ("Warning: {kind} {name} was fitted on {fitted_on}, not on {where}, {encoder}: it runs, but its "
+                      "effect on this encoder was never measured. Fix: refit it for this file in the Qwen3.5 Alignment "
+                      "tab."),
+    "no_provenance": ("Warning: {kind} {name} has no fit provenance (it was not made by this extension's fit; the "
+                      "files published for the earlier ComfyUI node are such files): which encoder it was fitted on "
+                      "cannot be checked. Fix: prefer a file fitted here (Qwen3.5 Alignment tab)."),
+    "encoder_unknown": ("Warning: {kind} {name} does not record which encoder file it was fitted on: it cannot be "
+                        "checked against {encoder}."),
+    "changed_after_fit": ("Warning: {kind} {name} was changed after its fit (the fit recorded {recorded}): what it "
+                          "says about its fit does not describe these numbers."),
+    "pair_other_alignment": ("Warning: calibration {name} was fitted after another alignment than {other}: a "
+                             "calibration belongs to the alignment of its own fit. Fix: pick the calibration file of "
+                             "the same fit."),
+    "calibration_without_alignment": ("Note: calibration {name} was fitted on the output of an alignment at strength "
+                                      "1; here no alignment is used."),
+    "calibration_strength": "Note: calibration {name} was fitted for alignment strength 1; the strength here is not 1.",
+    "synthetic_with_real": ("Warning: {kind} {name} is a SYNTHETIC DEMO fit (random weights): with {encoder}, a real "
+                            "encoder, its numbers mean nothing."),
+}
+
+
+def provenance_line(verdict, encoder, where: str = "the encoder file picked now") -> str:
+    """One line of the status for a verdict (`verdict.file` the alignment or calibration, `encoder` the picked
+    EncoderFacts); `where` names the encoder as the panel shows it."""
+    f, other = verdict.file, verdict.other
+    fields = {"kind": f.kind, "Kind": f.kind.capitalize(), "name": f.describe(), "fitted_on": f.provenance.fitted_on(),
+              "where": where, "encoder": encoder.describe(), "recorded": f.provenance.content_hash,
+              "other": other.describe() if other else "?", "other_name": other.name if other else "?"}
+    return PROVENANCE_LINES.get(verdict.code, "{Kind} {name}: " + verdict.code + ".").format(**fields)
+
+
+def provenance_label(verdict) -> str:
+    """The short form of a warning, for "Last generation: ..."."""
+    f = verdict.file
+    return {
+        "other_encoder": f"{f.kind} {f.name} fitted on another encoder file",
+        "no_provenance": f"{f.kind} {f.name} without fit provenance",
+        "encoder_unknown": f"{f.kind} {f.name} without its encoder file",
+        "changed_after_fit": f"{f.kind} {f.name} changed after its fit",
+        "pair_other_alignment": f"calibration {f.name} from another fit than {verdict.other.name if verdict.other else '?'}",
+    }.get(verdict.code, f"{f.kind} {f.name}: {verdict.code}")
+
+
+def synthetic_fit_with_real_encoder(kind: str, path: str, encoder) -> OutputStageFileError:
+    """The one provenance verdict that stops a generation: a demo fit on random weights with a real encoder."""
+    return OutputStageFileError(_fmt(
+        f"the {kind} file {path} is a SYNTHETIC DEMO fit (made on a synthetic checkpoint with random weights), and "
+        f"the encoder {encoder.describe()} is a real one: the demo would only scramble its output. Nothing was "
+        f"generated. Fix: fit {'an alignment' if kind == 'alignment' else 'a calibration'} for this encoder in the "
+        f"Qwen3.5 Alignment tab (or `python -m lib_qwen35 fit --weights-4b ... --weights-06b ...`), pick another "
+        f"{kind} file, or untick 'Use {kind}'."
+    ))
+
+
+def paste_note(pasted) -> str:
+    """What the status says after a paste (paste_lookup.PastedFile); "" for a plain match."""
+    kind, name, wanted, outcome = pasted.kind, pasted.name, pasted.wanted, pasted.outcome
+    if outcome == "match":
+        return ""
+    made = f"the image was made with {kind} file {name} ({wanted})"
+    if outcome == "unchecked":
+        return (f"Pasted: {kind} file {name} picked by name; the infotext has no hash to check its contents (it was "
+                f"made by an earlier version of the extension).")
+    if outcome == "by_hash":
+        here = f"here that name holds other contents ({pasted.here})" if pasted.here else "that name is not here"
+        return f"Pasted: {made}; {here}, so {pasted.value}, which has those contents, was picked by its hash."
+    if outcome == "differs":
+        return (f"Pasted: {made}, but no {kind} file here has those contents; {name} here holds others "
+                f"({pasted.here}), so the image will differ (a refit under the same name?). Fix: get the file the "
+                f"image was made with from its author, or accept the difference.")
+    return (f"Pasted: {made}, which is not here (no file has that name or those contents): the next generation "
+            f"will stop. Fix: put the file into models/qwen35/ and press the refresh button, or untick 'Use {kind}' "
+            f"(the image will then differ).")
+
+
+def xyz_files_not_found(kind: str, missing: list[str], offered: list[str]) -> OutputStageFileError:
+    return OutputStageFileError(_fmt(
+        f"X/Y/Z: {kind} file(s) {', '.join(repr(m) for m in missing)} not found, so no cell was generated. Offered: "
+        f"{', '.join(offered) or '(none)'}. Fix: pick the values from the axis' list (press its refresh button "
+        f"after adding files), or None."
+    ))
+
+
 def console(text: str) -> None:
     print(f"{LOG_PREFIX} {text}", flush=True)
 

@@ -1,4 +1,6 @@
-"""What the accordion's controls will do at the next generation: the status's first line.
+"""What the accordion's controls will do at the next generation: the status's first line, then one line per
+alignment / calibration file (which encoder file it was fitted on, and whether that is the one picked now), then
+what a paste picked (paste_lookup's notes).
 
 The accordion calls this on every change of its controls, so the status follows a tick, a picked file or
 the alignment settings at once instead of after the next generation. It resolves the files and loads
@@ -13,7 +15,7 @@ import traceback
 
 from lib_qwen35.errors import Qwen35Error
 
-from . import a1111, ext_settings, messages, selection
+from . import a1111, ext_settings, messages, paste_lookup, selection
 from .params import GenerationParams, InvalidSetting
 
 OFF = "Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock {webui}. Tick the accordion's checkbox to use Qwen3.5-4B (Anima models only)."
@@ -41,11 +43,12 @@ def describe(controller, args) -> str:
     if located is not None and not located.is_anima:
         return (f"On, but inactive: the loaded model is not Anima ({located.model}); "
                 f"generations use it unchanged.")
+    notes = paste_lookup.notes_for({"alignment": params.alignment_file if params.use_alignment else None,
+                                    "calibration": params.calibration_file if params.use_calibration else None})
     try:
-        run = controller.plan(params, ext_settings.read())
-        controller._load_output_stage(run)
+        run = controller.prepare(params, ext_settings.read())
     except Qwen35Error as error:
-        return f"On, but the next generation will stop: {error}"
+        return "\n".join([f"On, but the next generation will stop: {error}"] + notes)
     except Exception as error:  # a preview must never break the UI
         traceback.print_exc()
         return f"On, but the next generation will stop: {messages.unexpected(error)}"
@@ -57,4 +60,7 @@ def describe(controller, args) -> str:
     if run.output_scale != 1.0:
         parts.append(f"scale {run.output_scale:g}")
     loaded = "" if sd_model is not None else " (no model is loaded yet; it must be an Anima model)"
-    return f"On: the next generation encodes with {', '.join(parts)}{loaded}."
+    encoder = controller.encoder_facts(run.weights_path, run.weights_identity)
+    lines = [f"On: the next generation encodes with {', '.join(parts)}{loaded}."]
+    lines += [messages.provenance_line(verdict, encoder) for verdict in run.provenance]
+    return "\n".join(lines + notes)

@@ -52,10 +52,17 @@ class EncodeRun:
     placement: placement_mod.Placement
     encoder_cache_size: int = 1
     embedding_cache_size: int | None = None
+    alignment_hash: str | None = None       # content hash of the loaded alignment (infotext, status)
+    calibration_hash: str | None = None
+    provenance: tuple = ()                  # alignment.provenance.Verdict of the files in use (status, console)
 
     @property
     def weights_name(self) -> str:
         return os.path.basename(self.weights_path)
+
+    @property
+    def warnings(self) -> tuple:
+        return tuple(v for v in self.provenance if v.level == "warn")
 
     def signature(self) -> tuple:
         """Changes whenever the conditioning we would produce can change (for the WebUI's caches)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 
+from . import messages
+
 _lock = threading.Lock()
 _state = {"kind": "idle", "text": ""}
 _last_encode: dict = {}
@@ -35,7 +37,12 @@ def set_armed(run, located=None) -> None:
     seam = located.seam_description() if located is not None else ""
     if seam:
         extra += f"; {seam}"
-    _set("armed", f"ready: {run.weights_name} ({run.weights_hash}) on {run.placement.describe()}{extra}")
+    _set("armed", f"ready: {run.weights_name} ({run.weights_hash}) on {run.placement.describe()}{extra}{_warnings(run)}")
+
+
+def _warnings(run) -> str:
+    """"; warning: <short label>" per provenance warning of the run (another encoder file, no provenance, ...)."""
+    return "".join(f"; warning: {messages.provenance_label(v)}" for v in getattr(run, "warnings", ()))
 
 
 def set_error(message: str) -> None:
@@ -47,7 +54,8 @@ def record_encode(run, token_counts: list[int], seconds: float, encoder) -> None
     hits = stats.get("cache_hits") if isinstance(stats, dict) else getattr(stats, "cache_hits", None)
     with _lock:
         where = run.placement.describe() + _fast_path(encoder)
-        _last_encode.update(file=run.weights_name, hash=run.weights_hash, where=where, cache_hits=hits)
+        _last_encode.update(file=run.weights_name, hash=run.weights_hash, where=where, cache_hits=hits,
+                            warnings=_warnings(run))
         _last_encode["ms"] = _last_encode.get("ms", 0.0) + seconds * 1000.0
         _last_encode["tokens"] = _last_encode.get("tokens", []) + list(token_counts)
         _state.update(kind="encoded")
@@ -71,7 +79,8 @@ def line() -> str:
         enc = dict(_last_encode)
     if kind == "encoded" and enc:
         tokens = "+".join(str(t) for t in enc["tokens"])
-        return f"active: {enc['file']} ({enc['hash']}) on {enc['where']}, last encode {enc['ms']:.0f} ms, Qwen3.5 tokens per prompt {tokens}"
+        return (f"active: {enc['file']} ({enc['hash']}) on {enc['where']}, last encode {enc['ms']:.0f} ms, Qwen3.5 tokens "
+                f"per prompt {tokens}{enc['warnings']}")
     return text
 
 

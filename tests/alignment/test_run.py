@@ -43,10 +43,16 @@ def test_run_fit_with_fakes_writes_loadable_files(tmp_path):
     c = Calibration.load(res.calibration_path)
     assert a.rotation.shape == (16, 16) and c.scale.shape == (16,)
     assert a.metadata["prompt_count"] == "300" and a.metadata["corpus_version"] == "anima-align-corpus-v1"
+    assert a.metadata["tool"] == "lib_qwen35.fit" and a.metadata["synthetic"] == "no"     # fakes have no weights file
+    # each file records its own content hash; the calibration also the alignment's (the pair of one fit)
+    assert a.metadata["content_hash"] == a.content_hash and c.metadata["content_hash"] == c.content_hash
+    assert c.metadata["alignment_hash"] == a.content_hash and "alignment_hash" not in a.metadata
+    assert res.report["meta"]["alignment_hash"] == a.content_hash and res.report["meta"]["calibration_hash"] == c.content_hash
     assert res.report["heldout"]["overall"]["strength_1.0"]["mean"] > 0.9999    # exact linear relation
     assert seen[-1].stage == "done" and seen[-1].fraction == 1.0
     assert any(p.eta_s is not None and p.stage == "embed 4B" for p in seen)
     md = open(res.report_md).read()
+    assert f"alignment `{a.content_hash}`, calibration `{c.content_hash}`" in md
     assert "| **overall** | 30 |" in md and "strength 1.0 + calibration" in md
     assert json.load(open(res.report_json))["counts"]["heldout"] == 30
 
@@ -236,7 +242,8 @@ def test_end_to_end_synthetic_checkpoints(tmp_path, synthetic_pair):
     assert e4.output_size == 1024 and e6.config.hidden_size == 1024
     # a few hundred prompts (CI time): fewer training rows than the 1024 dims, hence the explicit opt-in;
     # the determined default path is exercised with the fake encoders above
-    res = run_fit(e4, e6, str(tmp_path), limit=N_E2E, batch_size=64, allow_underdetermined=True, synthetic=True)
+    # not told it is a demo: the 4B file's synthetic mark says so (a tab fit on random weights is a demo too)
+    res = run_fit(e4, e6, str(tmp_path), limit=N_E2E, batch_size=64, allow_underdetermined=True)
     # the published file format, read back by the output stage
     a, c = Alignment.load(res.rotation_path), Calibration.load(res.calibration_path)
     assert a.rotation.shape == (1024, 1024) and c.scale.shape == (1024,)
@@ -265,3 +272,19 @@ def test_end_to_end_synthetic_checkpoints(tmp_path, synthetic_pair):
     assert math.isclose(compare_with_stock(held[0].text, e4, e6, stage), cos_after[0], abs_tol=1e-4)
     assert math.isclose(compare_with_stock(held[0].text, e4, e6), cos_before[0], abs_tol=1e-4)
     assert "SYNTHETIC" in open(res.report_md).read()
+
+
+def test_a_fit_on_an_unmarked_encoder_is_not_a_demo(tmp_path, synthetic_pair):
+    """The same 4B tensors saved without the synthetic mark stand for a real download: synthetic no."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from lib_qwen35.model.encoder import load_encoder
+
+    with safe_open(str(synthetic_pair[0]), framework="pt") as f:
+        names = f.keys()
+        save_file({k: f.get_tensor(k) for k in names}, str(tmp_path / "real_like.safetensors"))
+    e6 = _encoders(synthetic_pair)[1]
+    e4 = load_encoder(tmp_path / "real_like.safetensors")
+    res = run_fit(e4, e6, str(tmp_path / "out"), limit=40, batch_size=64, allow_underdetermined=True)
+    assert Alignment.load(res.rotation_path).metadata["synthetic"] == "no" and res.report["meta"]["synthetic"] is False

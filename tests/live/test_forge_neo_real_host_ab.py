@@ -11,6 +11,12 @@ synthetic Qwen3.5 checkpoint saved as models/text_encoder/qwen35_4b.safetensors.
 stock, its infotext carries our keys, the stock image re-run afterwards is bit-identical, and the server
 log has no traceback. Servers run one at a time under `flock /tmp/forge_run.lock`; each run's folder
 (server.log, PNGs, infotexts, result.json) stays in ROOT/runs/qwen35-ab-<engine>-<time>/.
+Alignment files you can share and reproduce (issue 22; tests/live/provenance_ab.py, driven by
+tests/live/forge_neo/provenance_ab.py with Forge's own Python, ~5 minutes per tree): a refit under the same name
+changes only the infotext's hash, the API's `infotext` finds a file by its hash and says when none matches, the
+X/Y/Z alignment-file axis gives one cell per file equal to its single generation, a synthetic demo fit with an
+unmarked copy of the encoder stops the generation, and a fit for another encoder file warns once and runs
+(ROOT/runs/qwen35-provenance-<engine>-<time>/).
 """
 
 import json
@@ -99,3 +105,17 @@ def test_an_unknown_engine_stops_with_the_specific_error(tmp_path):
     for part in ("loads Anima in a way this extension does not know", "Qwen06Engine (module backend.text_processing.anima_engine)",
                  "sd_model.text_processing_engine_qwen", "this Forge Neo (neo 2.26)", "Supported engines:"):
         assert part in log, part
+
+
+@pytest.mark.parametrize("engine", ["legacy", "qwen06-anima", "qwen06"])
+def test_alignment_files_you_can_share_and_reproduce_in_the_real_host(engine, tmp_path):
+    synthetic_weights()
+    extension = installed_copy(str(tmp_path / "sd-forge-qwen35-anima"))
+    out = os.path.join(ROOT, "runs", f"qwen35-provenance-{engine}-{time.strftime('%Y%m%d-%H%M%S')}")
+    cmd = ["flock", "/tmp/forge_run.lock", PYTHON, os.path.join(REPO_ROOT, "tests", "live", "forge_neo", "provenance_ab.py"),
+           "--root", ROOT, "--engine", engine, "--extension", extension, "--out", out]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
+    summary = next((line for line in reversed(proc.stdout.splitlines()) if line.startswith("SUMMARY")),
+                   proc.stdout[-3000:] + proc.stderr[-5000:])
+    print(f"\n[{engine}] {summary}")
+    assert proc.returncode == 0 and " failed=[] " in summary, summary + "\n" + proc.stderr[-3000:]

@@ -13,6 +13,8 @@ checkpoint as models/qwen35/qwen35_4b.safetensors, in this order:
     generation, fixed, works: our infotext keys, a different image;
   - Process (SD.Next's PNG Info) -> "Text" restores the accordion (off from a stock image, on from ours);
   - the XYZ Grid Script over [Qwen3.5 TE] On/Off: its cells are pixel-identical to the two single images;
+  - the XYZ Grid Script over [Qwen3.5 TE] Alignment file (None and a fit): the None cell is our single image, the
+    fit's cell differs;
   - the settings section and the alignment tab are there; compare with stock answers.
 Skipped unless SDNEXT_E2E_ROOT is set (tests/live/sdnext/server.py), and without Playwright or Chromium.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import time
 
 import pytest
@@ -207,6 +210,39 @@ def test_xyz_grid_on_off_cells_equal_the_single_images(session):
         session.log("XYZ On/Off grid", result["seconds"])
     finally:
         browser.choose(page, "txt2img_script_list", "None")
+
+
+def test_xyz_grid_over_alignment_files(session):
+    """The axis of issue 22, typed as text ("Use text inputs"): None is the accordion's own image (alignment off), a
+    fit's cell uses that file. The fit is written for the server's (synthetic) encoder file, so it is no demo here."""
+    from fits import write_fitted_alignment
+
+    page = session.page
+    ours = browser.need(session.ours, "our image")
+    folder = os.path.join(server.ROOT, "models", "qwen35", "browser_xyz")
+    os.makedirs(folder, exist_ok=True)
+    write_fitted_alignment(os.path.join(folder, "rotation_browser_xyz.safetensors"),
+                           os.path.join(server.ROOT, "models", "qwen35", "qwen35_4b.safetensors"), seed=21)
+    _prepare_prompt(page)
+    _open_ours(page)
+    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", True)
+    browser.choose(page, "txt2img_script_list", "XYZ Grid Script")
+    browser.choose(page, "script_txt2img_xyz_grid_script_x_type", "[Qwen3.5 TE] Alignment file")
+    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_csv_mode", True)
+    browser.fill_text(page, "script_txt2img_xyz_grid_script_x_values", "None, rotation_browser_xyz.safetensors")
+    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_include_lone_images", True)
+    try:
+        result = ui.generate(page)
+        images = [browser.image(page, result, i)["image"] for i in range(len(result["images"]))]
+        cells = [im for im in images if (im.width, im.height) == (64, 64)]
+        assert len(cells) == 2, (len(result["images"]), [(im.width, im.height) for im in images])
+        assert cells[0].rgb == ours["image"].rgb, "the None cell differs from the image made with the accordion"
+        assert cells[1].rgb != ours["image"].rgb, "the alignment file's cell is the image without alignment"
+        session.log("XYZ alignment-file grid", result["seconds"])
+    finally:
+        browser.choose(page, "txt2img_script_list", "None")
+        browser.set_checkbox(page, f"{ACC}_enabled_checkbox", False)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_settings_section_and_alignment_tab(session):

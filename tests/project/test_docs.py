@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fits import write_fitted_pair
 from repo import ROOT
 
 README = ROOT / "README.md"
@@ -131,9 +132,9 @@ def test_user_commands_use_no_shell_specific_syntax_and_come_in_both_spellings(p
     linux = [arguments(c) for c in commands if c.startswith(LINUX)]
     windows = [arguments(c) for c in commands if c.startswith(WINDOWS)]
     assert linux == windows, f"{path.name}: every Linux command needs its Windows twin, in the same order"
-    for language, lines in fenced_blocks(path):       # bash: developer set-up; python: library code
+    for language, lines in fenced_blocks(path):       # bash: developer set-up; python: library code; text: output
         for line in lines:
-            if language not in ("bash", "python") and "lib_qwen35" in line and not line.startswith((LINUX, WINDOWS)):
+            if language not in ("bash", "python", "text") and "lib_qwen35" in line and not line.startswith((LINUX, WINDOWS)):
                 pytest.fail(f"{path.name}: a command that is not in the user form: {line}")
 
 
@@ -173,6 +174,10 @@ def fake_webui(tmp_path_factory, ckpt_dir):
                                      num_attention_heads=8, num_key_value_heads=4, head_dim=64)
     for folder in (webui, extension):          # the prompt file stats names, "a text file of yours"
         shutil.copy(ROOT / "alignment_data" / "example_prompts.txt", folder / "my_prompts.txt")
+    theirs = webui / "models" / "qwen35" / "theirs"     # a downloaded fit, for its encoder (both synthetic here)
+    theirs.mkdir()
+    write_fitted_pair(theirs / "rotation_theirs.safetensors", theirs / "calibration_theirs.safetensors",
+                      webui / "models" / "qwen35" / "qwen35_4b.safetensors")
     return webui, extension
 
 
@@ -204,6 +209,8 @@ def test_each_documented_user_command_runs_as_written_from_both_folders(fake_web
     assert not (extension / "models").exists(), "a models/ path was read against the extension folder"
     if args[0] == "inspect":
         assert "verdict" in from_webui.stdout and from_webui.stdout.split("\n", 1)[1] == from_extension.stdout.split("\n", 1)[1]
+        if "--weights" in args:
+            assert "verdict   confirmed: fitted on this encoder file" in from_webui.stdout
     if args[0] == "fit":
         out = webui / "models" / "qwen35" / "my_fit"
         assert (out / "rotation_matrix.safetensors").exists() and (out / "calibration_params.safetensors").exists()
@@ -223,6 +230,37 @@ def test_the_verdict_the_docs_quote_is_what_inspect_prints_for_the_real_layout(t
     for doc in (README, ROOT / "docs" / "cli.md"):
         quoted = " ".join(doc.read_text(encoding="utf-8").split())      # line breaks inside the quote
         assert " ".join(verdict.split()) in quoted.replace("`", ""), doc.name
+
+
+def test_the_fit_inspect_output_the_docs_quote_has_the_lines_the_tool_prints(fake_webui):
+    """cli.md's sample for a downloaded fit: the same labelled lines, in the same order, as the tool prints for the
+    documented command, with the same wording around the numbers, hashes and paths."""
+    webui, _ = fake_webui
+    sample = next(lines for language, lines in fenced_blocks(ROOT / "docs" / "cli.md")
+                  if language == "text" and lines and lines[0].startswith("file      models/qwen35/theirs/"))
+    args = ["inspect", "models/qwen35/theirs/rotation_theirs.safetensors", "--weights", "models/qwen35/qwen35_4b.safetensors"]
+    r = _run([sys.executable, *LINUX.split()[1:2], *args], webui)
+    assert r.returncode == 0, r.stderr
+
+    def labelled(lines):
+        out = []
+        for line in lines:
+            if line[:10].strip():
+                out.append([line[:10].strip(), line[10:]])
+            else:
+                out[-1][1] += " " + line.strip()     # a wrapped line
+        return out
+
+    def wording(text):
+        """The text with paths, hashes, numbers and the fit's own values taken out."""
+        text = re.sub(r"\(Forge Neo tab \(sd-qwen35-anima\)\)|\(the command line\)", "(BY)", text)
+        return re.sub(r"\S*/\S*|[0-9a-f]{10}|\d[\d.,:TZ-]*\d|\d", "_", text)
+
+    printed, quoted = labelled(r.stdout.splitlines()), labelled(sample)
+    assert [label for label, _ in printed] == [label for label, _ in quoted]
+    for (label, theirs), (_, mine) in zip(printed, quoted):
+        if label != "synthetic":                           # the fake WebUI's encoder is synthetic, the sample's not
+            assert wording(theirs.removesuffix(" (synthetic)")) == wording(mine), (label, theirs, mine)
 
 
 def test_cli_doc_names_every_command_and_option_and_the_prompt_file_rules():

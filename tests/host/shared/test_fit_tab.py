@@ -9,6 +9,7 @@ import types
 
 import pytest
 import torch
+from fits import write_fitted_alignment, write_fitted_pair
 from stubs.forge_neo.harness import REPO_ROOT, forge_world, place_weights, write_alignment, write_calibration
 
 TAB_SCRIPT = os.path.join(REPO_ROOT, "scripts", "qwen35_alignment_tab.py")
@@ -60,7 +61,15 @@ def test_fit_cancel_resume_and_the_files_reach_the_pickers(world):
 
     # the new files load, are listed by the accordion's pickers, and the cache is not offered as weights
     alignment = Alignment.load(os.path.join(out_dir, "rotation_mine.safetensors"))
-    Calibration.load(os.path.join(out_dir, "calibration_mine.safetensors"))
+    calibration = Calibration.load(os.path.join(out_dir, "calibration_mine.safetensors"))
+    # its provenance: a tab fit on the stand-in's random 4B weights is a demo; both hashes recorded and named
+    assert alignment.metadata["synthetic"] == "yes" and alignment.metadata["tool"] == "lib_qwen35.fit"
+    assert alignment.metadata["content_hash"] == alignment.content_hash
+    assert calibration.metadata["alignment_hash"] == alignment.content_hash
+    assert f"rotation_mine.safetensors ({alignment.content_hash}) and calibration_mine.safetensors " \
+           f"({calibration.content_hash})" in done.message
+    assert f"`rotation_mine.safetensors` (hash `{alignment.content_hash}`)" in done.report_md
+    assert "SYNTHETIC DEMO" in done.report_md
     assert torch.allclose(alignment.rotation @ alignment.rotation.T, torch.eye(1024), atol=1e-4)
     ctl = world.controller
     assert "rotation_mine.safetensors" in ctl.alignment_choices()
@@ -152,6 +161,35 @@ def test_compare_readout_equals_the_library_function(world):
     assert stronger.aligned != pytest.approx(result.aligned, abs=1e-6) and stronger.calibrated is None
     md = result.markdown()
     assert f"{result.aligned:.4f}" in md and "rot_a.safetensors" in md and "cal_a.safetensors" in md
+
+
+def test_compare_puts_two_alignment_files_side_by_side(world):
+    from lib_qwen35.host import fit_tab
+
+    weights = place_weights(world)
+    hashes_a = write_fitted_pair(os.path.join(world.models_dir, "qwen35", "a", "rotation_a.safetensors"),
+                                 os.path.join(world.models_dir, "qwen35", "a", "calibration_a.safetensors"), weights, seed=1)
+    hash_b = write_fitted_alignment(os.path.join(world.models_dir, "qwen35", "b", "rotation_b.safetensors"), weights,
+                                    seed=2, encoder_hash="0000000000")
+    tab = fit_tab.FitTab()
+    base = {"prompt": "1girl, from above", "device": "cpu", "use_calibration": True,
+            "calibration_file": "calibration_a.safetensors"}
+    only_a = tab.compare(fit_tab.CompareRequest(alignment_file="rotation_a.safetensors", **base))
+    only_b = tab.compare(fit_tab.CompareRequest(alignment_file="rotation_b.safetensors", **{**base, "use_calibration": False}))
+    both = tab.compare(fit_tab.CompareRequest(alignment_file="rotation_a.safetensors", alignment_file_b="rotation_b.safetensors",
+                                              **base))
+    assert both.error is None and len(both.columns) == 2 and len(only_a.columns) == 1
+    assert both.raw == only_a.raw == only_b.raw
+    a, b = both.columns
+    assert (a.aligned, a.calibrated) == (only_a.aligned, only_a.calibrated) and a.aligned != b.aligned
+    assert b.aligned == only_b.aligned and b.calibrated is None              # no second calibration picked
+    md = both.markdown()
+    assert f"| 4B output | A: rotation_a.safetensors ({hashes_a[0]}) | B: rotation_b.safetensors ({hash_b}) |" in md
+    assert f"| aligned + calibrated | {a.calibrated:.4f} | – |" in md
+    assert "- A: Alignment rotation_a.safetensors" in md and "the encoder file picked above" in md
+    assert "- B: Warning: alignment rotation_b.safetensors" in md and "(0000000000)" in md
+    single = only_a.markdown()
+    assert "| 4B output | cosine with stock 0.6B |" in single and "fitted on qwen35_4b.safetensors" in single
 
 
 def test_compare_without_alignment_file_and_with_a_broken_one(world):

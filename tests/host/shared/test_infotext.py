@@ -20,7 +20,7 @@ def pasted_values(world, infotext, tab="txt2img"):
     from lib_qwen35.host.params import ARG_NAMES
 
     script = next(s for s in world.runners[tab].alwayson_scripts if type(s).__module__ == "qwen35_anima.py")
-    updates = infotext_utils.paste(script.infotext_fields, infotext)
+    updates = infotext_utils.paste(script.infotext_fields, infotext)    # the ninth field is the status
     return {name: (u["value"] if "value" in u else "skip") for name, u in zip(ARG_NAMES, updates)}
 
 
@@ -69,16 +69,8 @@ def test_our_keys_are_removed_from_shared_params_when_a_later_cell_is_off(world)
 
     p = world.make_p(enabled=True)
     world.controller.process(p, *p.script_args[world.script.args_from : world.script.args_to])
-    assert set(infotext.ALL_KEYS) - {infotext.KEY_ALIGNMENT_FILE} <= set(p.extra_generation_params)
+    stage_keys = {infotext.KEY_ALIGNMENT_FILE, infotext.KEY_ALIGNMENT_HASH, infotext.KEY_CALIBRATION_HASH}
+    assert set(infotext.ALL_KEYS) - stage_keys <= set(p.extra_generation_params)
     p.extra_generation_params["Other"] = 1
     world.controller.process(p, *world.script_args()[world.script.args_from : world.script.args_to])  # off
     assert p.extra_generation_params == {"Other": 1}
-
-
-def test_paste_field_names_let_send_to_carry_our_fields(world):
-    from lib_qwen35.host import infotext
-
-    script = world.script
-    targets = [target for _, target in script.infotext_fields]
-    assert script.paste_field_names == targets  # Forge matches "Send to" fields by these targets
-    assert set(targets) == set(infotext.PASTE_FUNCTIONS.values())

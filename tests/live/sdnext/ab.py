@@ -6,7 +6,11 @@ Run with the harness venv's python; the last line printed is `SUMMARY ...`, and 
 Session "main" (the installed extension, its install.py run, the tiny Anima loaded):
     stock | ours (args [true]) | ours, another negative | ours, full default args | ours, output scale 0.5 |
     PNG Info of ours (SD.Next's parser + our paste functions) | img2img stock / ours | hires stock / ours |
-    stock again (bit-identical to the first) | a wrong arg type (HTTP 500, our message) | stock again
+    stock again (bit-identical to the first) | a wrong arg type (HTTP 500, our message) | stock again |
+    issue 22's alignment files (tests/live/provenance_ab.py): a refit under the same name changes only the hash, a
+    pasted infotext (SD.Next's /png-info parser, then our paste lookup) finds the file by its hash or says the image
+    will differ, the X/Y/Z alignment-file axis (the XYZ Grid Script, by label) gives one cell per file equal to its
+    single generation, a demo fit with an unmarked encoder copy stops, a foreign fit warns once
 Session "future" (a copy of SD.Next whose `_encode_prompt` has another signature): stock works, ours fails
 with a message naming the class, the method and the SD.Next version.
 Every server log is searched for "Traceback" (none allowed outside the runs that must fail). With --lock,
@@ -113,7 +117,77 @@ class Session:
         self.runs[tag] = {"infotext": (info.get("infotexts") or [""])[0], "size": list(size), "seconds": round(time.time() - t0, 1),
                           "png": png, "b64": resp["images"][0]}
         self.runs[tag]["pixels"] = pixels
+        self.runs[tag]["all"] = list(zip(resp["images"], info.get("infotexts") or [""] * len(resp["images"])))
         return self.runs[tag]
+
+
+def png_with_infotext(png_path, infotext):
+    """A PNG as SD.Next saves it: the infotext in its "parameters" text chunk (API images carry none)."""
+    from PIL import Image, PngImagePlugin
+
+    saved, meta = io.BytesIO(), PngImagePlugin.PngInfo()
+    meta.add_text("parameters", infotext)
+    Image.open(png_path).save(saved, format="PNG", pnginfo=meta)
+    return base64.b64encode(saved.getvalue()).decode()
+
+
+class SDNextHost:
+    """What tests/live/provenance_ab.py needs of SD.Next. Its API has no `infotext` field: a paste is SD.Next's own
+    parser (/sdapi/v1/png-info) and then our paste lookup over the files the server searches."""
+
+    def __init__(self, session, root):
+        self.s = session
+        self.models = os.path.join(root, "models", "qwen35")
+        self.folder = os.path.join(self.models, "provenance_ab")
+        self.encoder_path = os.path.join(self.models, "qwen35_4b.safetensors")
+
+    def generate(self, tag, ours=None, expect_error=False):
+        run = self.s.request(tag, ours=ours, expect_error=expect_error)
+        return self.s.runs[tag] if expect_error else run
+
+    def paste(self, tag, infotext):
+        from lib_qwen35.host import file_locator, messages, paste_lookup
+        from lib_qwen35.host.infotext import KEY_ALIGNMENT, KEY_ALIGNMENT_FILE, KEY_ALIGNMENT_HASH
+
+        carrier = self.s.runs["prov_stock"]["png"]
+        params = self.s.rt.http("POST", self.s.base + "/sdapi/v1/png-info", {"image": png_with_infotext(carrier, infotext)},
+                                timeout=60).get("parameters") or {}
+        pasted = paste_lookup.resolve("alignment", str(params.get(KEY_ALIGNMENT_FILE)),
+                                      paste_lookup.normalise_hash(params.get(KEY_ALIGNMENT_HASH)),
+                                      self.candidates(), lambda path: file_locator.file_content_hash(path, "alignment"))
+        run = self.s.request(tag, ours=[True, "Automatic", True, float(params.get(KEY_ALIGNMENT, 1.0)), pasted.value])
+        return run, messages.paste_note(pasted)
+
+    def candidates(self):
+        """The alignment files the server's pickers offer (models/qwen35/, recursively; names unique here)."""
+        from lib_qwen35.files.checkpoint import read_file_header
+        from lib_qwen35.host.file_locator import FoundFile
+        from lib_qwen35.model.output_stage import kind_of
+
+        found = []
+        for folder, _, files in sorted(os.walk(self.models)):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                if name.endswith(".safetensors") and kind_of(read_file_header(path, "file").tensors) == "alignment":
+                    found.append(FoundFile(name, path))
+        return found
+
+    def grid(self, tag, values):
+        """The XYZ Grid Script (x_type given as the axis label), with the cells' images."""
+        args = ["[Qwen3.5 TE] Alignment file", "", values, "Nothing", "", [], "Nothing", "", [], False, True, False,
+                True, False, True, False, False, 0, False, "None", 2, True, 1, 0]
+        run = self.s.request(tag, ours=[True], script_name="xyz grid script", script_args=args)
+        return [{"infotext": text, "pixels": decode_pixels(image)} for image, text in run["all"][-len(values):]]
+
+    def log_text(self):
+        return self.s.log()
+
+
+def decode_pixels(b64):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64.split(",", 1)[-1]))).convert("RGB"), dtype=np.int16)
 
 
 def differ(a, b):
@@ -129,6 +203,7 @@ def main():
         fcntl.flock(lock, fcntl.LOCK_EX)
     sys.path.insert(0, args.harness)
     sys.path.insert(0, args.repo)
+    sys.path.insert(0, os.path.join(args.repo, "tests"))   # fits.py, live/provenance_ab.py
     import run_txt2img as rt
 
     from lib_qwen35.host import infotext as ours_infotext
@@ -185,6 +260,10 @@ def main():
                                                  and "HTTP 500" in s.runs["wrong_type"]["error"])
         after_error = s.request("stock_after_error")
         checks["stock_after_error_bit_identical"] = not differ(stock, after_error)
+        from live import provenance_ab
+
+        provenance, result["provenance"] = provenance_ab.run(SDNextHost(s, args.root), log=lambda t: print(f"[sdnext] {t}", flush=True))
+        checks.update(provenance)
         result["sessions"]["main"] = {"startup_s": round(s.startup, 1), "runs": s.runs}
         result["peak_rss_gib"] = round((rt.rss_peak_kib(s.srv.server_pid()) or 0) / 2**20, 2)
 
@@ -213,6 +292,7 @@ def main():
         for run in session["runs"].values():
             run.pop("pixels", None)
             run.pop("b64", None)
+            run.pop("all", None)
     result["checks"] = checks
     with open(os.path.join(args.out, "result.json"), "w", encoding="utf8") as f:
         json.dump(result, f, indent=2)

@@ -1,6 +1,7 @@
 """Stand-in for SD.Next's scripts/xyz_grid.py (+ scripts/xyz/xyz_grid_classes.py): AxisOption with SD.Next's
-keyword names (tipe, fmt), the module-level axis_options list, and the grid's cell runner: each cell is a
-shallow copy of p with the axis' apply(pc, value, values), then process_images(pc)."""
+keyword names (tipe, fmt), the module-level axis_options list, and the grid's cell runner: the axis' confirm(p,
+values) first, as process_axis does, then each cell is a shallow copy of p with the axis' apply(pc, value, values),
+then process_images(pc)."""
 
 from copy import copy
 
@@ -55,6 +56,8 @@ def run_cells(p, label, values):
     values = [opt.type(v) for v in values]
     if opt.choices is not None:
         assert all(v in opt.choices() for v in values), (values, opt.choices())
+    if opt.confirm:                   # process_axis: before the first cell
+        opt.confirm(p, values)
     results = []
     for value in values:
         pc = copy(p)

@@ -1,4 +1,9 @@
-"""Stand-in for the alwayson_scripts handling of modules/api/api.py (txt2img / img2img)."""
+"""Stand-in for the alwayson_scripts handling of modules/api/api.py (txt2img / img2img), and for its `infotext`
+request field (apply_infotext): each paste field whose component is a script input is called with the parsed
+infotext; a generic_update dict is unwrapped, anything else converted with type(component.value); the values
+become the script args the request's alwayson_scripts then override."""
+
+from modules import infotext_utils
 
 
 class HTTPException(Exception):
@@ -24,8 +29,38 @@ def init_default_script_args(script_runner):
     return script_args
 
 
-def init_script_args(alwayson_scripts, default_script_args, script_runner):
+def apply_infotext(infotext, possible_fields, script_runner, mentioned_script_args):
+    """The script part of Api.apply_infotext: fills mentioned_script_args {index: value}."""
+    if not infotext:
+        return {}
+    params = infotext_utils.parse_generation_parameters(infotext)
+
+    def get_field_value(field, params):
+        value = field.function(params) if field.function else params.get(field.label)
+        if value is None:
+            return None
+        target_type = type(field.component.value)
+        if target_type is type(None):
+            return None
+        if isinstance(value, dict) and value.get("__type__") == "generic_update":
+            value = value.get("value")
+        if value is not None and not isinstance(value, target_type):
+            value = target_type(value)
+        return value
+
+    indexes = {id(v): i for i, v in enumerate(script_runner.inputs)}
+    for field in possible_fields:
+        if id(field.component) in indexes:
+            value = get_field_value(field, params)
+            if value is not None:
+                mentioned_script_args[indexes[id(field.component)]] = value
+    return params
+
+
+def init_script_args(alwayson_scripts, default_script_args, script_runner, *, input_script_args=None):
     script_args = default_script_args.copy()
+    for index, value in (input_script_args or {}).items():
+        script_args[index] = value
     for name, payload in (alwayson_scripts or {}).items():
         script = script_runner.scripts[script_name_to_index(name, script_runner.scripts)]
         if not script.alwayson:
