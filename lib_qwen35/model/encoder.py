@@ -202,7 +202,10 @@ class Encoder(TextEncoder):
         with self._lock:
             try:
                 ids = ids.to(self.device)
-                out = self._graphs(ids) if self._graphs is not None else self.backbone(ids, self.activation_dtype)
+                if self._graphs is not None:       # fixed shapes: the padded batch as it is
+                    out = self._graphs(ids)
+                else:                              # the per-token work on the real tokens only (packing.py)
+                    out = self.backbone(ids, self.activation_dtype, lengths=[len(x) for x in batch])
             except torch.cuda.OutOfMemoryError as e:
                 raise EncoderOutOfMemoryError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 encoder. "
                                    f"Encode on CPU, lower the batch, or free VRAM (unload other models).") from e
