@@ -48,7 +48,8 @@ def onednn_problem(dtype: torch.dtype = torch.float32) -> str | None:
         ref = F.linear(x.double(), w.double(), b.double())
         err = (y.double() - ref).abs().max().item() / ref.abs().max().item()
     except Exception as e:   # noqa: BLE001 - any failure means "use the reference backend"
-        return f"oneDNN {name} inner product failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        first = (str(e).splitlines() or [""])[0].split(". ")[0][:160]    # its first sentence
+        return f"oneDNN {name} inner product failed: {type(e).__name__}: {first}"
     if not (y.dtype == dtype and y.shape == (5, 40) and err < _TOLERANCE[dtype]):
         return f"oneDNN {name} inner product is not exact to {name} rounding here (relative error {err:.2g})"
     return None
