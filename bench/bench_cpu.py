@@ -1,4 +1,4 @@
-"""CPU benchmark at the real model's size: our encoder, the fp32 floor and transformers, side by side in one run.
+"""CPU benchmark at the real model's size: our encoder, the fp32 and bf16 floors and transformers, side by side in one run.
 
     python bench/bench_cpu.py                      # full size (writes the 4.8 GB file once, then reuses it)
     python bench/bench_cpu.py --layers 4           # quick look: full width, 4 layers, a temporary file
@@ -11,20 +11,27 @@ and reused while its header still matches. Random values: timings and memory are
 meaningless.
 
 Each variant runs in its own process, so its peak RSS (VmHWM) is its own:
-- ours: load_encoder(file, dtype="fp32") with its defaults, timed through Encoder.encode_batch (embedding cache off).
+- ours: load_encoder(file) with its defaults (dtype "auto": on the CPU bf16 matmuls where the CPU has native bf16 and
+  they measure faster, else fp32; --dtype to set it), timed through Encoder.encode_batch (embedding cache off).
   "first" is the first encode of that length after the load (oneDNN builds its kernels then), "warm" the median
   of --repeats more. CPU time (user, system) is summed over the warm encodes. Its output is also compared with the
   naive path (whole-weight upcast with torch's conversion, then F.linear) at the first length.
 - ours, torch GEMM: the same with QWEN35_CPU_GEMM=torch (MKL, the GEMM F.linear uses).
+- ours bf16 / ours fp32 (ours_bf16, ours_fp32; not run by default): dtype set to bf16 (bf16 matmuls, fp32 elsewhere)
+  or fp32, whatever "auto" picks here.
 - fp32 floor: the same matmuls with fp32 weights already resident, nothing converted: our forward with every linear
   reading an fp32 copy, timing only the linears (the whole forward is reported too). So that 17 GB of fp32 fit
   in RAM, the layers of one kind share one set of fp32 weights (one DeltaNet layer, one attention layer, the head:
   ~0.9 GB); each layer's fp32 weights (~450 MB) are 14x the CPU's L3 cache, so sharing gives no cache advantage.
+- bf16 floor: the same with bf16 copies (shared the same way, ~0.45 GB) and bf16 matmuls: x rounded to bf16 per
+  linear, the product back in fp32, as the CPU's bf16 mode multiplies. The better of the two floors is the "best
+  floor" the ratios use; on a CPU without native bf16 (emulated, 5-8x slower) that is the fp32 one.
 - transformers: Qwen3_5TextModel (fp32, SDPA, torch kernels) plus our projection head, the same shapes. With the
   whole model in fp32 (16.6 GB) when the machine has the RAM for it; otherwise the layers of one kind share their
   weights as above (timing only: its output is then not ours, and its peak RSS is not the full model's) and the
   table says so. --transformers off|shared|full|auto.
-Medians; ratios are taken within this one run. The machine, its load and the thread count are printed.
+Medians; ratios are taken within this one run. The machine, its bf16 capabilities, what "auto" picks on it, its load
+and the thread count are printed.
 
 One file of ~450 lines: the parent runs this same script once per variant (--child), so the variants, their
 timing and the report stay together.
@@ -50,12 +57,17 @@ DEFAULT_WEIGHTS = os.path.join(os.path.expanduser("~"), ".cache", "qwen35_bench"
 VARIANTS = {
     "ours": "ours (FP8 weights, blocked decode + GEMM)",
     "ours_torch_gemm": "ours, torch GEMM (MKL)",
+    "ours_bf16": "ours, dtype bf16 (bf16 matmuls)",
+    "ours_fp32": "ours, dtype fp32",
     "baseline": "ours from --baseline-lib",
     "floor": "fp32 floor: matmuls only",
+    "floor_bf16": "bf16 floor: matmuls only",
     "floor_torch_gemm": "fp32 floor: matmuls only, torch GEMM (MKL)",
     "transformers": "transformers",
 }
 ENV = {"ours_torch_gemm": {"QWEN35_CPU_GEMM": "torch"}, "floor_torch_gemm": {"QWEN35_CPU_GEMM": "torch"}}
+DTYPE = {"ours_bf16": "bf16", "ours_fp32": "fp32"}       # else --dtype (default auto)
+FLOORS = ("floor", "floor_bf16")                        # the two whose better one is "the best floor"
 
 
 # ---- in the child process ---------------------------------------------------------------------------------
@@ -122,14 +134,14 @@ def time_lengths(fwd, tokens, repeats, inner=None) -> dict:
     return out
 
 
-def run_ours(path, tokens, repeats) -> dict:
+def run_ours(path, tokens, repeats, dtype="auto") -> dict:
     import torch
 
     from lib_qwen35 import load_encoder
 
     t0 = time.perf_counter()
-    enc = load_encoder(path, dtype="fp32")
-    res = {"load_s": time.perf_counter() - t0,
+    enc = load_encoder(path, dtype=None if dtype == "auto" else dtype)
+    res = {"load_s": time.perf_counter() - t0, "dtype": str(enc.dtype).replace("torch.", ""),
            "lib": os.path.dirname(os.path.dirname(sys.modules["lib_qwen35"].__file__))}
     res["times"] = time_lengths(lambda ids: enc.encode_batch([ids], use_cache=False), tokens, repeats)
     res["peak_rss_gib"] = peak_rss_gib()
@@ -137,48 +149,54 @@ def run_ours(path, tokens, repeats) -> dict:
         from lib_qwen35.ops import cpu_gemm, cpu_linear
     except ImportError:     # an older tree: no fast path to compare
         return res
-    res["gemm"] = cpu_gemm.describe()
+    try:
+        res["gemm"] = cpu_gemm.describe(enc.dtype)
+    except TypeError:       # an older tree: one GEMM dtype
+        res["gemm"] = cpu_gemm.describe()
     ids = torch.tensor([_prompt(tokens[0])])
+    act = getattr(enc, "activation_dtype", torch.float32)
     with torch.inference_mode():
-        fast = enc.backbone(ids, torch.float32)
+        fast = enc.backbone(ids, act)
         cpu_linear.supports = lambda x, w: False          # the naive path: whole-weight upcast, then F.linear
-        naive = enc.backbone(ids, torch.float32)
+        naive = enc.backbone(ids, act)
     cos = torch.nn.functional.cosine_similarity(fast.double(), naive.double(), dim=-1).min().item()
     res["vs_naive"] = {"tokens": tokens[0], "max_rel": ((fast - naive).abs().max() / naive.abs().max()).item(),
                        "min_cos": cos, "bitwise": bool(torch.equal(fast, naive))}
     return res
 
 
-def _shared_fp32(enc) -> dict:
-    """(layer kind, module path) -> one fp32 copy, for every linear of the model: the layers of one kind share."""
-    import torch
-
+def _shared_copies(enc, dtype) -> dict:
+    """(layer kind, module path) -> one copy in `dtype`, for every linear of the model: the layers of one kind
+    share."""
     from lib_qwen35.model.linear import StoredLinear, upcast
 
     shared, owner = {}, {}
-    for i, layer in enumerate(enc.backbone.layers):
+    for layer in enc.backbone.layers:
         for name, m in layer.named_modules():
             if isinstance(m, StoredLinear):
                 key = (layer.kind, name)
                 if key not in shared:
-                    shared[key] = upcast(m.weight, torch.float32)
+                    shared[key] = upcast(m.weight, dtype)
                 owner[m] = shared[key]
     for m in enc.backbone.head.modules():
         if isinstance(m, StoredLinear):
-            owner[m] = upcast(m.weight, torch.float32)
+            owner[m] = upcast(m.weight, dtype)
     return owner
 
 
-def run_floor(path, tokens, repeats) -> dict:
+def run_floor(path, tokens, repeats, gemm="fp32") -> dict:
+    """The linears of our forward reading resident copies in `gemm` (fp32 or bf16), activations fp32."""
     import torch
 
     from lib_qwen35 import load_encoder
     from lib_qwen35.model.linear import StoredLinear
     from lib_qwen35.ops import cpu_gemm
 
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[gemm]
     enc = load_encoder(path, dtype="fp32")
-    for m, w32 in _shared_fp32(enc).items():
-        m._cached = w32                                  # StoredLinear reads its fp32 copy: nothing to decode
+    for m, copy in _shared_copies(enc, dtype).items():
+        m._cached = copy                                 # StoredLinear reads its copy: nothing to decode
+        m.gemm_dtype = dtype
     spent = [0.0]
     forward = StoredLinear.forward
 
@@ -195,7 +213,7 @@ def run_floor(path, tokens, repeats) -> dict:
         with torch.inference_mode():
             enc.backbone(torch.tensor([ids]), torch.float32)
 
-    res = {"times": time_lengths(fwd, tokens, repeats, inner=lambda: spent[0]), "gemm": cpu_gemm.describe()}
+    res = {"times": time_lengths(fwd, tokens, repeats, inner=lambda: spent[0]), "gemm": cpu_gemm.describe(dtype)}
     res["peak_rss_gib"] = peak_rss_gib()
     return res
 
@@ -260,14 +278,14 @@ def run_transformers(path, tokens, repeats, mode) -> dict:
     return res
 
 
-def child(variant, path, tokens, repeats, transformers_mode) -> dict:
+def child(variant, path, tokens, repeats, transformers_mode, dtype="auto") -> dict:
     import torch
 
     res = {"threads": torch.get_num_threads()}
-    if variant in ("ours", "ours_torch_gemm", "baseline"):
-        res.update(run_ours(path, tokens, repeats))
-    elif variant in ("floor", "floor_torch_gemm"):
-        res.update(run_floor(path, tokens, repeats))
+    if variant in ("ours", "ours_torch_gemm", "ours_bf16", "ours_fp32", "baseline"):
+        res.update(run_ours(path, tokens, repeats, DTYPE.get(variant, dtype)))
+    elif variant in ("floor", "floor_torch_gemm", "floor_bf16"):
+        res.update(run_floor(path, tokens, repeats, "bf16" if variant == "floor_bf16" else "fp32"))
     elif variant == "transformers":
         res.update(run_transformers(path, tokens, repeats, transformers_mode))
     return res
@@ -316,10 +334,24 @@ def machine() -> str:
         mem = f", {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2 ** 30:.1f} GiB RAM"
     except (ValueError, OSError, AttributeError):
         pass
-    isa = torch.backends.cpu.get_cpu_capability()
+    from lib_qwen35.ops import cpu_features
+
+    isa = cpu_features.isa()
     load = "load average %.2f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
     return (f"{cpu}, {os.cpu_count()} CPUs ({isa}){mem}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
             f"python {platform.python_version()}; {load}")
+
+
+def capabilities() -> list[str]:
+    """The CPU's bf16-relevant flags and what "auto" picks here (the load-time measurement runs only where the
+    flags say native bf16)."""
+    from lib_qwen35.model import devices
+    from lib_qwen35.ops import cpu_features
+
+    choice = devices.cpu_choice()
+    measured = f", measured {choice.speedup:.2f}x fp32's speed" if choice.speedup else ", nothing measured"
+    return [f"capabilities: {cpu_features.describe()}",
+            f"auto on this CPU: {devices.dtype_name(choice.dtype)} ({choice.why}{measured})"]
 
 
 def _cell(x, width=10):
@@ -332,15 +364,16 @@ def main() -> None:
     ap.add_argument("--layers", type=int, help="a reduced-depth temporary file instead (quick looks)")
     ap.add_argument("--tokens", type=int, nargs="+", default=[77, 300])
     ap.add_argument("--repeats", type=int, default=3, help="warm encodes per length (median)")
-    ap.add_argument("--variants", nargs="+", default=["ours", "ours_torch_gemm", "floor", "floor_torch_gemm",
-                                                        "transformers"], choices=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", default=["ours", "ours_torch_gemm", "floor", "floor_bf16",
+                                                        "floor_torch_gemm", "transformers"], choices=list(VARIANTS))
+    ap.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"), help="ours' (and --baseline-lib's)")
     ap.add_argument("--baseline-lib", help="a library tree whose 'ours' runs too (variant 'baseline')")
     ap.add_argument("--transformers", default="auto", choices=("auto", "off", "shared", "full"))
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         variant, path, mode = args.child
-        print(json.dumps(child(variant, path, args.tokens, args.repeats, mode)))
+        print(json.dumps(child(variant, path, args.tokens, args.repeats, mode, args.dtype)))
         return
 
     path, temporary = checkpoint(args)
@@ -357,6 +390,8 @@ def main() -> None:
     if args.baseline_lib:
         variants.insert(variants.index("ours") + 1 if "ours" in variants else 0, "baseline")
     print(f"machine: {machine()}")
+    for line in capabilities():
+        print(line)
     print(f"weights: {path}: {len(infos)} tensors, {params:,} parameters, {os.path.getsize(path) / 2**30:.2f} GiB, "
           f"random (synthetic); each variant in its own process; medians of {args.repeats} warm encodes; "
           f"seconds per encode (batch 1)")
@@ -367,7 +402,7 @@ def main() -> None:
             if v == "baseline":
                 env["PYTHONPATH"] = os.path.abspath(args.baseline_lib)
             cmd = [sys.executable, os.path.abspath(__file__), "--child", v, path, mode, "--repeats", str(args.repeats),
-                   "--tokens", *map(str, args.tokens)]
+                   "--dtype", args.dtype, "--tokens", *map(str, args.tokens)]
             t0 = time.perf_counter()
             r = subprocess.run(cmd, capture_output=True, text=True, env=env,
                                cwd=os.path.abspath(args.baseline_lib) if v == "baseline" else HERE)
@@ -397,7 +432,8 @@ def report(results, args, mode, fp32_gib, avail) -> None:
     for v, r in results.items():
         rows = [(v, r, "warm")]
         if v.startswith("floor"):
-            rows = [(v, r, "inner"), ("fp32-resident forward" + (", torch GEMM" if "torch" in v else ""), r, "warm")]
+            resident = ("bf16" if v == "floor_bf16" else "fp32") + "-resident forward"
+            rows = [(v, r, "inner"), (resident + (", torch GEMM" if "torch" in v else ""), r, "warm")]
         for name, res, which in rows:
             cells = ""
             for t in T:
@@ -408,7 +444,9 @@ def report(results, args, mode, fp32_gib, avail) -> None:
             user = sum(res["times"][t]["user_s"] for t in T if t in res["times"])
             sys_ = sum(res["times"][t]["sys_s"] for t in T if t in res["times"])
             label = _label(name, res, mode) if name in VARIANTS else name
-            rss = res.get("peak_rss_gib") if which != "inner" and not name.startswith("fp32-resident") else None
+            if name in VARIANTS and res.get("dtype"):
+                label += f" [{res['dtype'].replace('float32', 'fp32').replace('bfloat16', 'bf16')}]"
+            rss = res.get("peak_rss_gib") if which != "inner" and "-resident" not in name else None
             print(f"{label:<46}{_cell(res.get('load_s'), 8)}{cells}{_cell(rss, 14)}"
                   f"{_cell(sys_ / user if user else None)}")
 
@@ -416,28 +454,42 @@ def report(results, args, mode, fp32_gib, avail) -> None:
         return results.get(v, {}).get("times", {}).get(t, {}).get(which)
 
     print()
-    for ours, floor in (("ours", "floor"), ("ours_torch_gemm", "floor_torch_gemm"), ("ours", "floor_torch_gemm")):
+    best = {}          # length -> (seconds, floor variant): the better of the fp32 and bf16 floors
+    for t in T:
+        floors = [(warm(f, t, "inner_warm"), f) for f in FLOORS if warm(f, t, "inner_warm")]
+        if floors:
+            best[t] = min(floors)
+    if best:
+        print("best floor (warm):".ljust(56) + "  ".join(f"{t}: {VARIANTS[f].split(':')[0]} {s:.2f} s"
+                                                          for t, (s, f) in best.items()))
+    for ours in ("ours", "ours_bf16", "ours_fp32", "baseline"):
+        if ours in results and best:
+            ratios = "  ".join(f"{t}: {warm(ours, t) / best[t][0]:.2f}x" for t in T if warm(ours, t) and t in best)
+            print(f"ratio {ours} / best floor (warm):".ljust(56) + ratios)
+    for ours, floor in (("ours", "floor"), ("ours", "floor_bf16"), ("ours_torch_gemm", "floor_torch_gemm"),
+                        ("ours", "floor_torch_gemm")):
         if ours in results and floor in results:
             ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t, 'inner_warm'):.2f}x" for t in T
                                if warm(ours, t) and warm(floor, t, "inner_warm"))
             print(f"ratio {ours} / {floor} (warm):".ljust(56) + ratios)
-    for ours, floor in (("ours", "floor"), ("ours_torch_gemm", "floor_torch_gemm")):
-        if ours in results and floor in results:     # the same forward with fp32 weights: what the FP8 path costs
+    for ours, floor in (("ours", "floor"), ("ours", "floor_bf16"), ("ours_torch_gemm", "floor_torch_gemm")):
+        if ours in results and floor in results:     # the same forward with resident weights: what the FP8 path costs
+            kind = "bf16" if floor == "floor_bf16" else "fp32"
             ratios = "  ".join(f"{t}: {warm(ours, t) / warm(floor, t):.2f}x" for t in T
                                if warm(ours, t) and warm(floor, t))
-            print(f"ratio {ours} / fp32-resident forward (warm):".ljust(56) + ratios)
-    for other in ("transformers", "baseline", "ours_torch_gemm"):
+            print(f"ratio {ours} / {kind}-resident forward (warm):".ljust(56) + ratios)
+    for other in ("transformers", "baseline", "ours_torch_gemm", "ours_bf16", "ours_fp32"):
         if other in results and "ours" in results:
             ratios = "  ".join(f"{t}: {warm(other, t) / warm('ours', t):.2f}x" for t in T
                                if warm(other, t) and warm("ours", t))
             print(f"ratio {other} / ours (warm):".ljust(56) + ratios)
-    for v in ("ours", "ours_torch_gemm"):
+    for v in ("ours", "ours_torch_gemm", "ours_bf16", "ours_fp32"):
         e = results.get(v, {}).get("vs_naive")
         if e:
             print(f"{v} vs the naive path (whole-weight upcast + F.linear), {e['tokens']} tokens: "
                   f"max |diff| / max |ref| "
                   f"{e['max_rel']:.1e}, min cosine {e['min_cos']:.7f}{', bit-identical' if e['bitwise'] else ''}")
-    for v in ("ours", "floor"):
+    for v in ("ours", "ours_bf16", "floor", "floor_bf16"):
         if results.get(v, {}).get("gemm"):
             print(f"{v} GEMM: {results[v]['gemm']}")
     if "transformers" in results and mode == "shared":

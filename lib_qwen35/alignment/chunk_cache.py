@@ -22,13 +22,20 @@ POOLING_VERSION = "meanpool-v1"      # bump if pooling changes: it is part of th
 
 
 def encoder_cache_key(encoder) -> str | None:
-    """What makes two runs' embeddings interchangeable: weights identity, compute dtype, device type."""
+    """What makes two runs' embeddings interchangeable: weights identity, compute dtype, device type, and where
+    the arithmetic is not the dtype's throughout, its name (`numerics`; bf16 matmuls in an fp32 model on the CPU:
+    model/devices.py numerics_tag). So chunks of the CPU's bf16 matmuls, of the older all-bf16 CPU path (same
+    dtype and device, no tag) and of fp32 are never mixed. Where everything computes in the dtype the key is what
+    it always was, so the chunks of earlier runs stay usable."""
     ident = getattr(encoder, "identity", None)
     if not ident:
         return None
     dev = getattr(encoder, "device", "cpu")
     dev_type = dev.type if isinstance(dev, torch.device) else str(dev).split(":")[0]
     raw = f"{ident}|{getattr(encoder, 'dtype', '')}|{dev_type}|{POOLING_VERSION}"
+    numerics = getattr(encoder, "numerics", "")
+    if numerics:
+        raw += f"|{numerics}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

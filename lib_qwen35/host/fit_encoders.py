@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 
 from lib_qwen35.errors import Qwen35Error
+from lib_qwen35.model.devices import numerics_tag
 from lib_qwen35.model.qwen3 import load_qwen3_encoder
 
 from . import a1111, file_locator, messages, selection
@@ -74,7 +75,8 @@ def load_4b(holder, path: str, settings, placement):
 class OnDevice:
     """The 4B encoder kept on the compute device for every call (a generation in between may have moved
     it back to RAM), each call under the WebUI's generation lock. Exposes what `run_fit` reads: tokenize,
-    encode_batch, identity, device (the compute device: part of the cache key), dtype, path, short_hash."""
+    encode_batch, identity, device (the compute device: part of the cache key), dtype, numerics (the arithmetic
+    on that device: part of the key too), path, short_hash."""
 
     def __init__(self, encoder, placement, weights_path: str):
         self.encoder, self.placement, self.weights_path = encoder, placement, weights_path
@@ -82,6 +84,7 @@ class OnDevice:
         self.path = getattr(encoder, "path", weights_path)
         self.dtype = getattr(encoder, "dtype", placement.dtype)
         self.device = placement.device
+        self.numerics = numerics_tag(self.device, self.dtype) if hasattr(encoder, "numerics") else ""
 
     @property
     def short_hash(self):

@@ -17,7 +17,6 @@ import os
 import torch
 
 from lib_qwen35.model import devices
-from lib_qwen35.model.devices import dtype_name
 
 from . import messages, selection
 from .file_locator import SHARD_INDEX
@@ -32,7 +31,8 @@ class Placement:
     keep_resident: bool
 
     def describe(self) -> str:
-        return f"{self.device} {dtype_name(self.dtype)}"
+        """'cuda:0 bf16'; on the CPU with the reason for its dtype: 'cpu fp32 (no native bf16: AVX2)'."""
+        return devices.describe(self.device, self.dtype)
 
 
 def resolve(settings) -> Placement:

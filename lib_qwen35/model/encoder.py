@@ -18,10 +18,10 @@ from ..ops.cuda_graphs import GraphRunner
 from ..ops.delta_rule import KERNELS, pick_kernel, why_not_fla
 from ..ops.fp8_matmul import REQUESTS as FP8_REQUESTS
 from ..ops.fp8_matmul import choose_mode as choose_fp8_mode
-from . import embedding_cache, encoder_cache
+from . import devices, embedding_cache, encoder_cache
 from .config import HEAD_KEYS, infer_layout
 from .devices import check_device, resolve_dtype
-from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul
+from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul, set_gemm_dtype
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import HeadRMSNorm, Qwen35Backbone
 from .text_encoder import TextEncoder
@@ -101,6 +101,7 @@ class Encoder(TextEncoder):
         self.head_norm = head_norm
         self.backbone = Qwen35Backbone(self.config, weights, kernel=self.kernel, head_norm=head_norm).eval()
         self.backbone.to(self.device)     # the RoPE table and anything created on the CPU
+        set_gemm_dtype(self.backbone, self.dtype)   # the matmuls' dtype; the rest: activation_dtype (fp32 on CPU)
         if upcast_cache_bytes is None:   # the blocked CPU decode is a small fraction of the matmul: copies cost RAM
             upcast_cache_bytes = 0      # for almost nothing (docs/performance.md); on a GPU a move would drop them
         self.upcast_cache_bytes = upcast_cache_bytes
@@ -125,11 +126,22 @@ class Encoder(TextEncoder):
         return "fp8" if dts & set(FP8_DTYPES) else ",".join(sorted(str(d).replace("torch.", "") for d in dts))
 
     @property
+    def activation_dtype(self) -> torch.dtype:
+        """What everything but the matmuls computes in here: fp32 on the CPU, the compute dtype elsewhere."""
+        return devices.activation_dtype(self.device, self.dtype)
+
+    @property
+    def numerics(self) -> str:
+        """'' where everything computes in `dtype`, else the mixed arithmetic's name (devices.numerics_tag)."""
+        return devices.numerics_tag(self.device, self.dtype)
+
+    @property
     def _emb_key(self) -> tuple:
-        """The embedding-cache key: everything that changes the numbers (file, compute dtype, head
-        parameterisation, delta-rule kernel, FP8 matmul mode, device type), read at each use because to() and
-        the fast path change some of them. CUDA graphs and batching change rounding only."""
-        return (self.identity, str(self.dtype), self.head_norm, self.kernel, self.fp8_mode, self.device.type)
+        """The embedding-cache key: everything that changes the numbers (file, compute dtype and the arithmetic
+        around it, head parameterisation, delta-rule kernel, FP8 matmul mode, device type), read at each use
+        because to() and the fast path change some of them. CUDA graphs and batching change rounding only."""
+        return (self.identity, str(self.dtype), self.numerics, self.head_norm, self.kernel, self.fp8_mode,
+                self.device.type)
 
     def to(self, device) -> Encoder:
         """Move the weights (FP8 stays FP8). Upcast copies are rebuilt lazily only on CPU."""
@@ -156,7 +168,7 @@ class Encoder(TextEncoder):
         elif self.fp8_mode == "per_tensor":   # its scale spans the padded bucket: results would depend on it
             self._graphs, self._graphs_off = None, "CUDA graphs off: per-tensor FP8 scaling needs exact shapes"
         elif GraphRunner.available(self.device):
-            self._graphs, self._graphs_off = GraphRunner(self.backbone, self.dtype), None
+            self._graphs, self._graphs_off = GraphRunner(self.backbone, self.activation_dtype), None
         else:
             self._graphs, self._graphs_off = None, GraphRunner.unavailable_reason(self.device)
 
@@ -190,7 +202,10 @@ class Encoder(TextEncoder):
         with self._lock:
             try:
                 ids = ids.to(self.device)
-                out = self._graphs(ids) if self._graphs is not None else self.backbone(ids, self.dtype)
+                if self._graphs is not None:       # fixed shapes: the padded batch as it is
+                    out = self._graphs(ids)
+                else:                              # the per-token work on the real tokens only (packing.py)
+                    out = self.backbone(ids, self.activation_dtype, lengths=[len(x) for x in batch])
             except torch.cuda.OutOfMemoryError as e:
                 raise EncoderOutOfMemoryError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 encoder. "
                                    f"Encode on CPU, lower the batch, or free VRAM (unload other models).") from e

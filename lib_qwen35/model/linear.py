@@ -39,6 +39,7 @@ class StoredLinear(nn.Module):
     """y = x @ W^T (+ b), W kept as stored. Weights are buffers: `.to(device)` moves, never converts."""
 
     fp8_mode: str | None = None    # per instance, set by enable_fp8_matmul below ("per_token"/"per_tensor")
+    gemm_dtype: torch.dtype | None = None   # the matmul's dtype where it differs from x's (set_gemm_dtype below)
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
         super().__init__()
@@ -66,8 +67,18 @@ class StoredLinear(nn.Module):
         # bf16/fp16 on CUDA; fp32 or CPU inputs keep the exact path below
         if self.fp8_mode is not None and fp8_matmul.wants_fp8(x):
             return fp8_matmul.fp8_linear(x, self.weight, self.bias, self.fp8_mode)
-        w = self._cached if self._cached is not None and self._cached.dtype == x.dtype else self.weight
-        return cpu_linear.linear(x, w, self.bias)   # the blocked CPU path, else its reference (GPU, autograd)
+        gemm_dtype = self.gemm_dtype or x.dtype
+        w = self._cached if self._cached is not None and self._cached.dtype == gemm_dtype else self.weight
+        # the blocked CPU path, else its reference (GPU, autograd)
+        return cpu_linear.linear(x, w, self.bias, gemm_dtype=gemm_dtype)
+
+
+def set_gemm_dtype(module: torch.nn.Module, dtype: torch.dtype | None) -> None:
+    """Every StoredLinear under `module` multiplies in `dtype` (None: in its input's dtype). On the CPU, where the
+    activations stay fp32, bf16 here means bf16 matmuls only (model/devices.py, activation_dtype)."""
+    for m in module.modules():
+        if isinstance(m, StoredLinear):
+            m.gemm_dtype = dtype
 
 
 def fuse(weights: list[torch.Tensor]) -> torch.Tensor:

@@ -11,6 +11,11 @@ Math (transformers `Qwen3Model`, checked in tests/model/test_qwen3.py):
   mlp: down(silu(gate(x)) * up(x)); embedding unscaled.
 Sizes (hidden, layers, heads, ...) are inferred from tensor shapes, so scaled-down synthetic checkpoints
 run through the same code as the real 0.6B file.
+
+Compute: as the 4B's (model/devices.py). The linear weights stay in the file's dtype (BF16: 1.2 GB, not 2.4 GB in
+fp32) in StoredLinears, fused where they read the same input (q|k|v, gate|up), and go through the CPU linear of
+ops/cpu_linear.py (in fp32: decoded in blocks; in bf16: multiplied as stored). On the CPU the activations are fp32
+and the dtype is the matmuls'. A right-padded batch runs its per-token work on the real tokens only (packing.py).
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from ..files.checkpoint import (
     short_hash,
 )
 from ..files.tokenizer import QWEN3_ENDOFTEXT_ID, load_qwen3_tokenizer
-from . import encoder_cache
+from . import devices, encoder_cache
 from .devices import check_device, resolve_dtype
+from .linear import StoredLinear, fuse
+from .packing import Rows
 from .text_encoder import TextEncoder
 
 ANCHOR_SUFFIX = "layers.0.self_attn.q_norm.weight"   # present in every Qwen3 checkpoint, absent in Qwen3.5
@@ -153,10 +160,10 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def compute_dtype(dtype, device) -> torch.dtype:
-    """The 0.6B's compute dtype: fp32, bf16 or fp16 as asked; None or 'auto': bfloat16 on a CUDA GPU, float32
-    elsewhere."""
-    if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
-        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    """The 0.6B's compute dtype: fp32, bf16 or fp16 as asked; None or 'auto': bfloat16 on a CUDA GPU, the 4B's
+    'auto' elsewhere (on the CPU: bf16 matmuls where native and faster, else fp32; devices.cpu_choice)."""
+    if (dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto")) and torch.device(device).type == "cuda":
+        return torch.bfloat16
     return resolve_dtype(dtype, device)       # float32 / bfloat16 / float16, else a specific error
 
 
@@ -164,9 +171,9 @@ class Qwen3Encoder(TextEncoder):
     """Qwen3 text backbone -> hidden states after the final norm [T, hidden] (float32).
 
     The same contract as the 4B `Encoder` (text_encoder.py): tokenize, encode_ids, encode_batch, to, identity,
-    short_hash; an empty prompt is [<|endoftext|>], as Forge feeds it. Weights are held in `dtype`
-    (compute_dtype); the embedding table stays in its stored dtype and only the looked-up rows are cast (a fp32
-    copy of the real table would take ~620 MB, twice the stored bf16).
+    short_hash; an empty prompt is [<|endoftext|>], as Forge feeds it. The linear weights and the embedding table
+    stay in their stored dtype (only the looked-up rows are cast: a fp32 copy of the real table would take ~620 MB);
+    the norms' small weights are kept in the activation dtype.
     """
 
     ENDOFTEXT_ID = QWEN3_ENDOFTEXT_ID
@@ -186,7 +193,14 @@ class Qwen3Encoder(TextEncoder):
         if checkpoint_identity(self.path) != self.identity:
             raise WeightsFileError(f"{self.path}: the file changed while it was being loaded; wait until the copy "
                                    f"or download finishes, then try again.")
-        self._w = {n[len(prefix):]: t for n, t in raw.items()}
+        w = {n[len(prefix):]: raw.pop(n) for n in list(raw)}
+        self._lin = {}                 # 'layers.{i}.qkv' | '.o' | '.gate_up' | '.down' -> StoredLinear
+        for li in range(self.config.num_layers):
+            for name, parts in LINEARS.items():
+                p = f"layers.{li}."
+                self._lin[p + name] = _linear([w.pop(f"{p}{part}.weight") for part in parts])
+        self._stored = w               # the embedding table and the norms' weights, as stored
+        self._w: dict[str, torch.Tensor] = {}
         self.device = torch.device("cpu")
         self.dtype = dtype
         self.to(device, dtype)
@@ -195,47 +209,61 @@ class Qwen3Encoder(TextEncoder):
     def _load_tokenizer(self):
         return load_qwen3_tokenizer()
 
+    @property
+    def activation_dtype(self) -> torch.dtype:
+        return devices.activation_dtype(self.device, self.dtype)
+
+    @property
+    def numerics(self) -> str:
+        """'' where everything computes in `dtype`, else the mixed arithmetic's name (devices.numerics_tag)."""
+        return devices.numerics_tag(self.device, self.dtype)
+
     def to(self, device=None, dtype: torch.dtype | str | None = None) -> Qwen3Encoder:
-        """Move (and with `dtype`, cast) the weights; the embedding table keeps its stored dtype."""
+        """Move the weights (they keep their stored dtype); `dtype` changes the compute dtype."""
         device = check_device(device) if device is not None else self.device
         dtype = self.dtype if dtype is None else compute_dtype(dtype, device)
-        for n, t in self._w.items():
-            keep = t.dtype if n == "embed_tokens.weight" else dtype
-            self._w[n] = t.to(device=device, dtype=keep)
+        for lin in self._lin.values():
+            lin.to(device)
+            lin.gemm_dtype = dtype
+        act = devices.activation_dtype(device, dtype)
+        for n, t in self._stored.items():
+            self._stored[n] = t = t.to(device)
+            self._w[n] = t if n == "embed_tokens.weight" else t.to(act)
         self.device, self.dtype = device, dtype
         return self
 
     @torch.inference_mode()
-    def _forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids [B, T] (right-padded) -> hidden [B, T, hidden] in self.dtype. Causal, so valid positions
-        never see padding and need no mask."""
-        cfg, w = self.config, self._w
+    def _forward(self, ids: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
+        """ids [B, T] (right-padded) -> hidden [B, T, hidden] in the activation dtype, zeros at the padded places.
+        Causal, so valid positions never see padding and need no mask; the per-token work runs on the real
+        tokens only (rows [N, hidden])."""
+        cfg, w, lin = self.config, self._w, self._lin
+        rows = Rows.of(ids, lengths)
         b, t = ids.shape
         hd, nh, nkv = cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads
-        x = F.embedding(ids, w["embed_tokens.weight"]).to(self.dtype)          # [B, T, H]
-        cos, sin = rope_cos_sin(t, hd, cfg.rope_theta, self.device, self.dtype)  # [T, hd]
+        act = self.activation_dtype
+        x = F.embedding(rows.pack(ids), w["embed_tokens.weight"]).to(act)       # [N, H]
+        cos, sin = rope_cos_sin(t, hd, cfg.rope_theta, self.device, act)     # [T, hd]
         eps = cfg.rms_norm_eps
+        splits = [nh * hd, nkv * hd, nkv * hd]
         for li in range(cfg.num_layers):
             p = f"layers.{li}."
             h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
-            q = F.linear(h, w[p + "self_attn.q_proj.weight"]).view(b, t, nh, hd)
-            k = F.linear(h, w[p + "self_attn.k_proj.weight"]).view(b, t, nkv, hd)
-            v = F.linear(h, w[p + "self_attn.v_proj.weight"]).view(b, t, nkv, hd)
-            q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps).transpose(1, 2)   # [B, nh, T, hd]
-            k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps).transpose(1, 2)   # [B, nkv, T, hd]
-            v = v.transpose(1, 2)
+            q, k, v = rows.unpack(lin[p + "qkv"](h)).split(splits, dim=-1)     # [B, T, ...]
+            q = rms_norm(q.reshape(b, t, nh, hd), w[p + "self_attn.q_norm.weight"], eps).transpose(1, 2)
+            k = rms_norm(k.reshape(b, t, nkv, hd), w[p + "self_attn.k_norm.weight"], eps).transpose(1, 2)
+            v = v.reshape(b, t, nkv, hd).transpose(1, 2)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
             if nkv != nh:  # GQA: query head j uses kv head j // (nh / nkv)
                 k = k.repeat_interleave(nh // nkv, dim=1)
                 v = v.repeat_interleave(nh // nkv, dim=1)
             a = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=hd ** -0.5)
-            a = a.transpose(1, 2).reshape(b, t, nh * hd)
-            x = x + F.linear(a, w[p + "self_attn.o_proj.weight"])
+            x = x + lin[p + "o"](rows.pack(a.transpose(1, 2).reshape(b, t, nh * hd)))
             h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
-            g = F.silu(F.linear(h, w[p + "mlp.gate_proj.weight"])) * F.linear(h, w[p + "mlp.up_proj.weight"])
-            x = x + F.linear(g, w[p + "mlp.down_proj.weight"])
-        return rms_norm(x, w["norm.weight"], eps)
+            g, u = lin[p + "gate_up"](h).chunk(2, dim=-1)
+            x = x + lin[p + "down"](F.silu(g) * u)
+        return rows.unpack(rms_norm(x, w["norm.weight"], eps))
 
     def encode_batch(self, batch) -> list[torch.Tensor]:
         """List of id lists -> list of Tensor[T_i, hidden] float32. Right padding: exact for a causal model."""
@@ -246,7 +274,7 @@ class Qwen3Encoder(TextEncoder):
         padded = torch.zeros(len(batch), t, dtype=torch.long)
         for row, ids in enumerate(batch):
             padded[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        hidden = self._forward(padded.to(self.device)).float()
+        hidden = self._forward(padded.to(self.device), [len(ids) for ids in batch]).float()
         self.stats["backbone_runs"] += 1
         # clones made outside inference mode: plain tensors the caller owns, not views of the batch
         out = [hidden[row, : len(ids)].clone() for row, ids in enumerate(batch)]
@@ -261,6 +289,16 @@ class Qwen3Encoder(TextEncoder):
 
     def encode(self, text: str) -> torch.Tensor:
         return self.encode_ids(self.tokenize(text))
+
+
+# the model's linears as this encoder multiplies them: those that read the same input fused into one
+LINEARS = {"qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), "o": ("self_attn.o_proj",),
+           "gate_up": ("mlp.gate_proj", "mlp.up_proj"), "down": ("mlp.down_proj",)}
+
+
+def _linear(weights: list[torch.Tensor]) -> StoredLinear:
+    """One StoredLinear for weights that read the same input (exact: each output row is the same dot product)."""
+    return StoredLinear(fuse(weights) if len(weights) > 1 else weights[0])
 
 
 def load_qwen3_encoder(path: str, device="cpu", dtype: torch.dtype | str | None = None) -> Qwen3Encoder:

@@ -4,7 +4,8 @@
 Shapes: B batch, T tokens, D hidden (2560), Hq/Hkv attention heads (16/4), Dh attention head dim (256),
 Hk/Hv DeltaNet key/value heads (16/32), Dk/Dv DeltaNet head dims (128/128).
 Batches are right-padded: every mixer is causal, so the outputs at real positions are exact and the
-padding needs no mask at all.
+padding needs no mask at all. Given the prompts' lengths, the per-token work runs on the real tokens only, packed
+as rows [N, D] (packing.py); the mixers take [N, D] and the batch's Rows and work in [B, T, ...] inside.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from ..ops.delta_rule import KERNELS, fla_chunk_gated_delta_rule
 from .config import Qwen35Config
 from .linear import FP8_DTYPES, StoredLinear, UpcastBudget, fuse, upcast
+from .packing import Rows
 
 
 def _buf(module: nn.Module, name: str, t: torch.Tensor | None) -> None:
@@ -101,12 +103,16 @@ class GatedDeltaNet(nn.Module):
         self.out_proj = StoredLinear(w["out_proj.weight"])
         self.kernel = kernel
 
-    def forward(self, x):
-        B, T, _ = x.shape
+    def forward(self, x, rows: Rows):
+        """x [N, D] (the batch's real tokens) -> [N, D]."""
+        B, T = rows.B, rows.T
         if self.in_proj is not None:
-            mixed, z, b, a = self.in_proj(x).split(self.splits, dim=-1)
+            proj = self.in_proj(x)
+            mixed, _, b, a = rows.unpack(proj).split(self.splits, dim=-1)      # [B, T, ...] for the sequence work
+            z = proj.split(self.splits, dim=-1)[1]                              # [N, value_dim]: per token
         else:
             mixed, z, b, a = (lin(x) for lin in self.in_projs)
+            mixed, b, a = rows.unpack(mixed), rows.unpack(b), rows.unpack(a)
         # causal depthwise conv over time: left zero-pad K-1, then SiLU
         conv_w = self.conv_weight.to(x.dtype)
         mixed = F.conv1d(F.pad(mixed.transpose(1, 2), (conv_w.shape[-1] - 1, 0)), conv_w,
@@ -125,8 +131,8 @@ class GatedDeltaNet(nn.Module):
             q = l2norm(q.float()).repeat_interleave(rep, dim=2) * self.Dk ** -0.5
             k = l2norm(k.float()).repeat_interleave(rep, dim=2)
             o = KERNELS[self.kernel](q, k, v.float(), g, beta)                  # [B,T,Hv,Dv] fp32
-        o = self.norm(o.to(x.dtype), z.reshape(B, T, self.Hv, self.Dv))
-        return self.out_proj(o.reshape(B, T, self.value_dim))
+        o = self.norm(rows.pack(o).to(x.dtype), z.reshape(-1, self.Hv, self.Dv))   # [N, Hv, Dv]
+        return self.out_proj(o.reshape(-1, self.value_dim))
 
 
 class RotaryEmbedding(nn.Module):
@@ -165,12 +171,13 @@ class GatedAttention(nn.Module):
         self.q_norm = ZeroCenteredRMSNorm(w["q_norm.weight"], cfg.rms_norm_eps)
         self.k_norm = ZeroCenteredRMSNorm(w["k_norm.weight"], cfg.rms_norm_eps)
 
-    def forward(self, x, cos, sin):
-        B, T, _ = x.shape
+    def forward(self, x, cos, sin, rows: Rows):
+        """x [N, D] (the batch's real tokens) -> [N, D]."""
+        B, T = rows.B, rows.T
         if self.qkv is not None:
-            qg, k, v = self.qkv(x).split(self.splits, dim=-1)
+            qg, k, v = rows.unpack(self.qkv(x)).split(self.splits, dim=-1)     # [B, T, ...]
         else:
-            qg, k, v = (lin(x) for lin in self.qkvs)
+            qg, k, v = (rows.unpack(lin(x)) for lin in self.qkvs)
         q, gate = qg.view(B, T, self.Hq, 2 * self.Dh).chunk(2, dim=-1)         # per-head split, not flat
         gate = gate.reshape(B, T, self.Hq * self.Dh)
         q = self.q_norm(q).transpose(1, 2)                                      # [B,Hq,T,Dh]
@@ -181,7 +188,7 @@ class GatedAttention(nn.Module):
         k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
         o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.Dh ** -0.5)
         o = o.transpose(1, 2).reshape(B, T, self.Hq * self.Dh)
-        return self.o_proj(o * torch.sigmoid(gate))
+        return self.o_proj(rows.pack(o * torch.sigmoid(gate)))
 
 
 class SwiGLU(nn.Module):
@@ -218,9 +225,10 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = (ZeroCenteredRMSNorm(w["post_attention_layernorm.weight"], cfg.rms_norm_eps)
                                          if self.mlp is not None else None)
 
-    def forward(self, x, cos, sin):
+    def forward(self, x, cos, sin, rows: Rows):
+        """x [N, D], the batch's real tokens (packing.py)."""
         h = self.input_layernorm(x)
-        h = self.mixer(h) if self.kind == "linear_attention" else self.mixer(h, cos, sin)
+        h = self.mixer(h, rows) if self.kind == "linear_attention" else self.mixer(h, cos, sin, rows)
         x = x + h
         if self.mlp is not None:
             x = x + self.mlp(self.post_attention_layernorm(x))
@@ -270,14 +278,23 @@ class Qwen35Backbone(nn.Module):
                 if max_bytes > 0:
                     m.cache_upcast(dtype, budget)
 
-    def hidden_states(self, ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Pre-head hidden state [B,T,D]: after the last layer (and model.norm if the file has one)."""
+    def _packed_hidden(self, ids: torch.Tensor, dtype: torch.dtype, rows: Rows) -> torch.Tensor:
+        """The real tokens' pre-head hidden state [N, D]."""
+        ids = rows.pack(ids)
         x = upcast(self.embed[ids], dtype) if self.embed.dtype in FP8_DTYPES else self.embed[ids].to(dtype)
-        cos, sin = self.rope(ids.shape[1], ids.device, dtype)
+        cos, sin = self.rope(rows.T, ids.device, dtype)
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, cos, sin, rows)
         return self.final_norm(x) if self.final_norm is not None else x
 
-    def forward(self, ids: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        x = self.hidden_states(ids, dtype)
-        return self.head(x) if self.head is not None else x
+    def hidden_states(self, ids: torch.Tensor, dtype: torch.dtype, lengths: list[int] | None = None) -> torch.Tensor:
+        """Pre-head hidden state [B,T,D]: after the last layer (and model.norm if the file has one). `lengths` (each
+        prompt's real tokens; default: all T) lets the per-token work skip the padding, which then reads as zeros."""
+        rows = Rows.of(ids, lengths)
+        return rows.unpack(self._packed_hidden(ids, dtype, rows))
+
+    def forward(self, ids: torch.Tensor, dtype: torch.dtype = torch.float32,
+                lengths: list[int] | None = None) -> torch.Tensor:
+        rows = Rows.of(ids, lengths)
+        x = self._packed_hidden(ids, dtype, rows)
+        return rows.unpack(self.head(x) if self.head is not None else x)

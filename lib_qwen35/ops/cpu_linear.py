@@ -35,9 +35,16 @@ COMPUTE_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _scratch = threading.local()  # per thread: concurrent forwards never share a buffer
 
 
-def linear_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """The readable reference: the whole weight upcast, then F.linear (what the library did before)."""
-    return F.linear(x, decode_reference(weight, x.dtype), None if bias is None else bias.to(x.dtype))
+def linear_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                     gemm_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The readable reference: the whole weight upcast, then F.linear (what the library did before). With a GEMM
+    dtype other than x's (bf16 matmuls in an fp32 model): x rounded to it, the product brought back to x's dtype,
+    and the bias added there."""
+    gemm_dtype = gemm_dtype or x.dtype
+    if gemm_dtype == x.dtype:
+        return F.linear(x, decode_reference(weight, x.dtype), None if bias is None else bias.to(x.dtype))
+    y = F.linear(x.to(gemm_dtype), decode_reference(weight, gemm_dtype)).to(x.dtype)
+    return y if bias is None else y + bias.to(x.dtype)
 
 
 def blocks(in_features: int, out_features: int, block_elements: int) -> list[tuple[int, int]]:
@@ -52,17 +59,16 @@ def blocks(in_features: int, out_features: int, block_elements: int) -> list[tup
     return [(r, e - r) for r, e in zip(starts, ends)]
 
 
-def _buffers(dtype: torch.dtype, numel: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(compute-dtype buffer, int16 bits buffer) of at least `numel` elements, kept by this thread."""
+def _buffer(dtype: torch.dtype, numel: int) -> torch.Tensor:
+    """Scratch of at least `numel` elements of `dtype`, kept by this thread (one per dtype)."""
     bufs = getattr(_scratch, "bufs", None)
     if bufs is None:
         bufs = _scratch.bufs = {}
-    out, bits = bufs.get(dtype, (None, None))
-    if out is None or out.numel() < numel:
-        with torch.inference_mode(False):    # normal tensors: usable both inside and outside inference mode
-            out, bits = torch.empty(numel, dtype=dtype), torch.empty(numel, dtype=torch.int16)
-        bufs[dtype] = (out, bits)
-    return out, bits
+    buf = bufs.get(dtype)
+    if buf is None or buf.numel() < numel:
+        with torch.inference_mode(False):    # a normal tensor: usable both inside and outside inference mode
+            buf = bufs[dtype] = torch.empty(numel, dtype=dtype)
+    return buf
 
 
 def supports(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -72,35 +78,52 @@ def supports(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-           block_elements: int | None = None, backend: str | None = None) -> torch.Tensor:
+           block_elements: int | None = None, backend: str | None = None,
+           gemm_dtype: torch.dtype | None = None) -> torch.Tensor:
     """x [..., K] -> [..., N] in x's dtype; weight [N, K] stored (FP8 or any float dtype); bias [N] or None.
+    gemm_dtype (default x's): the matmul's precision; bf16 with an fp32 x is the CPU's bf16 mode (x rounded to bf16
+    once, the weight decoded to bf16, fp32 accumulation, the result and the bias in fp32).
     block_elements (default BLOCK_ELEMENTS) and backend (default cpu_gemm.backend()) are for tests and benchmarks."""
-    if not supports(x, weight):
-        return linear_reference(x, weight, bias)
+    gemm_dtype = gemm_dtype or x.dtype
+    if not supports(x, weight) or gemm_dtype not in COMPUTE_DTYPES:
+        return linear_reference(x, weight, bias, gemm_dtype)
     N, K = weight.shape
     lead = x.shape[:-1]
     x2 = x.reshape(-1, K).contiguous()
     b = None if bias is None else bias.to(x.dtype)
-    if weight.dtype == x.dtype:                          # nothing to decode (an upcast copy, fp32 weights)
-        return cpu_gemm.gemm(x2, weight, b, backend).reshape(*lead, N)
+    mixed = gemm_dtype != x.dtype                        # then the bias is added after the GEMM, in x's dtype
+    gemm_bias = None if mixed else b
+    if weight.dtype == gemm_dtype:                       # nothing to decode (an upcast copy, weights stored so)
+        y = cpu_gemm.gemm(x2.to(gemm_dtype), weight, gemm_bias, backend)
+        return _finish(y, x.dtype, b if mixed else None).reshape(*lead, N)
     weight = weight.contiguous()
     parts_at = blocks(K, N, block_elements or BLOCK_ELEMENTS)
-    buf, bits = _buffers(x.dtype, max(n for _, n in parts_at) * K)
+    numel = max(n for _, n in parts_at) * K
+    buf, bits = _buffer(gemm_dtype, numel), _buffer(torch.int16, numel)
+    staging = _buffer(torch.float32, numel) if gemm_dtype == torch.bfloat16 else None
     decode, xs = decode_into, x2
     scale = SCALE.get(weight.dtype)
-    if scale is not None and x.dtype != torch.float16:     # fold the decode's scale into x (fp16 would overflow)
+    if scale is not None and gemm_dtype != torch.float16:  # fold the decode's scale into x (fp16 would overflow)
         low, high = torch.aminmax(x2)                       # one pass; NaN fails both tests
-        limit = torch.finfo(x.dtype).max / scale
+        limit = torch.finfo(gemm_dtype).max / scale
         if bool(low > -limit) and bool(high < limit):       # x * 256 stays finite: (x * 256) . (w / 256) is the
-            decode, xs = decode_scaled_into, x2 * scale     # same product as x . w, bit for bit
+            decode, xs = decode_scaled_into, x2 * scale     # same product as x . w, bit for bit (in bf16 too:
+    xs = xs.to(gemm_dtype)                                  # rounding commutes with a power of two)
     y = None
     for r, n in parts_at:
-        w = decode(weight[r: r + n], buf[: n * K].view(n, K), bits[: n * K].view(n, K))
-        part = cpu_gemm.gemm(xs, w, None if b is None else b[r: r + n], backend)
+        w = decode(weight[r: r + n], buf[: n * K].view(n, K), bits[: n * K].view(n, K),
+                   None if staging is None else staging[: n * K].view(n, K))
+        part = cpu_gemm.gemm(xs, w, None if gemm_bias is None else gemm_bias[r: r + n], backend)
         if n == N:
             y = part
             break
         if y is None:
             y = torch.empty(x2.shape[0], N, dtype=x.dtype)
         y[:, r: r + n] = part      # one block's output alive at a time: the allocator reuses it (no page faults)
-    return y.reshape(*lead, N)
+    return _finish(y, x.dtype, b if mixed else None).reshape(*lead, N)
+
+
+def _finish(y: torch.Tensor, dtype: torch.dtype, bias: torch.Tensor | None) -> torch.Tensor:
+    """The GEMM's result in x's dtype, plus the bias where the GEMM did not add it."""
+    y = y.to(dtype)
+    return y if bias is None else y.add_(bias)

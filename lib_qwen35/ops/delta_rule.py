@@ -9,7 +9,9 @@
 
 - `recurrent_gated_delta_rule`: the per-token loop above, verbatim. The reference; slow.
 - `chunk_gated_delta_rule`: the same maths in chunks of 64 tokens (WY/UT form): a few matmuls per
-  chunk plus a scan over chunks. The default on CPU, for fp32 compute, and on CUDA without fla.
+  chunk plus a scan over chunks (`_scan_chunks`). The default on CPU, for fp32 compute, and on CUDA without fla.
+  A prompt of one chunk (<= 128 tokens, so every fit batch) takes `_one_chunk`: the scan with its zero state
+  removed, bit for bit the same.
 - `fla_chunk_gated_delta_rule`: flash-linear-attention's Triton kernel (fla >= 0.5.0), used on CUDA for bf16/fp16
   compute when `fla` imports. It takes raw q/k (normalised in-kernel), grouped key heads (Hk < Hv, mapped in the
   kernel) and returns q's dtype. transformers 5.23 hands fla grouped heads too; 5.17 repeats them to Hv first.
@@ -44,41 +46,64 @@ def chunk_length(T: int, chunk_size: int = 64) -> int:
     return -(-T // 16) * 16 if T <= 2 * chunk_size else chunk_size
 
 
-def chunk_gated_delta_rule(q, k, v, g, beta, chunk_size: int = 64):
+def _prepare(q, k, v, g, beta, chunk_size):
+    """[B, T, H, .] -> chunked [B, H, n, C, .] in fp32, zero-padded at the end (g = 0, beta = 0: padded steps
+    change nothing), with what every chunk needs: the UT transform's matrix (I + A), the causal decay and the
+    intra-chunk attention."""
     T = q.shape[1]
-    chunk_size = chunk_length(T, chunk_size)
     q, k, v, g, beta = (x.float().transpose(1, 2) for x in (q, k, v, g, beta))    # [B, H, T, ...]
     pad = (-T) % chunk_size
-    if pad:   # zero padding at the end: g = 0, beta = 0 => padded steps change nothing
+    if pad:
         q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
         g, beta = (F.pad(x, (0, pad)) for x in (g, beta))
-    B, H, Tp, K = k.shape
-    V = v.shape[-1]
+    B, H, Tp, _ = k.shape
     n, C = Tp // chunk_size, chunk_size
     q, k, v = (x.reshape(B, H, n, C, -1) for x in (q, k, v))
     g, beta = g.reshape(B, H, n, C), beta.reshape(B, H, n, C)
-
     k_beta, v_beta = k * beta[..., None], v * beta[..., None]
     G = g.cumsum(-1)                                                    # [B,H,n,C] log decay from chunk start
     causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
     decay = (G[..., :, None] - G[..., None, :]).masked_fill(~causal, float("-inf")).exp()   # [.., C, C]
-    # UT transform: (I + tril(beta K K^T decay, -1))^-1 applied to beta V and beta K exp(G)
+    # UT transform: (I + tril(beta K K^T decay, -1))^-1 applied to beta V (and, with a state, beta K exp(G))
     A = ((k_beta @ k.transpose(-1, -2)) * decay).tril(-1)                                 # strictly lower
-    eye = torch.eye(C, dtype=A.dtype, device=A.device)
-    rhs = torch.cat([v_beta, k_beta * G[..., None].exp()], dim=-1)       # one solve for both right-hand sides
-    u, w = torch.linalg.solve_triangular(eye + A, rhs, upper=False, unitriangular=True).split([V, K], dim=-1)
+    eye_A = torch.eye(C, dtype=A.dtype, device=A.device) + A
     attn = (q @ k.transpose(-1, -2)) * decay                                                # [.., C, C] causal
+    return q, k, v_beta, k_beta, G, eye_A, attn
+
+
+def _scan_chunks(q, k, v_beta, k_beta, G, eye_A, attn):
+    """Every chunk in turn, carrying the state S [K, V] from one to the next (the general case)."""
+    B, H, n, C, K = k.shape
+    V = v_beta.shape[-1]
+    rhs = torch.cat([v_beta, k_beta * G[..., None].exp()], dim=-1)       # one solve for both right-hand sides
+    u, w = torch.linalg.solve_triangular(eye_A, rhs, upper=False, unitriangular=True).split([V, K], dim=-1)
     q_dec = q * G[..., None].exp()                                      # reads the state at chunk start
     k_dec = k * (G[..., -1:] - G).exp()[..., None]                      # writes decayed to chunk end
     chunk_decay = G[..., -1].exp()[..., None, None]
-
     S = q.new_zeros(B, H, K, V)
-    out = torch.empty_like(v)
+    out = torch.empty(B, H, n, C, V, dtype=q.dtype, device=q.device)
     for i in range(n):
         v_new = u[:, :, i] - w[:, :, i] @ S
         out[:, :, i] = q_dec[:, :, i] @ S + attn[:, :, i] @ v_new
         S = S * chunk_decay[:, :, i] + k_dec[:, :, i].transpose(-1, -2) @ v_new
-    return out.reshape(B, H, Tp, V)[:, :, :T].transpose(1, 2)
+    return out
+
+
+def _one_chunk(q, k, v_beta, k_beta, G, eye_A, attn):
+    """_scan_chunks for a single chunk: the state is zero throughout (it starts at zero and the final one is not
+    returned), so v_new = u, out = attn @ u, and the state reads, the state update and the solve's second
+    right-hand side (which only feeds w) all drop out. Bit for bit _scan_chunks (tests/ops/test_delta_rule.py);
+    what it saves: docs/performance.md."""
+    u = torch.linalg.solve_triangular(eye_A, v_beta, upper=False, unitriangular=True)
+    return attn @ u
+
+
+def chunk_gated_delta_rule(q, k, v, g, beta, chunk_size: int = 64):
+    T = q.shape[1]
+    parts = _prepare(q, k, v, g, beta, chunk_length(T, chunk_size))
+    B, H, n, C, _ = parts[0].shape
+    out = (_one_chunk if n == 1 else _scan_chunks)(*parts)             # short prompts, every fit batch: one chunk
+    return out.reshape(B, H, n * C, -1)[:, :, :T].transpose(1, 2)
 
 
 # fla < 0.5.0 accepts fewer key heads than value heads without an error but writes only part of the output

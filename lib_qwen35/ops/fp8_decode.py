@@ -37,24 +37,32 @@ def decode_reference(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 SCALE = {torch.float8_e4m3fn: 256.0}
 
 
-def decode_scaled_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+def decode_scaled_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor,
+                       staging: torch.Tensor | None = None) -> torch.Tensor:
     """Write `w` / SCALE.get(w.dtype, 1) into `out` (same shape [n, K], the compute dtype), exactly. `w` is FP8 or
-    any float dtype, contiguous; `bits` is int16 scratch of w's shape (used for FP8). Allocates nothing."""
-    if w.dtype == torch.float8_e4m3fn:
-        bits.copy_(w.view(torch.int8))           # sign-extending widen: bits 15..7 = s, 6..0 = eeeemmm
-        bits.bitwise_left_shift_(7)              # s s eeee mmm 0000000
-        bits.bitwise_and_(~0x4000)               # s 0 eeee mmm 0000000 = fp16 of value / 256
-        return out.copy_(bits.view(torch.float16))   # hardware fp16 -> out dtype (exact)
-    if w.dtype == torch.float8_e5m2:
-        bits.copy_(w.view(torch.int8))
-        bits.bitwise_left_shift_(8)              # the byte is the high half of an fp16 number
-        return out.copy_(bits.view(torch.float16))
+    any float dtype, contiguous; `bits` is int16 scratch of w's shape (used for FP8). For a bf16 `out` from FP8,
+    `staging` (fp32 scratch of w's shape) carries the fp16 -> fp32 -> bf16 route: torch converts fp16 to bf16
+    one element at a time, ~4x slower than through fp32 (docs/performance.md, "The decode"). Every value is
+    exact and normal in bf16 (the smallest, 2^-9 / 256, is far above bf16's subnormals), so CPUs that flush
+    subnormal bf16 inputs (AMX, AVX512-BF16) see every weight. Allocates nothing."""
+    if w.dtype in FP8_DTYPES:
+        bits.copy_(w.view(torch.int8))           # sign-extending widen: bits 15..7 = s, 6..0 = eeeemmm (E4M3)
+        if w.dtype == torch.float8_e4m3fn:
+            bits.bitwise_left_shift_(7)          # s s eeee mmm 0000000
+            bits.bitwise_and_(~0x4000)           # s 0 eeee mmm 0000000 = fp16 of value / 256
+        else:
+            bits.bitwise_left_shift_(8)          # E5M2: the byte is the high half of an fp16 number
+        half = bits.view(torch.float16)
+        if out.dtype == torch.bfloat16 and staging is not None:
+            return out.copy_(staging.copy_(half))    # hardware fp16 -> fp32, then fp32 -> bf16 (both exact)
+        return out.copy_(half)                   # hardware fp16 -> out dtype (exact)
     return out.copy_(w)                          # bf16/fp16/fp32 weights: torch's conversion is vectorised
 
 
-def decode_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+def decode_into(w: torch.Tensor, out: torch.Tensor, bits: torch.Tensor,
+                staging: torch.Tensor | None = None) -> torch.Tensor:
     """Write `w` into `out` exactly (decode_scaled_into, then * the scale: a power of two, exact)."""
-    decode_scaled_into(w, out, bits)
+    decode_scaled_into(w, out, bits, staging)
     return out.mul_(SCALE[w.dtype]) if w.dtype in SCALE else out
 
 
@@ -64,4 +72,5 @@ def decode(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
                                                                            torch.float16):
         return decode_reference(w, dtype)
     w = w.contiguous()
-    return decode_into(w, torch.empty(w.shape, dtype=dtype), torch.empty(w.shape, dtype=torch.int16))
+    staging = torch.empty(w.shape) if dtype == torch.bfloat16 else None
+    return decode_into(w, torch.empty(w.shape, dtype=dtype), torch.empty(w.shape, dtype=torch.int16), staging)

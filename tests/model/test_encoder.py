@@ -94,7 +94,8 @@ def test_non_finite_output_is_reported_with_the_fix_for_its_dtype(anima_ckpt, mo
     """fp16 overflows: switch dtype. fp32 (and bf16, the same range) do not with sound weights: the file is at
     fault, and telling an fp32 run to "use bf16 or fp32" would send the user in a circle."""
     enc = load_encoder(anima_ckpt, dtype=dtype)
-    monkeypatch.setattr(enc.backbone, "forward", lambda ids, dtype: torch.full((*ids.shape, 1024), float("nan")))
+    monkeypatch.setattr(enc.backbone, "forward", lambda ids, dtype, lengths=None: torch.full((*ids.shape, 1024),
+                                                                                              float("nan")))
     with pytest.raises(NonFiniteOutputError) as caught:
         enc.encode_ids([4, 5, 6])
     message = str(caught.value)

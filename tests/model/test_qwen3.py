@@ -164,3 +164,29 @@ def test_validation_errors(tmp_path, ckpt):
     open(tmp_path / "trunc.safetensors", "wb").write(blob[: len(blob) // 2])
     with pytest.raises(WeightsFileError, match="truncated"):
         Qwen3Encoder(tmp_path / "trunc.safetensors")
+
+
+def test_weights_stay_as_stored_and_bf16_matmuls_stay_close_to_fp32(ckpt):
+    """The linears keep the file's BF16 (half the RAM of fp32 copies), fused where they read the same input; bf16
+    matmuls in an fp32 model (the CPU's bf16) agree with the fp32 path to the bound the 4B is held to."""
+    exact = Qwen3Encoder(ckpt, dtype=torch.float32)
+    half = Qwen3Encoder(ckpt, dtype=torch.bfloat16)
+    assert {lin.weight.dtype for lin in exact._lin.values()} == {torch.bfloat16} and len(exact._lin) == 4 * 3
+    assert half.activation_dtype == torch.float32 and half.numerics == "bf16-matmuls-fp32-rest-v1"
+    assert exact.numerics == ""
+    batch = [_ids(n, 200 + n) for n in (5, 1, 23, 12)]
+    for a, b in zip(exact.encode_batch(batch), half.encode_batch(batch)):
+        assert b.dtype == torch.float32 and not torch.equal(a, b)
+        assert torch.nn.functional.cosine_similarity(a.double(), b.double(), dim=-1).min().item() >= 0.9995
+
+
+def test_packed_forward_is_the_padded_forward(ckpt):
+    enc = Qwen3Encoder(ckpt, dtype=torch.float32)
+    lengths = [5, 1, 23, 12]
+    ids = torch.zeros(4, 23, dtype=torch.long)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = torch.tensor(_ids(n, 300 + n))
+    padded, packed = enc._forward(ids), enc._forward(ids, lengths)
+    for i, n in enumerate(lengths):
+        assert (packed[i, :n] - padded[i, :n]).abs().max().item() <= 1e-6 * padded[i, :n].abs().max().item()
+        assert not packed[i, n:].any()

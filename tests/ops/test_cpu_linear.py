@@ -13,6 +13,7 @@ from lib_qwen35.model.linear import StoredLinear, UpcastBudget
 from lib_qwen35.ops import cpu_gemm, cpu_linear, fp8_decode
 
 ONEDNN = cpu_gemm.onednn_problem()
+ONEDNN_BF16 = cpu_gemm.onednn_problem(torch.bfloat16)
 needs_onednn = pytest.mark.skipif(ONEDNN is not None, reason=f"oneDNN unusable here: {ONEDNN}")
 COMPUTE = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -137,7 +138,7 @@ def test_scratch_is_one_block_per_thread_and_threads_do_not_mix():
                 got = cpu_linear.linear(xs[i], w, block_elements=256 * 32)
                 if not same_bits(got, refs[i]):
                     errors.append(i)
-            results[i] = cpu_linear._scratch.bufs[torch.float32][0].numel()
+            results[i] = cpu_linear._scratch.bufs[torch.float32].numel()
         except Exception as e:      # noqa: BLE001 - reported below
             errors.append(repr(e))
 
@@ -202,6 +203,15 @@ def test_backend_choice_and_override(monkeypatch):
     assert cpu_gemm.backend() == "torch" and "QWEN35_CPU_GEMM=torch" in cpu_gemm.describe()
 
 
+def test_the_backend_is_chosen_per_dtype(monkeypatch):
+    monkeypatch.setattr(cpu_gemm, "_choice", {})
+    assert cpu_gemm.backend(torch.bfloat16) == ("onednn" if ONEDNN_BF16 is None else "torch")
+    assert cpu_gemm.describe(torch.bfloat16).startswith("oneDNN bf16 GEMM" if ONEDNN_BF16 is None else "torch bf16")
+    assert cpu_gemm.backend(torch.float16) == "torch"            # oneDNN is asked for fp32 and bf16 only
+    x, w = torch.randn(3, 32).bfloat16(), torch.randn(8, 32).bfloat16()
+    assert cpu_gemm.gemm(x, w).dtype == torch.bfloat16
+
+
 def test_an_unknown_backend_name_is_named_not_passed_off_as_torch(monkeypatch):
     monkeypatch.setattr(cpu_gemm, "_choice", {})
     monkeypatch.setenv("QWEN35_CPU_GEMM", "mkl")
@@ -213,7 +223,7 @@ def test_an_unknown_backend_name_is_named_not_passed_off_as_torch(monkeypatch):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backbone_fast_path_equals_the_naive_path(anima_ckpt, monkeypatch, backend):
     """The whole small model: blocked decode + GEMM vs whole-weight upcast + F.linear."""
-    monkeypatch.setattr(cpu_gemm, "_choice", {"name": backend, "why": None})
+    monkeypatch.setattr(cpu_gemm, "_choice", {torch.float32: (backend, None)})
     monkeypatch.setattr(cpu_linear, "BLOCK_ELEMENTS", 64 * 40)       # several blocks per linear at test sizes
     monkeypatch.setattr(cpu_linear, "ROW_MULTIPLE", 16)
     bb = load_encoder(anima_ckpt, dtype="fp32").backbone
@@ -223,3 +233,78 @@ def test_backbone_fast_path_equals_the_naive_path(anima_ckpt, monkeypatch, backe
         monkeypatch.setattr(cpu_linear, "supports", lambda x, w: False)
         naive = bb(ids)
     assert (fast - naive).abs().max().item() < 1e-5 * naive.abs().max().item()
+
+
+# -- bf16 matmuls in an fp32 model (the CPU's bf16 mode) ---------------------------------------------------------
+
+BF16_BACKENDS = ["torch", pytest.param("onednn", marks=pytest.mark.skipif(
+    ONEDNN_BF16 is not None, reason=f"no oneDNN bf16 here: {ONEDNN_BF16}"))]
+
+
+@pytest.mark.parametrize("fp8", [torch.float8_e4m3fn, torch.float8_e5m2])
+@pytest.mark.parametrize("flush", [False, True])
+def test_decode_to_bf16_through_fp32_is_exact_for_every_code_even_with_subnormals_flushed(fp8, flush):
+    """The bf16 route (fp16 -> fp32 -> bf16) gives torch's conversion for every finite code; the values it writes
+    are normal bf16 numbers, so a CPU that flushes subnormal inputs (AMX, AVX512-BF16) still sees them."""
+    w = all_codes(fp8)
+    out, bits, staging = torch.empty(16, 16, dtype=torch.bfloat16), torch.empty(16, 16, dtype=torch.int16), \
+        torch.empty(16, 16)
+    old = torch.set_flush_denormal(flush)
+    try:
+        got = fp8_decode.decode_into(w, out, bits, staging)
+        scaled = fp8_decode.decode_scaled_into(w, torch.empty_like(out), bits, staging)
+    finally:
+        torch.set_flush_denormal(old)
+    ref = fp8_decode.decode_reference(w, torch.bfloat16)
+    finite = torch.isfinite(ref)
+    assert same_bits(torch.where(finite, got, 0), torch.where(finite, ref, 0))
+    nonzero = finite & (ref != 0)
+    smallest = scaled[nonzero].float().abs().min().item()
+    assert smallest >= torch.finfo(torch.bfloat16).tiny          # normal: nothing for a flushing CPU to drop
+    assert same_bits(fp8_decode.decode(w.contiguous(), torch.bfloat16)[finite], ref[finite])
+
+
+@pytest.mark.parametrize("backend", BF16_BACKENDS)
+@pytest.mark.parametrize("rows", [16, 48, 203])
+@pytest.mark.parametrize("tokens", [1, 18])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("wdtype", [torch.float8_e4m3fn, torch.float8_e5m2, torch.bfloat16, torch.float32])
+def test_blocked_bf16_linear_is_the_whole_weight_bf16_matmul(backend, rows, tokens, bias, wdtype, monkeypatch):
+    """x fp32, GEMM bf16: the blocked linear (x * 256 rounded once, weight decoded to bf16 block by block, the result
+    and the bias in fp32) against the readable reference (x and the whole weight in bf16, F.linear, then fp32):
+    bit for bit with the torch GEMM, to bf16 rounding with oneDNN's."""
+    monkeypatch.setattr(cpu_linear, "ROW_MULTIPLE", 16)
+    g = torch.Generator().manual_seed(4)
+    w = (torch.randn(203, 96, generator=g) * 0.05).to(wdtype)
+    b = torch.randn(203, generator=g).to(torch.bfloat16) if bias else None
+    x = torch.randn(2, tokens, 96, generator=g) * 3
+    got = cpu_linear.linear(x, w, b, block_elements=rows * 96, backend=backend, gemm_dtype=torch.bfloat16)
+    ref = cpu_linear.linear_reference(x, w, b, torch.bfloat16)
+    assert got.dtype == ref.dtype == torch.float32 and got.shape == (2, tokens, 203)
+    if backend == "torch":
+        assert same_bits(got, ref)
+    else:
+        assert (got - ref).abs().max().item() <= 1e-2 * ref.abs().max().item()
+    exact = F.linear(x.double(), w.double(), None if b is None else b.double())
+    assert (got.double() - exact).abs().max().item() < 2e-2 * exact.abs().max().item()   # bf16's 8-bit mantissa
+
+
+def test_bf16_gemm_keeps_the_scale_folding_safe_near_the_limit():
+    w = torch.full((24, 16), 0.015625).to(torch.float8_e4m3fn)
+    x = torch.full((3, 16), 1e37)
+    got = cpu_linear.linear(x, w, gemm_dtype=torch.bfloat16)
+    ref = cpu_linear.linear_reference(x, w, None, torch.bfloat16)
+    assert torch.isfinite(ref).all() and same_bits(got, ref)
+
+
+def test_stored_linear_passes_its_gemm_dtype():
+    w = (torch.randn(300, 128) * 0.1).to(torch.float8_e4m3fn)
+    lin = StoredLinear(w, torch.randn(300).to(torch.bfloat16))
+    x = torch.randn(1, 20, 128)
+    exact = lin(x)
+    lin.gemm_dtype = torch.bfloat16
+    half = lin(x)
+    assert half.dtype == torch.float32 and not same_bits(half, exact)
+    assert same_bits(half, cpu_linear.linear(x, w, lin.bias, gemm_dtype=torch.bfloat16))
+    lin.cache_upcast(torch.bfloat16, UpcastBudget(1 << 30))           # a budgeted copy in the GEMM's dtype
+    assert lin._cached.dtype == torch.bfloat16 and same_bits(lin(x), half)

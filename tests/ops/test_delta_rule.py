@@ -174,3 +174,25 @@ def test_failing_fla_import_is_tried_once(no_fla_imported):
         assert pick_kernel("auto", "cuda") == "chunk"
     assert finder.attempts == 1
     assert "triton" in delta_rule.why_not_fla("cuda")
+
+
+@pytest.mark.parametrize("B, T", [(1, 1), (1, 17), (1, 77), (1, 128), (3, 9), (32, 17), (4, 64)])
+def test_one_chunk_is_the_scan_bit_for_bit(B, T):
+    """The single-chunk path (every prompt of <= 128 tokens, every fit batch) against the general scan it
+    shortens, on the same prepared chunk: the zero state's reads and writes contributed exactly nothing."""
+    args = _inputs(B, T, 4, 16, 8, seed=T)
+    parts = delta_rule._prepare(*args, delta_rule.chunk_length(T))
+    assert parts[0].shape[2] == 1                            # one chunk
+    fast, scan = delta_rule._one_chunk(*parts), delta_rule._scan_chunks(*parts)
+    assert torch.equal(fast, scan)
+    assert (chunk_gated_delta_rule(*args) - recurrent_gated_delta_rule(*args)).abs().max().item() < 1e-5
+
+
+def test_short_prompts_take_the_one_chunk_path_and_long_ones_the_scan(monkeypatch):
+    taken = []
+    for name in ("_one_chunk", "_scan_chunks"):
+        real = getattr(delta_rule, name)
+        monkeypatch.setattr(delta_rule, name, lambda *a, real=real, name=name: taken.append(name) or real(*a))
+    for T in (5, 128, 129, 300):
+        chunk_gated_delta_rule(*_inputs(1, T, 2, 8, 8))
+    assert taken == ["_one_chunk", "_one_chunk", "_scan_chunks", "_scan_chunks"]

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lib_qwen35 import load_encoder
-from lib_qwen35.model import linear
+from lib_qwen35.model import devices, linear
 from lib_qwen35.model.linear import StoredLinear
 from lib_qwen35.ops import fp8_matmul as f8
 from lib_qwen35.synthetic import qwen35 as synthetic
@@ -160,8 +160,10 @@ def test_backbone_tolerance_and_switching(fp8_friendly_ckpt, fp8_kernel):
 
 @pytest.fixture()
 def fp8_on_cpu(monkeypatch, fp8_kernel):
-    """choose_mode() as on an FP8 GPU, with the CPU kernel (or its emulation) doing the FP8 matmuls."""
+    """choose_mode() as on an FP8 GPU, with the CPU kernel (or its emulation) doing the FP8 matmuls, and the
+    activations in the compute dtype as on a GPU (the CPU keeps them fp32: model/devices.py)."""
     monkeypatch.setattr(f8, "fp8_matmul_support", lambda device: (True, "Fake GPU (compute capability 8.9) ..."))
+    monkeypatch.setattr(devices, "activation_dtype", lambda device, dtype: dtype)
     monkeypatch.setattr(f8, "_probe_cache", {})
 
 

@@ -1,5 +1,6 @@
-"""bench/bench_cpu.py runs end to end on a small checkpoint: every variant's child process (ours, the fp32 floor,
-transformers with shared layers) measures what the table shows, and the report prints each row and ratio. The
+"""bench/bench_cpu.py runs end to end on a small checkpoint: every variant's child process (ours, the fp32 and bf16
+floors, transformers with shared layers) measures what the table shows, and the report prints each row and ratio,
+the best floor and the CPU's capability line. The
 timings themselves mean nothing here (tiny model); the full-size numbers come from running the script."""
 
 import argparse
@@ -31,7 +32,8 @@ def results(ckpt_dir):
 
     path = synthetic.write_checkpoint(ckpt_dir / "bench_small.safetensors", seed=0)
     return {"ours": child("ours", path), "ours_torch_gemm": child("ours", path, env={"QWEN35_CPU_GEMM": "torch"}),
-            "floor": child("floor", path), "transformers": child("transformers", path)}
+            "floor": child("floor", path), "floor_bf16": child("floor_bf16", path),
+            "ours_bf16": child("ours_bf16", path), "transformers": child("transformers", path)}
 
 
 def test_every_variant_measures_first_and_warm_encodes_and_its_memory(results):
@@ -41,8 +43,10 @@ def test_every_variant_measures_first_and_warm_encodes_and_its_memory(results):
             x = r["times"][t]
             assert x["first"] > 0 and len(x["warm_all"]) == 2 and x["warm"] == statistics.median(x["warm_all"])
             assert x["user_s"] >= 0 and x["sys_s"] >= 0
-    floor = results["floor"]["times"]["9"]
-    assert 0 < floor["inner_warm"] < floor["warm"]            # the linears are part of the forward
+    for name in ("floor", "floor_bf16"):
+        floor = results[name]["times"]["9"]
+        assert 0 < floor["inner_warm"] < floor["warm"]        # the linears are part of the forward
+    assert "bf16 GEMM" in results["floor_bf16"]["gemm"] and results["ours_bf16"]["dtype"] == "bfloat16"
     assert results["transformers"]["mode"] == "shared"
 
 
@@ -60,6 +64,19 @@ def test_the_report_prints_rows_ratios_and_the_shared_weights_note(results, caps
     mod.report(results, args, "shared", 15.4, 12.0)
     out = capsys.readouterr().out
     for text in ("ours (FP8 weights", "fp32 floor: matmuls only", "fp32-resident forward", "transformers",
+                 "bf16 floor: matmuls only", "bf16-resident forward", "best floor (warm):",
+                 "ratio ours / best floor (warm):", "ratio ours_bf16 / best floor (warm):",
                  "ratio ours / floor (warm):", "ratio transformers / ours (warm):", "vs the naive path",
                  "the whole model in fp32 needs 15.4 GiB, this machine had 12.0 GiB available"):
         assert text in out, text
+    best = min((results[f]["times"]["9"]["inner_warm"], f) for f in ("floor", "floor_bf16"))
+    assert f"9: {'fp32' if best[1] == 'floor' else 'bf16'} floor {best[0]:.2f} s" in out
+
+
+def test_the_capability_line_and_the_auto_decision(capsys):
+    spec = importlib.util.spec_from_file_location("bench_cpu_under_test", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    lines = mod.capabilities()
+    assert lines[0].startswith("capabilities: ") and "native bf16: " in lines[0]
+    assert lines[1].startswith("auto on this CPU: ")

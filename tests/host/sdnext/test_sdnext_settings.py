@@ -50,14 +50,16 @@ def test_auto_is_sdnexts_device_and_dtype(world):
     from modules import devices
 
     from lib_qwen35.host import ext_settings, placement
+    from lib_qwen35.model.devices import describe as describe_placement
 
-    assert placement.resolve(ext_settings.read()).describe() == "cpu fp32"   # a CPU install: fp32, as SD.Next
+    cpu_fp32 = describe_placement("cpu", torch.float32)     # "cpu fp32 (why: model/devices.py)"
+    assert placement.resolve(ext_settings.read()).describe() == cpu_fp32   # a CPU install: fp32, as SD.Next
     devices.device, devices.dtype = torch.device("cuda", 1), torch.float16   # SD.Next on a GPU, precision FP16
     auto = placement.resolve(ext_settings.ExtensionSettings())
     assert (auto.device, auto.dtype) == (torch.device("cuda", 1), torch.float16)
     gpu_bf16 = placement.resolve(ext_settings.ExtensionSettings(device="gpu", dtype="bf16"))
     assert (gpu_bf16.device, gpu_bf16.dtype) == (torch.device("cuda", 1), torch.bfloat16)
-    assert placement.resolve(ext_settings.ExtensionSettings(device="cpu")).describe() == "cpu fp32"
+    assert placement.resolve(ext_settings.ExtensionSettings(device="cpu")).describe() == cpu_fp32
 
 
 def test_room_is_made_through_sdnexts_balanced_offload_only(world):

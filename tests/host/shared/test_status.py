@@ -5,7 +5,12 @@ text Forge shows under the gallery)."""
 import os
 
 import pytest
+import torch
 from stubs.forge_neo.harness import forge_world, place_weights, write_alignment
+
+from lib_qwen35.model.devices import describe
+
+CPU_FP32 = describe("cpu", torch.float32)      # "cpu fp32 (" and why fp32 on this CPU ")": model/devices.py
 
 
 @pytest.fixture
@@ -59,7 +64,7 @@ def test_status_follows_tick_file_and_alignment_without_a_generation(world):
     path = place_weights(world)
     text = change(world, enabled=True)
     first = text.splitlines()[0]
-    assert first == f"On: the next generation encodes with qwen35_4b.safetensors ({short_hash(path)}) on cpu fp32."
+    assert first == f"On: the next generation encodes with qwen35_4b.safetensors ({short_hash(path)}) on {CPU_FP32}."
 
     text = change(world, encoder_file="other.safetensors", enabled=True)
     assert "encoder weights file 'other.safetensors' not found" in text
@@ -141,7 +146,7 @@ def test_before_forge_loads_a_model_the_status_says_so_instead_of_not_anima(worl
         shared.sd_model = placeholder
         text = change(world, enabled=True)
         assert text.startswith("On: the next generation encodes with qwen35_4b.safetensors (")
-        assert text.splitlines()[0].endswith("on cpu fp32 (no model is loaded yet; it must be an Anima model).")
+        assert text.splitlines()[0].endswith(f"on {CPU_FP32} (no model is loaded yet; it must be an Anima model).")
 
 
 def test_an_unknown_anima_engine_is_announced_before_the_generation(world):
@@ -161,6 +166,6 @@ def test_status_line_reports_file_device_dtype_time_and_tokens(world):
     world.txt2img("1girl, smile", "lowres", enabled=True)
     line = status.line()
     assert line.startswith("active: qwen35_4b.safetensors (")
-    assert "cpu fp32" in line and " ms" in line and "tokens per prompt" in line
+    assert CPU_FP32 in line and " ms" in line and "tokens per prompt" in line
     world.txt2img("1girl, smile", "lowres")
     assert status.line().startswith("off")
