@@ -30,6 +30,8 @@ Each variant runs in its own process, so its peak RSS (VmHWM) is its own:
   whole model in fp32 (16.6 GB) when the machine has the RAM for it; otherwise the layers of one kind share their
   weights as above (timing only: its output is then not ours, and its peak RSS is not the full model's) and the
   table says so. --transformers off|shared|full|auto.
+Each "ours" variant's last output per length is compared with ours_fp32's (the exact path; run it beside the
+default to see what bf16 matmuls cost): min and mean token cosine, max |diff| / max |ref|.
 Medians; ratios are taken within this one run. The machine, its bf16 capabilities, what "auto" picks on it, its load
 and the thread count are printed.
 
@@ -47,6 +49,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 
@@ -68,6 +71,7 @@ VARIANTS = {
 ENV = {"ours_torch_gemm": {"QWEN35_CPU_GEMM": "torch"}, "floor_torch_gemm": {"QWEN35_CPU_GEMM": "torch"}}
 DTYPE = {"ours_bf16": "bf16", "ours_fp32": "fp32"}       # else --dtype (default auto)
 FLOORS = ("floor", "floor_bf16")                        # the two whose better one is "the best floor"
+OUTPUTS_ENV = "BENCH_CPU_OUTPUTS"                       # where an "ours" child saves its last output per length
 
 
 # ---- in the child process ---------------------------------------------------------------------------------
@@ -143,8 +147,16 @@ def run_ours(path, tokens, repeats, dtype="auto") -> dict:
     enc = load_encoder(path, dtype=None if dtype == "auto" else dtype)
     res = {"load_s": time.perf_counter() - t0, "dtype": str(enc.dtype).replace("torch.", ""),
            "lib": os.path.dirname(os.path.dirname(sys.modules["lib_qwen35"].__file__))}
-    res["times"] = time_lengths(lambda ids: enc.encode_batch([ids], use_cache=False), tokens, repeats)
+    outputs = {}
+
+    def encode(ids):
+        outputs[len(ids)] = enc.encode_batch([ids], use_cache=False)[0]
+        return outputs[len(ids)]
+
+    res["times"] = time_lengths(encode, tokens, repeats)
     res["peak_rss_gib"] = peak_rss_gib()
+    if os.environ.get(OUTPUTS_ENV):        # the parent compares each variant's outputs with ours_fp32's
+        torch.save({str(t): y for t, y in outputs.items()}, os.environ[OUTPUTS_ENV])
     try:
         from lib_qwen35.ops import cpu_gemm, cpu_linear
     except ImportError:     # an older tree: no fast path to compare
@@ -396,9 +408,10 @@ def main() -> None:
           f"random (synthetic); each variant in its own process; medians of {args.repeats} warm encodes; "
           f"seconds per encode (batch 1)")
     results = {}
+    outputs_dir = tempfile.mkdtemp(prefix="bench_cpu_out_")
     try:
         for v in variants:
-            env = dict(os.environ, **ENV.get(v, {}))
+            env = dict(os.environ, **ENV.get(v, {}), **{OUTPUTS_ENV: os.path.join(outputs_dir, v + ".pt")})
             if v == "baseline":
                 env["PYTHONPATH"] = os.path.abspath(args.baseline_lib)
             cmd = [sys.executable, os.path.abspath(__file__), "--child", v, path, mode, "--repeats", str(args.repeats),
@@ -411,10 +424,30 @@ def main() -> None:
                 continue
             results[v] = json.loads(r.stdout.strip().splitlines()[-1])
             print(f"  ({v}: {time.perf_counter() - t0:.0f} s)", flush=True)
+        for v, r in results.items():
+            r["vs_fp32"] = agreement(os.path.join(outputs_dir, v + ".pt"), os.path.join(outputs_dir, "ours_fp32.pt"))
     finally:
         if temporary:
             os.remove(path)
+        shutil.rmtree(outputs_dir, ignore_errors=True)
     report(results, args, mode, fp32_gib, avail)
+
+
+def agreement(path, ref_path) -> dict | None:
+    """{T: min and mean token cosine, max |diff| / max |ref|} of one variant's outputs against ours_fp32's, the
+    exact path: what the default's bf16 matmuls cost in accuracy (None when either was not saved)."""
+    import torch
+
+    if path == ref_path or not (os.path.exists(path) and os.path.exists(ref_path)):
+        return None
+    got, ref = torch.load(path), torch.load(ref_path)
+    out = {}
+    for t in got.keys() & ref.keys():
+        a, b = got[t].double(), ref[t].double()
+        cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
+        out[t] = {"min_cos": cos.min().item(), "mean_cos": cos.mean().item(),
+                  "max_rel": ((a - b).abs().max() / b.abs().max()).item()}
+    return out
 
 
 def _label(v, r, mode) -> str:
@@ -489,6 +522,10 @@ def report(results, args, mode, fp32_gib, avail) -> None:
             print(f"{v} vs the naive path (whole-weight upcast + F.linear), {e['tokens']} tokens: "
                   f"max |diff| / max |ref| "
                   f"{e['max_rel']:.1e}, min cosine {e['min_cos']:.7f}{', bit-identical' if e['bitwise'] else ''}")
+    for v, r in results.items():
+        for t, e in sorted((r.get("vs_fp32") or {}).items(), key=lambda kv: int(kv[0])):
+            print(f"{v} vs ours_fp32 (the exact path), {t} tokens: min token cosine {e['min_cos']:.5f}, mean "
+                  f"{e['mean_cos']:.5f}, max |diff| / max |ref| {e['max_rel']:.1e}")
     for v in ("ours", "ours_bf16", "floor", "floor_bf16"):
         if results.get(v, {}).get("gemm"):
             print(f"{v} GEMM: {results[v]['gemm']}")

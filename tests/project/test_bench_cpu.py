@@ -33,7 +33,9 @@ def results(ckpt_dir):
     path = synthetic.write_checkpoint(ckpt_dir / "bench_small.safetensors", seed=0)
     return {"ours": child("ours", path), "ours_torch_gemm": child("ours", path, env={"QWEN35_CPU_GEMM": "torch"}),
             "floor": child("floor", path), "floor_bf16": child("floor_bf16", path),
-            "ours_bf16": child("ours_bf16", path), "transformers": child("transformers", path)}
+            "ours_bf16": child("ours_bf16", path, env={"BENCH_CPU_OUTPUTS": str(ckpt_dir / "ours_bf16.pt")}),
+            "ours_fp32": child("ours_fp32", path, env={"BENCH_CPU_OUTPUTS": str(ckpt_dir / "ours_fp32.pt")}),
+            "transformers": child("transformers", path)}
 
 
 def test_every_variant_measures_first_and_warm_encodes_and_its_memory(results):
@@ -80,3 +82,16 @@ def test_the_capability_line_and_the_auto_decision(capsys):
     lines = mod.capabilities()
     assert lines[0].startswith("capabilities: ") and "native bf16: " in lines[0]
     assert lines[1].startswith("auto on this CPU: ")
+
+
+def test_the_bf16_variant_is_compared_with_the_exact_path_token_by_token(results, ckpt_dir):
+    spec = importlib.util.spec_from_file_location("bench_cpu_under_test", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    got = mod.agreement(str(ckpt_dir / "ours_bf16.pt"), str(ckpt_dir / "ours_fp32.pt"))
+    assert set(got) == {"5", "9"}
+    for e in got.values():      # bf16 matmuls: close to the fp32 path, not equal to it
+        assert 0.99 < e["min_cos"] < 1.0 and e["min_cos"] <= e["mean_cos"] and 0 < e["max_rel"] < 0.1
+    same = mod.agreement(str(ckpt_dir / "ours_fp32.pt"), str(ckpt_dir / "ours_fp32.pt"))
+    assert same is None         # a variant is not compared with itself
+    assert mod.agreement(str(ckpt_dir / "missing.pt"), str(ckpt_dir / "ours_fp32.pt")) is None
