@@ -361,7 +361,7 @@ def capabilities() -> list[str]:
     from lib_qwen35.ops import cpu_features
 
     choice = devices.cpu_choice()
-    measured = f", measured {choice.speedup:.2f}x fp32's speed" if choice.speedup else ", nothing measured"
+    measured = "" if choice.speedup else ", nothing measured"      # a measured speed is part of choice.why
     return [f"capabilities: {cpu_features.describe()}",
             f"auto on this CPU: {devices.dtype_name(choice.dtype)} ({choice.why}{measured})"]
 
