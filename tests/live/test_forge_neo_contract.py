@@ -25,6 +25,7 @@ import types
 
 import pytest
 import torch
+
 from stubs.forge_neo.fakes import StubQwen3TextEncoder
 from stubs.forge_neo.harness import synthetic_checkpoint
 
