@@ -647,11 +647,13 @@ class Bench:
         card = self.card
         lines += [f"- device: **{card.get('name', '?')}**" + (f" (compute capability {card['capability']}, "
                   f"{card['memory_gib']:.0f} GiB)" if card.get("capability") else ""),
-                  f"- measured now: copy bandwidth {_fmt(card.get('bandwidth') and card['bandwidth'] / 1e12, '.2f', ' TB/s')}, "
+                  "- measured now: copy bandwidth "
+                  f"{_fmt(card.get('bandwidth') and card['bandwidth'] / 1e12, '.2f', ' TB/s')}, "
                   f"bf16 matmul {_fmt(card.get('bf16_flops') and card['bf16_flops'] / 1e12, '.0f', ' TFLOP/s')} "
                   "(the floor uses these)",
                   "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-                  f"- model: {'synthetic.SMALL' if self.smoke else 'synthetic.FULL (Qwen3.5-4B sizes)'}, random weights, "
+                  f"- model: {'synthetic.SMALL' if self.smoke else 'synthetic.FULL (Qwen3.5-4B sizes)'}, "
+                  "random weights, "
                   f"Anima layout, {self.P / 1e9:.3f} B non-embedding params; compute dtype "
                   f"{str(self.dtype).replace('torch.', '')}",
                   f"- command: `python bench/bench_gpu.py {' '.join(sys.argv[1:])}`; {a.runs} timed runs after "
@@ -664,16 +666,19 @@ class Bench:
             if "cold_s" in L:
                 lines += [f"| cold load (first `load_encoder`, to {self.dev}) | {L['cold_s']:.2f} s "
                           f"({L['cold_s'] / L['read_s']:.2f}x the read) |",
-                          f"| warm load (cached encoder) | {L['warm_ms']:.3f} ms (same object: {L['warm_is_same_object']}) |",
+                          f"| warm load (cached encoder) | {L['warm_ms']:.3f} ms "
+                          f"(same object: {L['warm_is_same_object']}) |",
                           f"| resident after load | {_fmt(L.get('resident_gib'), '.2f', ' GiB')} |"]
             lines += [f"| {k} (own step, before the timed rows) | {v:.1f} s |" for k, v in L.items()
                       if k.startswith("fla autotune")]
             lines.append("")
-        lines += ["| workload | system | variant | median ms | min ms | peak GiB | x floor | floor ms | min cos vs fp32 | note |",
+        lines += ["| workload | system | variant | median ms | min ms | peak GiB | x floor | floor ms "
+                  "| min cos vs fp32 | note |",
                   "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         order = {w: i for i, (w, _, _) in enumerate(self.workloads)}
         for r in sorted(self.rows, key=lambda r: (order[r["workload"]], r["system"] != "ours")):
-            lines.append(f"| {r['workload']} | {r['system']} | {r['variant']} | {r['median_ms']:.2f} | {r['min_ms']:.2f} "
+            lines.append(f"| {r['workload']} | {r['system']} | {r['variant']} | {r['median_ms']:.2f} "
+                         f"| {r['min_ms']:.2f} "
                          f"| {_fmt(r['peak_gib'], '.2f')} | {_fmt(r['x_floor'], '.1f')} | {_fmt(r['floor_ms'], '.2f')} "
                          f"| {_fmt(r['min_cos'], '.5f')} | {r['note']} |")
         lines.append("")

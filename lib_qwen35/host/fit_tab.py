@@ -123,7 +123,8 @@ class CompareResult:
         lines = ["| 4B output | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
                  "| raw (no alignment) | " + " | ".join(_cell(self.raw) for _ in self.columns) + " |",
                  "| aligned | " + " | ".join(_cell(c.aligned) for c in self.columns) + " |",
-                 "| aligned + calibrated | " + " | ".join(_cell(c.calibrated) for c in self.columns) + " |", "", explain]
+                 "| aligned + calibrated | " + " | ".join(_cell(c.calibrated) for c in self.columns) + " |",
+                 "", explain]
         lines += [f"- {n}" for n in self.notes]
         lines += [f"- {chr(65 + i)}: {line}" for i, c in enumerate(self.columns) for line in c.provenance]
         return "\n".join(lines)
@@ -312,7 +313,8 @@ class FitTab:
         placement = placement_mod.resolve(settings)
         extra = settings.search_dirs
         weights_path = file_locator.weights_path(request.encoder_file or AUTOMATIC, extra)
-        e6 = fit_encoders.load_stock(fit_encoders.stock_source(request.stock_file, extra), placement, self._load_stock_file)
+        e6 = fit_encoders.load_stock(fit_encoders.stock_source(request.stock_file, extra), placement,
+                                     self._load_stock_file)
         pairs = [(request.alignment_file or AUTOMATIC, request.calibration_file or AUTOMATIC)]
         if str(request.alignment_file_b or NONE_FILE) != NONE_FILE:
             pairs.append((request.alignment_file_b, request.calibration_file_b or NONE_FILE))

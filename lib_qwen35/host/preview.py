@@ -18,7 +18,8 @@ from lib_qwen35.errors import Qwen35Error
 from . import a1111, ext_settings, messages, paste_lookup, selection
 from .params import GenerationParams, InvalidSetting
 
-OFF = "Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock {webui}. Tick the accordion's checkbox to use Qwen3.5-4B (Anima models only)."
+OFF = ("Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock {webui}. "
+       "Tick the accordion's checkbox to use Qwen3.5-4B (Anima models only).")
 
 
 def describe(controller, args) -> str:

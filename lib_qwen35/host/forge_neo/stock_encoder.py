@@ -58,7 +58,8 @@ def wrapper(sd_model, located) -> ForgeStockEncoder:
     path = _text_encoder_file(sd_model)
     text_encoder = engine.text_encoder
     identity, short = identify("forge-stock-qwen3|", _model_files(sd_model),
-                               getattr(text_encoder, "transformer", text_encoder), path)  # the Qwen3 model, on every generation
+                               # the Qwen3 model, on every generation
+                               getattr(text_encoder, "transformer", text_encoder), path)
 
     def prepare():
         memory.load_model_gpu(_clip_patcher(sd_model))   # what Anima.get_learned_conditioning does first

@@ -67,7 +67,8 @@ def locate(sd_model) -> Located:
         return Located("unsupported", model=described, pipeline=sd_model,
                        found=f"its text_encoder is a {type(text_encoder).__name__}, not a torch module")
     if cache_problem:
-        return Located("unsupported", model=described, pipeline=sd_model, found=f"its prompt cache moved: {cache_problem}")
+        return Located("unsupported", model=described, pipeline=sd_model,
+                       found=f"its prompt cache moved: {cache_problem}")
     return Located("anima", model=described, pipeline=sd_model, owner=owner)
 
 
