@@ -250,7 +250,7 @@ class TransformersKernels:
     def __init__(self, model):
         self.model = model
         self.module = sys.modules[type(model.layers[0].linear_attn).__module__]
-        self.original = getattr(self.module, "torch_chunk_gated_delta_rule")
+        self.original = self.module.torch_chunk_gated_delta_rule
         self.torch_impl = inspect.unwrap(self.original)
         self.layer_originals = {i: layer.linear_attn.__dict__.get("chunk_gated_delta_rule")
                                 for i, layer in enumerate(model.layers) if hasattr(layer, "linear_attn")}
@@ -497,7 +497,7 @@ class Bench:
 
             for wl, _, _ in self.workloads:
                 ids = self.ids[wl]
-                rec = self.row("ours", label, wl, lambda: fwd(ids), compare=self.refs[wl][0])
+                rec = self.row("ours", label, wl, lambda ids=ids: fwd(ids), compare=self.refs[wl][0])
                 if rec is not None and runner is not None and runner.last_fallback:
                     rec["note"] = f"eager fallback: {runner.last_fallback}"
             if runner is not None:
@@ -509,7 +509,7 @@ class Bench:
         bb.set_kernel("chunk")
 
         # end to end through the public API, as integrated today (uncached)
-        for wl, B, T in self.workloads:
+        for wl, B, _ in self.workloads:
             if B != 1:
                 continue
             ids_list = self.ids[wl][0].tolist()
@@ -591,7 +591,7 @@ class Bench:
                     free_memory(dev)
                 for wl, _, _ in self.workloads:
                     ids = self.ids[wl]
-                    self.row("transformers", f"eager ({k} kernels)", wl, lambda: forward(ids),
+                    self.row("transformers", f"eager ({k} kernels)", wl, lambda ids=ids: forward(ids),
                              compare=self.refs[wl][1])
         finally:
             switch.restore()

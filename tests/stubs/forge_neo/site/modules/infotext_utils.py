@@ -64,9 +64,9 @@ def _parse_info(output, key, params):
         return v
     try:
         valtype = type(output.value)
-        if valtype == bool and v == "False":
+        if valtype is bool and v == "False":
             val = False
-        elif valtype == int:
+        elif valtype is int:
             val = float(v)
         else:
             val = valtype(v)
