@@ -39,7 +39,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)   # lib_qwen35 from this checkout, so the imports below come after this (E402)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -48,10 +48,10 @@ from lib_qwen35.files.checkpoint import load_tensors, read_header  # noqa: E402
 from lib_qwen35.model import embedding_cache, encoder_cache, linear  # noqa: E402
 from lib_qwen35.model.config import expected_shapes, infer_layout  # noqa: E402
 from lib_qwen35.model.encoder import load_encoder  # noqa: E402
-from lib_qwen35.ops import fp8_matmul
-from lib_qwen35.ops.cuda_graphs import DEFAULT_BATCH_BUCKETS, DEFAULT_BUCKETS, GraphRunner, bucket_for, cuda_capture
+from lib_qwen35.ops import fp8_matmul  # noqa: E402
+from lib_qwen35.ops.cuda_graphs import DEFAULT_BATCH_BUCKETS, DEFAULT_BUCKETS, GraphRunner, bucket_for, cuda_capture  # noqa: E402
 from lib_qwen35.ops.delta_rule import fla_available  # noqa: E402
-from lib_qwen35.synthetic import qwen35 as synthetic
+from lib_qwen35.synthetic import qwen35 as synthetic  # noqa: E402
 
 FULL_WORKLOADS = [("1x77", 1, 77), ("1x300", 1, 300), ("1x1024", 1, 1024), ("16x300", 16, 300)]
 SMOKE_WORKLOADS = [("1x7", 1, 7), ("1x30", 1, 30), ("1x100", 1, 100), ("4x30", 4, 30)]

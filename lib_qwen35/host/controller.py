@@ -77,7 +77,7 @@ class Controller:
         except Qwen35Error as error:
             self._arm_error(p, error)
             return None
-        except Exception as error:  # the WebUI would swallow it and silently generate with the stock encoder
+        except Exception as error:  # noqa: BLE001 - the WebUI would swallow it and silently use the stock encoder
             traceback.print_exc()
             self._arm_error(p, messages.unexpected(error))
             return None

@@ -272,7 +272,7 @@ def _tensor_names(path: str) -> frozenset | None:
         except Qwen35Error as error:  # the library's message: names the file, the field and the fix
             _header_cache[key] = None
             _skipped[path] = str(error)
-        except Exception as error:  # a scan must never break the pickers
+        except Exception as error:  # noqa: BLE001 - a scan must never break the pickers
             _header_cache[key] = None
             _skipped[path] = f"{path}: unreadable ({type(error).__name__}: {error})"
     names = _header_cache[key]

@@ -183,7 +183,7 @@ class FitTab:
                 plan = self._plan_fit(request)
             except Qwen35Error as error:
                 return self._set(FitView(state="error", message=str(error)))
-            except Exception as error:  # never into gradio
+            except Exception as error:  # noqa: BLE001 - never into gradio
                 traceback.print_exc()
                 return self._set(FitView(state="error", message=str(messages.unexpected(error))))
             self._cancel = threading.Event()
@@ -269,7 +269,7 @@ class FitTab:
                               message=f"Cancelled: {error} Press Start with the same output name to resume."))
         except Qwen35Error as error:
             self._set(FitView(state="error", message=_prefixed(str(error))))
-        except BaseException as error:  # the thread must always end in a final state
+        except BaseException as error:  # noqa: BLE001 - the thread must always end in a final state
             if placement_mod.is_oom(error):
                 message = str(messages.out_of_memory(plan["weights_path"], placement))
             else:
@@ -302,7 +302,7 @@ class FitTab:
             return self._compare(request)
         except Qwen35Error as error:
             return CompareResult(error=_prefixed(str(error)))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - shown in the tab, never raised into gradio
             if placement_mod.is_oom(error):
                 return CompareResult(error="out of memory; set the device to cpu and try again.")
             traceback.print_exc()
@@ -396,7 +396,7 @@ def _prefixed(text: str) -> str:
 def _safe(fn, default):
     try:
         return fn()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the pickers and the clean-up fall back rather than break the tab
         return default
 
 

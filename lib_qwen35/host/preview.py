@@ -50,7 +50,7 @@ def describe(controller, args) -> str:
         run = controller.prepare(params, ext_settings.read())
     except Qwen35Error as error:
         return "\n".join([f"On, but the next generation will stop: {error}"] + notes)
-    except Exception as error:  # a preview must never break the UI
+    except Exception as error:  # noqa: BLE001 - a preview must never break the UI
         traceback.print_exc()
         return f"On, but the next generation will stop: {messages.unexpected(error)}"
     parts = [f"{run.weights_name} ({run.weights_hash}) on {run.placement.describe()}"]

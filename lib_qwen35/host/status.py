@@ -68,7 +68,7 @@ def _fast_path(encoder) -> str:
     if callable(describe):
         try:
             return f" ({describe()})"
-        except Exception:
+        except Exception:  # noqa: BLE001 - the status line must never fail: say the kernel instead
             pass
     kernel = getattr(encoder, "kernel", None)
     return f", kernel {kernel}" if isinstance(kernel, str) else ""

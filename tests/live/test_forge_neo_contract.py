@@ -74,7 +74,7 @@ def _try_import(name):
     try:
         __import__(name)
         return sys.modules[name]
-    except Exception:
+    except Exception:  # noqa: BLE001 - any import failure means the module is absent in this Forge
         sys.modules.pop(name, None)
         return None
 

@@ -56,7 +56,7 @@ def locate(sd_model) -> Located:
         missing = [name for name in COMPONENTS if getattr(sd_model, name, None) is None]
         text_encoder = getattr(sd_model, "text_encoder", None)
         cache_problem = conditioning_cache.problem() if hasattr(sd_model, "orig_encode_prompt") else ""
-    except Exception as error:   # an odd object must not break detection
+    except Exception as error:  # noqa: BLE001 - an odd object must not break detection
         return Located("unsupported", model=described, pipeline=sd_model, found=f"{type(error).__name__}: {error}")
     if owner is None:
         return Located("unsupported", model=described, pipeline=sd_model, found=_describe_method(type(sd_model)))

@@ -66,7 +66,7 @@ def wrapper(sd_model, located) -> SDNextStockEncoder:
 def _execution_device(pipe) -> torch.device:
     try:
         return torch.device(pipe._execution_device)   # diffusers: where offloaded components compute
-    except Exception:
+    except Exception:  # noqa: BLE001 - a pipeline that cannot say is taken to run on the CPU
         return torch.device("cpu")
 
 

@@ -95,7 +95,7 @@ class SDNextHost(WebUIHost):
         """SD.Next's "Text encoder" folder setting (`te_dir`, also --te-dir), models/Text-encoder by default."""
         try:
             configured = getattr(a1111.opts(), "te_dir", None)
-        except Exception:
+        except Exception:  # noqa: BLE001 - no readable setting: the default folder
             configured = None
         default = os.path.join(self.models_path(), TEXT_ENCODER_FOLDER)
         return list(dict.fromkeys(([str(configured)] if configured else []) + [default]))

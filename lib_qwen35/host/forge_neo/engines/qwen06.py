@@ -59,7 +59,7 @@ class Qwen06Engine(EngineGeneration):
         try:
             # as Qwen06Engine.__call__: emphasis "None" keeps "(x)" as text
             no_weights = engine.emphasis.name == "None"
-        except Exception:
+        except Exception:  # noqa: BLE001 - an engine without that field: weights as usual
             no_weights = False
         sections = engine.qwen_tokenizer.tokenize_with_weights(prompt, disable_weights=no_weights)
         return recover_text([pair[0] for section in sections for pair in section], self.qwen3_tokenizer(engine))

@@ -32,7 +32,7 @@ def unquote(text):
         return text
     try:
         return json.loads(text)
-    except Exception:
+    except Exception:  # noqa: BLE001 - as Forge: an unparsable value stays as written
         return text
 
 
@@ -71,7 +71,7 @@ def _parse_info(output, key, params):
         else:
             val = valtype(v)
         return gr.update(value=val)
-    except Exception:
+    except Exception:  # noqa: BLE001 - as Forge: a value that does not convert is skipped
         return gr.skip()
 
 
