@@ -1,4 +1,5 @@
-"""CPU benchmark at the real model's size: our encoder, the fp32 and bf16 floors and transformers, side by side in one run.
+"""CPU benchmark at the real model's size: our encoder, the fp32 and bf16 floors and transformers, side by side in
+one run.
 
     python bench/bench_cpu.py                      # full size (writes the 4.8 GB file once, then reuses it)
     python bench/bench_cpu.py --layers 4           # quick look: full width, 4 layers, a temporary file
@@ -371,7 +372,7 @@ def _cell(x, width=10):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=DEFAULT_WEIGHTS, help="the full-size file to write or reuse")
     ap.add_argument("--layers", type=int, help="a reduced-depth temporary file instead (quick looks)")
     ap.add_argument("--tokens", type=int, nargs="+", default=[77, 300])

@@ -359,7 +359,8 @@ def report_batches(res: dict, every: dict, first_look: dict, size) -> None:
             best = min(fl["fp32"], fl["bf16"])
             measured[b], sizes[b] = r["seconds"], (fl["real"], fl["padded"])
             print(f"{label + ' ' + role:<16}{b:>6}{len(group):>4}{max(map(len, group)):>7}"
-                  f"{str(fl['real']) + '/' + str(fl['padded']):>13}{r['seconds']:>9.1f}{len(group) / r['seconds']:>11.2f}"
+                  f"{str(fl['real']) + '/' + str(fl['padded']):>13}{r['seconds']:>9.1f}"
+                  f"{len(group) / r['seconds']:>11.2f}"
                   f"{fl['fp32']:>12.1f}{fl['bf16']:>12.1f}{r['seconds'] / best:>14.2f}x")
         (a, b_, c), worst = _project(measured, sizes, every[role])
         total = {name: sum(a + b_ * size(g)[0] + c * size(g)[1] for g in batches[role])

@@ -39,7 +39,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)   # lib_qwen35 from this checkout, so the imports below come after this (E402)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -48,10 +48,10 @@ from lib_qwen35.files.checkpoint import load_tensors, read_header  # noqa: E402
 from lib_qwen35.model import embedding_cache, encoder_cache, linear  # noqa: E402
 from lib_qwen35.model.config import expected_shapes, infer_layout  # noqa: E402
 from lib_qwen35.model.encoder import load_encoder  # noqa: E402
-from lib_qwen35.ops import fp8_matmul
-from lib_qwen35.ops.cuda_graphs import DEFAULT_BATCH_BUCKETS, DEFAULT_BUCKETS, GraphRunner, bucket_for, cuda_capture
+from lib_qwen35.ops import fp8_matmul  # noqa: E402
+from lib_qwen35.ops.cuda_graphs import DEFAULT_BATCH_BUCKETS, DEFAULT_BUCKETS, GraphRunner, bucket_for, cuda_capture  # noqa: E402
 from lib_qwen35.ops.delta_rule import fla_available  # noqa: E402
-from lib_qwen35.synthetic import qwen35 as synthetic
+from lib_qwen35.synthetic import qwen35 as synthetic  # noqa: E402
 
 FULL_WORKLOADS = [("1x77", 1, 77), ("1x300", 1, 300), ("1x1024", 1, 1024), ("16x300", 16, 300)]
 SMOKE_WORKLOADS = [("1x7", 1, 7), ("1x30", 1, 30), ("1x100", 1, 100), ("4x30", 4, 30)]
@@ -250,7 +250,7 @@ class TransformersKernels:
     def __init__(self, model):
         self.model = model
         self.module = sys.modules[type(model.layers[0].linear_attn).__module__]
-        self.original = getattr(self.module, "torch_chunk_gated_delta_rule")
+        self.original = self.module.torch_chunk_gated_delta_rule
         self.torch_impl = inspect.unwrap(self.original)
         self.layer_originals = {i: layer.linear_attn.__dict__.get("chunk_gated_delta_rule")
                                 for i, layer in enumerate(model.layers) if hasattr(layer, "linear_attn")}
@@ -497,7 +497,7 @@ class Bench:
 
             for wl, _, _ in self.workloads:
                 ids = self.ids[wl]
-                rec = self.row("ours", label, wl, lambda: fwd(ids), compare=self.refs[wl][0])
+                rec = self.row("ours", label, wl, lambda ids=ids: fwd(ids), compare=self.refs[wl][0])
                 if rec is not None and runner is not None and runner.last_fallback:
                     rec["note"] = f"eager fallback: {runner.last_fallback}"
             if runner is not None:
@@ -509,7 +509,7 @@ class Bench:
         bb.set_kernel("chunk")
 
         # end to end through the public API, as integrated today (uncached)
-        for wl, B, T in self.workloads:
+        for wl, B, _ in self.workloads:
             if B != 1:
                 continue
             ids_list = self.ids[wl][0].tolist()
@@ -591,7 +591,7 @@ class Bench:
                     free_memory(dev)
                 for wl, _, _ in self.workloads:
                     ids = self.ids[wl]
-                    self.row("transformers", f"eager ({k} kernels)", wl, lambda: forward(ids),
+                    self.row("transformers", f"eager ({k} kernels)", wl, lambda ids=ids: forward(ids),
                              compare=self.refs[wl][1])
         finally:
             switch.restore()
@@ -647,11 +647,13 @@ class Bench:
         card = self.card
         lines += [f"- device: **{card.get('name', '?')}**" + (f" (compute capability {card['capability']}, "
                   f"{card['memory_gib']:.0f} GiB)" if card.get("capability") else ""),
-                  f"- measured now: copy bandwidth {_fmt(card.get('bandwidth') and card['bandwidth'] / 1e12, '.2f', ' TB/s')}, "
+                  "- measured now: copy bandwidth "
+                  f"{_fmt(card.get('bandwidth') and card['bandwidth'] / 1e12, '.2f', ' TB/s')}, "
                   f"bf16 matmul {_fmt(card.get('bf16_flops') and card['bf16_flops'] / 1e12, '.0f', ' TFLOP/s')} "
                   "(the floor uses these)",
                   "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-                  f"- model: {'synthetic.SMALL' if self.smoke else 'synthetic.FULL (Qwen3.5-4B sizes)'}, random weights, "
+                  f"- model: {'synthetic.SMALL' if self.smoke else 'synthetic.FULL (Qwen3.5-4B sizes)'}, "
+                  "random weights, "
                   f"Anima layout, {self.P / 1e9:.3f} B non-embedding params; compute dtype "
                   f"{str(self.dtype).replace('torch.', '')}",
                   f"- command: `python bench/bench_gpu.py {' '.join(sys.argv[1:])}`; {a.runs} timed runs after "
@@ -664,16 +666,19 @@ class Bench:
             if "cold_s" in L:
                 lines += [f"| cold load (first `load_encoder`, to {self.dev}) | {L['cold_s']:.2f} s "
                           f"({L['cold_s'] / L['read_s']:.2f}x the read) |",
-                          f"| warm load (cached encoder) | {L['warm_ms']:.3f} ms (same object: {L['warm_is_same_object']}) |",
+                          f"| warm load (cached encoder) | {L['warm_ms']:.3f} ms "
+                          f"(same object: {L['warm_is_same_object']}) |",
                           f"| resident after load | {_fmt(L.get('resident_gib'), '.2f', ' GiB')} |"]
             lines += [f"| {k} (own step, before the timed rows) | {v:.1f} s |" for k, v in L.items()
                       if k.startswith("fla autotune")]
             lines.append("")
-        lines += ["| workload | system | variant | median ms | min ms | peak GiB | x floor | floor ms | min cos vs fp32 | note |",
+        lines += ["| workload | system | variant | median ms | min ms | peak GiB | x floor | floor ms "
+                  "| min cos vs fp32 | note |",
                   "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         order = {w: i for i, (w, _, _) in enumerate(self.workloads)}
         for r in sorted(self.rows, key=lambda r: (order[r["workload"]], r["system"] != "ours")):
-            lines.append(f"| {r['workload']} | {r['system']} | {r['variant']} | {r['median_ms']:.2f} | {r['min_ms']:.2f} "
+            lines.append(f"| {r['workload']} | {r['system']} | {r['variant']} | {r['median_ms']:.2f} "
+                         f"| {r['min_ms']:.2f} "
                          f"| {_fmt(r['peak_gib'], '.2f')} | {_fmt(r['x_floor'], '.1f')} | {_fmt(r['floor_ms'], '.2f')} "
                          f"| {_fmt(r['min_cos'], '.5f')} | {r['note']} |")
         lines.append("")

@@ -1,8 +1,8 @@
-"""Command line of the Qwen3.5-4B text encoder for Anima: encode, stats, inspect, fit, corpus (lib_qwen35/cli/).
+r"""Command line of the Qwen3.5-4B text encoder for Anima: encode, stats, inspect, fit, corpus (lib_qwen35/cli/).
 
 Run it with the WebUI's Python (it has torch). From the WebUI folder:
     venv/bin/python extensions/sd-forge-qwen35-anima/lib_qwen35 inspect models/qwen35/qwen35_4b.safetensors
-    .\\venv\\Scripts\\python.exe extensions\\sd-forge-qwen35-anima\\lib_qwen35 inspect models\\qwen35\\qwen35_4b.safetensors
+    .\venv\Scripts\python.exe extensions\sd-forge-qwen35-anima\lib_qwen35 inspect models\qwen35\qwen35_4b.safetensors
 or from the extension folder, `python -m lib_qwen35 ...`. A path that starts with models/ means the WebUI's
 models folder from both (files/webui_paths.py). Without --weights, encode and stats use a small synthetic
 checkpoint (real layout, random weights) and every output says so.

@@ -31,16 +31,24 @@ def on_ui_tabs():
     with gr.Blocks(analytics_enabled=False) as block:
         gr.Markdown(INTRO)
         with gr.Row():
-            encoder_file = gr.Dropdown(label="Qwen3.5-4B encoder file", choices=tab.weight_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id="qwen35_fit_encoder_file")
-            stock_file = gr.Dropdown(label="Stock encoder (Qwen3-0.6B)", choices=tab.stock_choices(), value=STOCK_AUTOMATIC, allow_custom_value=True, elem_id="qwen35_fit_stock_file")
+            encoder_file = gr.Dropdown(label="Qwen3.5-4B encoder file", choices=tab.weight_choices(), value=AUTOMATIC,
+                                       allow_custom_value=True, elem_id="qwen35_fit_encoder_file")
+            stock_file = gr.Dropdown(label="Stock encoder (Qwen3-0.6B)", choices=tab.stock_choices(),
+                                     value=STOCK_AUTOMATIC, allow_custom_value=True, elem_id="qwen35_fit_stock_file")
             refresh = ToolButton(value="\U0001f504", elem_id="qwen35_fit_refresh")
         with gr.Row():
-            limit = gr.Slider(label="Prompts (0 = the whole built-in corpus of 41,277)", minimum=0, maximum=41277, step=1, value=0, elem_id="qwen35_fit_limit")
-            batch_size = gr.Slider(label="Batch size", minimum=1, maximum=256, step=1, value=32, elem_id="qwen35_fit_batch_size")
-            device = gr.Radio(label="Device", choices=list(DEVICE_CHOICES), value="auto", elem_id="qwen35_fit_device")
+            limit = gr.Slider(label="Prompts (0 = the whole built-in corpus of 41,277)", minimum=0, maximum=41277,
+                              step=1, value=0, elem_id="qwen35_fit_limit")
+            batch_size = gr.Slider(label="Batch size", minimum=1, maximum=256, step=1, value=32,
+                                   elem_id="qwen35_fit_batch_size")
+            device = gr.Radio(label="Device", choices=list(DEVICE_CHOICES), value="auto",
+                              elem_id="qwen35_fit_device")
         with gr.Row():
-            name = gr.Textbox(label="Output name (folder models/qwen35/<name>/)", value="my_alignment", elem_id="qwen35_fit_name")
-            allow_underdetermined = gr.Checkbox(label="Fit even with fewer than 1,139 prompts (preview only: the rotation is then undetermined)", value=False, elem_id="qwen35_fit_allow_underdetermined")
+            name = gr.Textbox(label="Output name (folder models/qwen35/<name>/)", value="my_alignment",
+                              elem_id="qwen35_fit_name")
+            allow_underdetermined = gr.Checkbox(
+                label="Fit even with fewer than 1,139 prompts (preview only: the rotation is then undetermined)",
+                value=False, elem_id="qwen35_fit_allow_underdetermined")
         with gr.Row():
             start = gr.Button(value="Start", variant="primary", elem_id="qwen35_fit_start")
             cancel = gr.Button(value="Cancel", elem_id="qwen35_fit_cancel")
@@ -52,14 +60,23 @@ def on_ui_tabs():
         with gr.Accordion(label="Compare with stock", open=True):
             prompt = gr.Textbox(label="Prompt", lines=2, elem_id="qwen35_cmp_prompt")
             with gr.Row():
-                strength = gr.Slider(label="Alignment strength", minimum=0.0, maximum=1.0, step=0.05, value=1.0, elem_id="qwen35_cmp_strength")
-                use_calibration = gr.Checkbox(label="Use calibration", value=False, elem_id="qwen35_cmp_use_calibration")
+                strength = gr.Slider(label="Alignment strength", minimum=0.0, maximum=1.0, step=0.05, value=1.0,
+                                     elem_id="qwen35_cmp_strength")
+                use_calibration = gr.Checkbox(label="Use calibration", value=False,
+                                              elem_id="qwen35_cmp_use_calibration")
             with gr.Row():
-                alignment_file = gr.Dropdown(label="Alignment file", choices=tab.alignment_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id="qwen35_cmp_alignment_file")
-                calibration_file = gr.Dropdown(label="Calibration file", choices=tab.calibration_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id="qwen35_cmp_calibration_file")
+                alignment_file = gr.Dropdown(label="Alignment file", choices=tab.alignment_choices(), value=AUTOMATIC,
+                                             allow_custom_value=True, elem_id="qwen35_cmp_alignment_file")
+                calibration_file = gr.Dropdown(label="Calibration file", choices=tab.calibration_choices(),
+                                               value=AUTOMATIC, allow_custom_value=True,
+                                               elem_id="qwen35_cmp_calibration_file")
             with gr.Row():  # a second fit side by side (e.g. a downloaded one against yours)
-                alignment_file_b = gr.Dropdown(label="Second alignment file (side by side)", choices=[NONE_FILE] + tab.alignment_choices()[1:], value=NONE_FILE, allow_custom_value=True, elem_id="qwen35_cmp_alignment_file_b")
-                calibration_file_b = gr.Dropdown(label="Its calibration file", choices=[NONE_FILE] + tab.calibration_choices()[1:], value=NONE_FILE, allow_custom_value=True, elem_id="qwen35_cmp_calibration_file_b")
+                alignment_file_b = gr.Dropdown(label="Second alignment file (side by side)",
+                                               choices=[NONE_FILE] + tab.alignment_choices()[1:], value=NONE_FILE,
+                                               allow_custom_value=True, elem_id="qwen35_cmp_alignment_file_b")
+                calibration_file_b = gr.Dropdown(label="Its calibration file",
+                                                 choices=[NONE_FILE] + tab.calibration_choices()[1:], value=NONE_FILE,
+                                                 allow_custom_value=True, elem_id="qwen35_cmp_calibration_file_b")
             compare = gr.Button(value="Compare with stock", elem_id="qwen35_cmp_run")
             readout = gr.Markdown(value="", elem_id="qwen35_cmp_readout")
 
@@ -74,7 +91,8 @@ def on_ui_tabs():
             return (v.progress_html, v.message, v.report_md) + pickers
 
         def start_fit(name_, limit_, batch_size_, device_, encoder_file_, stock_file_, allow_):
-            request = FitRequest(name=name_, limit=limit_, batch_size=batch_size_, device=device_, encoder_file=encoder_file_, stock_file=stock_file_, allow_underdetermined=allow_)
+            request = FitRequest(name=name_, limit=limit_, batch_size=batch_size_, device=device_,
+                                 encoder_file=encoder_file_, stock_file=stock_file_, allow_underdetermined=allow_)
             first = tab.start(request)
             yield shown(first)
             if first.running:
@@ -94,15 +112,24 @@ def on_ui_tabs():
                     gr.update(choices=[NONE_FILE] + tab.alignment_choices()[1:]),
                     gr.update(choices=[NONE_FILE] + tab.calibration_choices()[1:]))
 
-        def run_compare(prompt_, strength_, use_calibration_, alignment_file_, calibration_file_, encoder_file_, stock_file_, device_, alignment_file_b_, calibration_file_b_):
-            request = CompareRequest(prompt=prompt_, strength=strength_, use_calibration=use_calibration_, alignment_file=alignment_file_, calibration_file=calibration_file_, encoder_file=encoder_file_, stock_file=stock_file_, device=device_, alignment_file_b=alignment_file_b_, calibration_file_b=calibration_file_b_)
+        def run_compare(prompt_, strength_, use_calibration_, alignment_file_, calibration_file_, encoder_file_,
+                        stock_file_, device_, alignment_file_b_, calibration_file_b_):
+            request = CompareRequest(prompt=prompt_, strength=strength_, use_calibration=use_calibration_,
+                                     alignment_file=alignment_file_, calibration_file=calibration_file_,
+                                     encoder_file=encoder_file_, stock_file=stock_file_, device=device_,
+                                     alignment_file_b=alignment_file_b_, calibration_file_b=calibration_file_b_)
             return tab.compare(request).markdown()
 
-        start.click(fn=start_fit, inputs=[name, limit, batch_size, device, encoder_file, stock_file, allow_underdetermined], outputs=fit_outputs, show_progress="hidden")
+        start.click(fn=start_fit,
+                    inputs=[name, limit, batch_size, device, encoder_file, stock_file, allow_underdetermined],
+                    outputs=fit_outputs, show_progress="hidden")
         show.click(fn=follow, inputs=[], outputs=fit_outputs, show_progress="hidden")
         cancel.click(fn=cancel_fit, inputs=[], outputs=fit_outputs, show_progress="hidden")
-        refresh.click(fn=refresh_all, inputs=[], outputs=[encoder_file, stock_file, alignment_file, calibration_file, alignment_file_b, calibration_file_b], show_progress=False)
-        compare.click(fn=run_compare, inputs=[prompt, strength, use_calibration, alignment_file, calibration_file, encoder_file, stock_file, device, alignment_file_b, calibration_file_b], outputs=[readout])
+        refresh.click(fn=refresh_all, inputs=[], outputs=[encoder_file, stock_file, alignment_file, calibration_file,
+                                                          alignment_file_b, calibration_file_b], show_progress=False)
+        compare.click(fn=run_compare, inputs=[prompt, strength, use_calibration, alignment_file, calibration_file,
+                                              encoder_file, stock_file, device, alignment_file_b, calibration_file_b],
+                      outputs=[readout])
     return [(block, TAB_TITLE, "qwen35_alignment_tab")]
 
 

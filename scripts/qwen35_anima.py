@@ -32,20 +32,33 @@ class Qwen35AnimaTextEncoder(scripts.Script):
         ctl, webui = get_controller(), selection.current()
         with webui.enable_accordion(DEFAULTS.enabled, label=TITLE, elem_id=self.elem_id("enabled")) as enabled:
             with gr.Row():
-                encoder_file = gr.Dropdown(label="Encoder file", choices=ctl.weight_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("encoder_file"))
-                refresh = ToolButton(value="\U0001f504", elem_id=self.elem_id("refresh"))  # rescan weights / alignment / calibration folders
+                encoder_file = gr.Dropdown(label="Encoder file", choices=ctl.weight_choices(), value=AUTOMATIC,
+                                           allow_custom_value=True, elem_id=self.elem_id("encoder_file"))
+                # rescan weights / alignment / calibration folders
+                refresh = ToolButton(value="\U0001f504", elem_id=self.elem_id("refresh"))
             with gr.Row():
-                use_alignment = gr.Checkbox(label="Use alignment", value=DEFAULTS.use_alignment, elem_id=self.elem_id("use_alignment"))
-                alignment_strength = gr.Slider(label="Alignment strength", minimum=0.0, maximum=1.0, step=0.05, value=DEFAULTS.alignment_strength, elem_id=self.elem_id("alignment_strength"))
-            alignment_file = gr.Dropdown(label="Alignment file", choices=ctl.alignment_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("alignment_file"))
+                use_alignment = gr.Checkbox(label="Use alignment", value=DEFAULTS.use_alignment,
+                                            elem_id=self.elem_id("use_alignment"))
+                alignment_strength = gr.Slider(label="Alignment strength", minimum=0.0, maximum=1.0, step=0.05,
+                                               value=DEFAULTS.alignment_strength,
+                                               elem_id=self.elem_id("alignment_strength"))
+            alignment_file = gr.Dropdown(label="Alignment file", choices=ctl.alignment_choices(), value=AUTOMATIC,
+                                         allow_custom_value=True, elem_id=self.elem_id("alignment_file"))
             with gr.Row():
-                use_calibration = gr.Checkbox(label="Use calibration", value=DEFAULTS.use_calibration, elem_id=self.elem_id("use_calibration"))
-                calibration_file = gr.Dropdown(label="Calibration file", choices=ctl.calibration_choices(), value=AUTOMATIC, allow_custom_value=True, elem_id=self.elem_id("calibration_file"))
-            output_scale = gr.Slider(label="Output scale", minimum=0.0, maximum=3.0, step=0.05, value=DEFAULTS.output_scale, elem_id=self.elem_id("output_scale"))
+                use_calibration = gr.Checkbox(label="Use calibration", value=DEFAULTS.use_calibration,
+                                              elem_id=self.elem_id("use_calibration"))
+                calibration_file = gr.Dropdown(label="Calibration file", choices=ctl.calibration_choices(),
+                                               value=AUTOMATIC, allow_custom_value=True,
+                                               elem_id=self.elem_id("calibration_file"))
+            output_scale = gr.Slider(label="Output scale", minimum=0.0, maximum=3.0, step=0.05,
+                                     value=DEFAULTS.output_scale, elem_id=self.elem_id("output_scale"))
             # Several lines, so the whole text (file, hash, device, or an error with its fix) stays readable.
-            status = gr.Textbox(label="Status", value=ctl.status_text(*DEFAULTS.as_args()), interactive=False, lines=2, max_lines=12, elem_id=self.elem_id("status"))
+            status = gr.Textbox(label="Status", value=ctl.status_text(*DEFAULTS.as_args()), interactive=False, lines=2,
+                                max_lines=12, elem_id=self.elem_id("status"))
 
-        controls = dict(enabled=enabled, encoder_file=encoder_file, use_alignment=use_alignment, alignment_strength=alignment_strength, alignment_file=alignment_file, use_calibration=use_calibration, calibration_file=calibration_file, output_scale=output_scale)
+        controls = dict(enabled=enabled, encoder_file=encoder_file, use_alignment=use_alignment,
+                        alignment_strength=alignment_strength, alignment_file=alignment_file,
+                        use_calibration=use_calibration, calibration_file=calibration_file, output_scale=output_scale)
         values = [controls[name] for name in ARG_NAMES]
 
         def refresh_all(*args):
@@ -56,7 +69,8 @@ class Qwen35AnimaTextEncoder(scripts.Script):
                 ctl.status_text(*args),
             )
 
-        refresh.click(fn=refresh_all, inputs=values, outputs=[encoder_file, alignment_file, calibration_file, status], show_progress=False)
+        refresh.click(fn=refresh_all, inputs=values, outputs=[encoder_file, alignment_file, calibration_file, status],
+                      show_progress=False)
         # The status follows the controls at once (a tick, a file, the alignment), and a PNG Info paste too.
         for control in values:
             control.change(fn=ctl.status_text, inputs=values, outputs=[status], show_progress=False)

@@ -15,7 +15,7 @@ os.environ.setdefault("QWEN35_CPU_BF16", "off")
 sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 
 from lib_qwen35.model import embedding_cache, encoder_cache  # noqa: E402
-from lib_qwen35.synthetic import qwen35 as synthetic
+from lib_qwen35.synthetic import qwen35 as synthetic  # noqa: E402
 
 
 @pytest.fixture(scope="session")

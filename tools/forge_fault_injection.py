@@ -88,7 +88,8 @@ def unexpected_errors(log: str) -> list[str]:
         while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()):
             j += 1
         block, last = lines[i:j], lines[j] if j < len(lines) else ""
-        if any("lib_qwen35" in ln or "qwen35_anima" in ln for ln in block) and not last.startswith("lib_qwen35.errors."):
+        if (any("lib_qwen35" in ln or "qwen35_anima" in ln for ln in block)
+                and not last.startswith("lib_qwen35.errors.")):
             bad.append(last)
     return bad
 

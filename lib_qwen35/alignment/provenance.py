@@ -79,7 +79,8 @@ class Provenance:
         cosines = {name[len("heldout_cosine_"):]: value for name in meta if name.startswith("heldout_cosine_")
                    if (value := _number(meta, name, float)) is not None}
         return cls(kind=kind, tool=meta.get("tool") or None, encoder_4b_file=meta.get("encoder_4b_file") or None,
-                   encoder_4b_hash=_hash(meta, "encoder_4b_hash"), encoder_06b_file=meta.get("encoder_06b_file") or None,
+                   encoder_4b_hash=_hash(meta, "encoder_4b_hash"),
+                   encoder_06b_file=meta.get("encoder_06b_file") or None,
                    encoder_06b_hash=_hash(meta, "encoder_06b_hash"), prompt_count=_number(meta, "prompt_count"),
                    train_count=_number(meta, "train_count"), heldout_count=_number(meta, "heldout_count"),
                    corpus_version=meta.get("corpus_version") or None, corpus_id=meta.get("corpus_id") or None,

@@ -63,7 +63,8 @@ def report_markdown(report: dict) -> str:
                      f"({meta.get('encoder_4b_hash')}), 0.6B `{meta.get('encoder_06b_file')}` "
                      f"({meta.get('encoder_06b_hash')}), {meta.get('date')}.\n")
     if meta.get("alignment_hash"):
-        lines.append(f"Content hashes: alignment `{meta['alignment_hash']}`, calibration `{meta.get('calibration_hash')}` "
+        lines.append(f"Content hashes: alignment `{meta['alignment_hash']}`, "
+                     f"calibration `{meta.get('calibration_hash')}` "
                      f"(images made with the files record them; `inspect` prints them).\n")
     if report.get("underdetermined"):
         lines.append("Warning: fewer training prompts than dimensions; the rotation is underdetermined.\n")
@@ -82,7 +83,8 @@ def report_markdown(report: dict) -> str:
 
 def is_our_report_json(path) -> bool:
     data = json.loads(safe_io.read_text(path, "report", 64 << 20, Qwen35Error))
-    return isinstance(data, dict) and isinstance(data.get("meta"), dict) and data["meta"].get("tool") == "lib_qwen35.fit"
+    return (isinstance(data, dict) and isinstance(data.get("meta"), dict)
+            and data["meta"].get("tool") == "lib_qwen35.fit")
 
 
 def is_our_report_md(path) -> bool:

@@ -281,7 +281,8 @@ def check_request(out_dir: str, *, holdout: float = 0.1, batch_size: int = 32, c
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
-        raise FitInputError(f"cannot create the output folder {out_dir}: {e.strerror or e}; pick another --out") from None
+        raise FitInputError(f"cannot create the output folder {out_dir}: {e.strerror or e}; "
+                            "pick another --out") from None
     return {name: safe_io.check_output(os.path.join(out_dir, name), what, inputs=inputs, ours=ours,
                                        error=FitInputError) for name, what, ours in _outputs()}
 

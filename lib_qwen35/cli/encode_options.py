@@ -73,7 +73,8 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
                                                       "(default: none)")
     p.add_argument("--strength", type=float, metavar="A",
                    help="alignment strength in [0, 1]; needs --alignment (default: 1.0 with --alignment)")
-    p.add_argument("--calibration", metavar="FILE", help="a calibration file {scale, bias}, made by fit (default: none)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="a calibration file {scale, bias}, made by fit (default: none)")
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="uniform output scale, applied last (default: %(default)s = unchanged)")
 

@@ -20,8 +20,8 @@ def add_arguments(p) -> None:
     p.add_argument("file", metavar="FILE", help="the file to describe: a weights file, e.g. "
                    "models/qwen35/qwen35_4b.safetensors, or an alignment or calibration file")
     p.add_argument("--weights", metavar="FILE", help="with an alignment or calibration FILE: the Qwen3.5-4B encoder to "
-                   "check it against, e.g. models/qwen35/qwen35_4b.safetensors (exit 1 if it was not fitted on it; default: not "
-                   "checked, the file's own record is shown)")
+                   "check it against, e.g. models/qwen35/qwen35_4b.safetensors (exit 1 if it was not fitted on it; "
+                   "default: not checked, the file's own record is shown)")
     p.add_argument("--alignment", metavar="FILE", help="with a calibration FILE: the alignment file it is used with "
                    "(exit 1 if the calibration belongs to another fit; default: not checked)")
 

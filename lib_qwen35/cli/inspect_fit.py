@@ -80,7 +80,8 @@ def _describe(path, loaded, facts) -> None:
     if p.encoder_06b_file or p.encoder_06b_hash:
         say("to 0.6B", f"{p.encoder_06b_file or '?'} ({p.encoder_06b_hash or 'unknown'})")
     if p.prompt_count is not None:
-        split = f" ({p.train_count:,} fitted, {p.heldout_count:,} held out)" if None not in (p.train_count, p.heldout_count) else ""
+        split = (f" ({p.train_count:,} fitted, {p.heldout_count:,} held out)"
+                 if None not in (p.train_count, p.heldout_count) else "")
         say("prompts", f"{p.prompt_count:,}{split}, corpus {p.corpus_id or p.corpus_version or 'unknown'}")
     cosines = _cosines(p.heldout)
     if cosines:

@@ -346,6 +346,7 @@ def is_synthetic_checkpoint(path) -> bool:
             data = json.loads(text)
             meta = data.get("metadata") if isinstance(data, dict) else None
             return isinstance(meta, dict) and str(meta.get(safe_io.MARK_KEY, "")).startswith(SYNTHETIC_MARK)
-        return read_file_header(path, "weights file", Qwen35Error).metadata.get("synthetic", "").startswith(SYNTHETIC_MARK)
+        return (read_file_header(path, "weights file", Qwen35Error).metadata.get("synthetic", "")
+                .startswith(SYNTHETIC_MARK))
     except (Qwen35Error, OSError, ValueError):
         return False

@@ -84,7 +84,8 @@ def open_regular(path, what: str, error=Qwen35Error, fix: str = ""):
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _fail(error, path, f"is {_kind(st.st_mode)}, not a regular file, so it cannot be {with_article(what)}", fix)
+            raise _fail(error, path,
+                        f"is {_kind(st.st_mode)}, not a regular file, so it cannot be {with_article(what)}", fix)
         return os.fdopen(fd, "rb", buffering=0), st
     except BaseException:
         os.close(fd)
@@ -121,8 +122,8 @@ def read_bounded(path, what: str, max_bytes: int, error=Qwen35Error, fix: str = 
             chunks.append(chunk)
             total += len(chunk)
             if total > max_bytes:
-                raise _fail(error, path, f"grew past {max_bytes:,} bytes while being read; {with_article(what)} is at most "
-                                         f"that", fix)
+                raise _fail(error, path, f"grew past {max_bytes:,} bytes while being read; "
+                                         f"{with_article(what)} is at most that", fix)
 
 
 def read_text(path, what: str, max_bytes: int, error=Qwen35Error, fix: str = "", size_fix: str = "") -> str:
@@ -183,8 +184,8 @@ def check_output(path, what: str, *, inputs=(), ours=None, error=Qwen35Error) ->
         if not stat.S_ISREG(st.st_mode):
             raise error(f"refusing to write the {what} to {path}: it is {_kind(st.st_mode)}. Pick another path.")
         if ours is None or not _safe_predicate(ours, path):
-            raise error(f"refusing to overwrite {path}: it exists and is not {with_article(what)} written by this tool (it "
-                        f"may be your data). Pick another output path, or delete the file first.")
+            raise error(f"refusing to overwrite {path}: it exists and is not {with_article(what)} written by this tool "
+                        f"(it may be your data). Pick another output path, or delete the file first.")
     check_writable_folder(folder, what, error)
     return path
 

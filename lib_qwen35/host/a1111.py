@@ -66,7 +66,7 @@ def generation_lock():
     never interleaves with one. Not re-entrant (Forge's FIFOLock, SD.Next's threading.Lock): never nest it."""
     try:
         lock = queue_lock()
-    except Exception:  # a WebUI whose call_queue cannot be imported here: run unlocked
+    except Exception:  # noqa: BLE001 - a WebUI whose call_queue cannot be imported here: run unlocked
         lock = None
     if lock is None:
         yield

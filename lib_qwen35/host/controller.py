@@ -77,7 +77,7 @@ class Controller:
         except Qwen35Error as error:
             self._arm_error(p, error)
             return None
-        except Exception as error:  # the WebUI would swallow it and silently generate with the stock encoder
+        except Exception as error:  # noqa: BLE001 - the WebUI would swallow it and silently use the stock encoder
             traceback.print_exc()
             self._arm_error(p, messages.unexpected(error))
             return None
@@ -168,7 +168,8 @@ class Controller:
         """Resolve the picked files and the placement; raises Qwen35Error with the fix."""
         extra = settings.search_dirs
         weights_path = file_locator.weights_path(params.encoder_file, extra)
-        alignment_path = file_locator.output_stage_path("alignment", params.alignment_file, extra) if params.use_alignment else None
+        alignment_path = (file_locator.output_stage_path("alignment", params.alignment_file, extra)
+                          if params.use_alignment else None)
         calibration_path = (file_locator.output_stage_path("calibration", params.calibration_file, extra)
                             if params.use_calibration else None)
         try:
@@ -230,8 +231,10 @@ class Controller:
         return status.panel(preview.describe(self, args))
 
     def register_xyz_axes(self) -> int:
-        return xyz_axes.register(lambda: self.weight_choices()[1:], alignment_choices=lambda: self.alignment_choices()[1:],
-                                 calibration_choices=lambda: self.calibration_choices()[1:], file_found=self.stage_file_found)
+        return xyz_axes.register(lambda: self.weight_choices()[1:],
+                                 alignment_choices=lambda: self.alignment_choices()[1:],
+                                 calibration_choices=lambda: self.calibration_choices()[1:],
+                                 file_found=self.stage_file_found)
 
 
 def paste_status(params: dict) -> str:

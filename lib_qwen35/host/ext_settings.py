@@ -53,11 +53,15 @@ def register() -> None:
     info = shared.OptionInfo
     add = shared.opts.add_option
     add(KEY_SEARCH_DIRS, info("", _LABELS[KEY_SEARCH_DIRS], gr.Textbox, section=SECTION))
-    add(KEY_DEVICE, info(DEFAULTS.device, _LABELS[KEY_DEVICE], gr.Radio, {"choices": list(DEVICE_CHOICES)}, section=SECTION))
-    add(KEY_DTYPE, info(DEFAULTS.dtype, _LABELS[KEY_DTYPE], gr.Radio, {"choices": list(DTYPE_CHOICES)}, section=SECTION))
+    add(KEY_DEVICE, info(DEFAULTS.device, _LABELS[KEY_DEVICE], gr.Radio, {"choices": list(DEVICE_CHOICES)},
+                         section=SECTION))
+    add(KEY_DTYPE, info(DEFAULTS.dtype, _LABELS[KEY_DTYPE], gr.Radio, {"choices": list(DTYPE_CHOICES)},
+                        section=SECTION))
     add(KEY_KEEP_RESIDENT, info(DEFAULTS.keep_resident, _LABELS[KEY_KEEP_RESIDENT], gr.Checkbox, section=SECTION))
-    add(KEY_EMBEDDING_CACHE, info(DEFAULTS.embedding_cache_size, _LABELS[KEY_EMBEDDING_CACHE], gr.Slider, {"minimum": 0, "maximum": 4096, "step": 16}, section=SECTION))
-    add(KEY_ENCODER_CACHE, info(DEFAULTS.encoder_cache_size, _LABELS[KEY_ENCODER_CACHE], gr.Slider, {"minimum": 1, "maximum": 4, "step": 1}, section=SECTION))
+    add(KEY_EMBEDDING_CACHE, info(DEFAULTS.embedding_cache_size, _LABELS[KEY_EMBEDDING_CACHE], gr.Slider,
+                                  {"minimum": 0, "maximum": 4096, "step": 16}, section=SECTION))
+    add(KEY_ENCODER_CACHE, info(DEFAULTS.encoder_cache_size, _LABELS[KEY_ENCODER_CACHE], gr.Slider,
+                                {"minimum": 1, "maximum": 4, "step": 1}, section=SECTION))
 
 
 def read(opts=None) -> ExtensionSettings:
@@ -84,7 +88,8 @@ def read(opts=None) -> ExtensionSettings:
         device=device if device in DEVICE_CHOICES else DEFAULTS.device,
         dtype=dtype if dtype in DTYPE_CHOICES else DEFAULTS.dtype,
         keep_resident=bool(get(KEY_KEEP_RESIDENT, DEFAULTS.keep_resident)),
-        embedding_cache_size=_as_int(get(KEY_EMBEDDING_CACHE, DEFAULTS.embedding_cache_size), DEFAULTS.embedding_cache_size, 0),
+        embedding_cache_size=_as_int(get(KEY_EMBEDDING_CACHE, DEFAULTS.embedding_cache_size),
+                                     DEFAULTS.embedding_cache_size, 0),
         encoder_cache_size=_as_int(get(KEY_ENCODER_CACHE, DEFAULTS.encoder_cache_size), DEFAULTS.encoder_cache_size, 1),
     )
 

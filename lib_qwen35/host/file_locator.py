@@ -34,7 +34,8 @@ from lib_qwen35.model.output_stage import Alignment, Calibration, content_hash, 
 from . import messages, selection
 from .params import AUTOMATIC
 
-EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # lib_qwen35/host/ -> root
+# lib_qwen35/host/ -> root
+EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUNDLED_ALIGNMENT_DIR = os.path.join(EXTENSION_ROOT, "alignment_data")
 DEDICATED_FOLDER = "qwen35"  # models/qwen35
 PREFERRED_WEIGHTS = "qwen35_4b.safetensors"
@@ -74,7 +75,8 @@ def weights_search_dirs(extra_dirs=()) -> list[tuple[str, bool]]:
 
 
 def output_stage_search_dirs(extra_dirs=()) -> list[str]:
-    return [d for d, _ in _unique([(BUNDLED_ALIGNMENT_DIR, True), (dedicated_dir(), True)] + [(d, True) for d in extra_dirs])]
+    return [d for d, _ in _unique([(BUNDLED_ALIGNMENT_DIR, True), (dedicated_dir(), True)]
+                                  + [(d, True) for d in extra_dirs])]
 
 
 def list_weights(extra_dirs=()) -> list[FoundFile]:
@@ -270,7 +272,7 @@ def _tensor_names(path: str) -> frozenset | None:
         except Qwen35Error as error:  # the library's message: names the file, the field and the fix
             _header_cache[key] = None
             _skipped[path] = str(error)
-        except Exception as error:  # a scan must never break the pickers
+        except Exception as error:  # noqa: BLE001 - a scan must never break the pickers
             _header_cache[key] = None
             _skipped[path] = f"{path}: unreadable ({type(error).__name__}: {error})"
     names = _header_cache[key]

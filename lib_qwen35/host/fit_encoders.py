@@ -35,8 +35,9 @@ def stock_source(choice: str, extra_dirs=()):
         if path is None:
             raise messages.fit_tab_error(
                 "no Anima model is loaded and no Qwen3-0.6B file was chosen, so there is no stock encoder to fit "
-                f"against. Fix: load an Anima checkpoint in the checkpoint picker, or put {file_locator.PREFERRED_STOCK} "
-                f"into {_text_encoder_folder()}, press the refresh button and pick it under 'Stock encoder'.")
+                "against. Fix: load an Anima checkpoint in the checkpoint picker, or put "
+                f"{file_locator.PREFERRED_STOCK} into {_text_encoder_folder()}, press the refresh button and pick it "
+                "under 'Stock encoder'.")
         return path
     path = file_locator.resolve(choice, files, file_locator.PREFERRED_STOCK)
     if path is None:

@@ -76,7 +76,8 @@ def report(result, names, cache_dir) -> str:
              (f"Files in `{result.out_dir}`: `{names[0]}` (hash `{meta.get('alignment_hash')}`), `{names[1]}` (hash "
               f"`{meta.get('calibration_hash')}`), `{os.path.basename(result.report_md)}`, "
               f"`{os.path.basename(result.report_json)}`. Share the two files with the report."),
-             (f"Embedding time {meta.get('embed_seconds')} s ({meta.get('encodings_computed')} prompt encodings computed"
+             (f"Embedding time {meta.get('embed_seconds')} s "
+              f"({meta.get('encodings_computed')} prompt encodings computed"
               + (f", {speed}/s" if speed else "") + f", {meta.get('encodings_from_cache')} from the cache)."),
              f"The embedding cache `{cache_dir}` lets a later run resume or refit; delete it when you are done."]
     return "\n".join(lines)

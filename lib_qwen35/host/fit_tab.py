@@ -123,7 +123,8 @@ class CompareResult:
         lines = ["| 4B output | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
                  "| raw (no alignment) | " + " | ".join(_cell(self.raw) for _ in self.columns) + " |",
                  "| aligned | " + " | ".join(_cell(c.aligned) for c in self.columns) + " |",
-                 "| aligned + calibrated | " + " | ".join(_cell(c.calibrated) for c in self.columns) + " |", "", explain]
+                 "| aligned + calibrated | " + " | ".join(_cell(c.calibrated) for c in self.columns) + " |",
+                 "", explain]
         lines += [f"- {n}" for n in self.notes]
         lines += [f"- {chr(65 + i)}: {line}" for i, c in enumerate(self.columns) for line in c.provenance]
         return "\n".join(lines)
@@ -182,7 +183,7 @@ class FitTab:
                 plan = self._plan_fit(request)
             except Qwen35Error as error:
                 return self._set(FitView(state="error", message=str(error)))
-            except Exception as error:  # never into gradio
+            except Exception as error:  # noqa: BLE001 - never into gradio
                 traceback.print_exc()
                 return self._set(FitView(state="error", message=str(messages.unexpected(error))))
             self._cancel = threading.Event()
@@ -268,7 +269,7 @@ class FitTab:
                               message=f"Cancelled: {error} Press Start with the same output name to resume."))
         except Qwen35Error as error:
             self._set(FitView(state="error", message=_prefixed(str(error))))
-        except BaseException as error:  # the thread must always end in a final state
+        except BaseException as error:  # noqa: BLE001 - the thread must always end in a final state
             if placement_mod.is_oom(error):
                 message = str(messages.out_of_memory(plan["weights_path"], placement))
             else:
@@ -301,7 +302,7 @@ class FitTab:
             return self._compare(request)
         except Qwen35Error as error:
             return CompareResult(error=_prefixed(str(error)))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - shown in the tab, never raised into gradio
             if placement_mod.is_oom(error):
                 return CompareResult(error="out of memory; set the device to cpu and try again.")
             traceback.print_exc()
@@ -312,7 +313,8 @@ class FitTab:
         placement = placement_mod.resolve(settings)
         extra = settings.search_dirs
         weights_path = file_locator.weights_path(request.encoder_file or AUTOMATIC, extra)
-        e6 = fit_encoders.load_stock(fit_encoders.stock_source(request.stock_file, extra), placement, self._load_stock_file)
+        e6 = fit_encoders.load_stock(fit_encoders.stock_source(request.stock_file, extra), placement,
+                                     self._load_stock_file)
         pairs = [(request.alignment_file or AUTOMATIC, request.calibration_file or AUTOMATIC)]
         if str(request.alignment_file_b or NONE_FILE) != NONE_FILE:
             pairs.append((request.alignment_file_b, request.calibration_file_b or NONE_FILE))
@@ -394,7 +396,7 @@ def _prefixed(text: str) -> str:
 def _safe(fn, default):
     try:
         return fn()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the pickers and the clean-up fall back rather than break the tab
         return default
 
 

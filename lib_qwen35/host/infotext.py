@@ -111,7 +111,8 @@ def pasted_file(params: dict, kind: str) -> paste_lookup.PastedFile | None:
     if kind == "alignment":
         used, name, wanted = paste_use_alignment(params), params.get(KEY_ALIGNMENT_FILE), params.get(KEY_ALIGNMENT_HASH)
     else:
-        used, name, wanted = paste_use_calibration(params), params.get(KEY_CALIBRATION), params.get(KEY_CALIBRATION_HASH)
+        used, name, wanted = (paste_use_calibration(params), params.get(KEY_CALIBRATION),
+                              params.get(KEY_CALIBRATION_HASH))
     if not used:
         return None
     return paste_lookup.resolve(kind, _text(name), paste_lookup.normalise_hash(wanted))

@@ -147,8 +147,8 @@ class WebUIHost:
     # ---- the alignment tab --------------------------------------------------------------------------
 
     def stock_encoder(self, sd_model):
-        """The loaded Anima model's own Qwen3-0.6B encoder behind the interface the alignment fit (`lib_qwen35.alignment`) expects
-        (tokenize, encode_batch, identity, device, dtype, path, short_hash, and
+        """The loaded Anima model's own Qwen3-0.6B encoder behind the interface the alignment fit
+        (`lib_qwen35.alignment`) expects (tokenize, encode_batch, identity, device, dtype, path, short_hash, and
         generation_text(prompt): the text a generation would hand the 4B encoder), computed through the
         stock seam, never our patch. None when the model is not Anima; raises (unsupported) when it is
         Anima with an unknown seam."""

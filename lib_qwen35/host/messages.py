@@ -114,7 +114,8 @@ def fit_tab_error(text: str) -> FitTabError:
 def invalid_setting(cause: BaseException) -> Qwen35Error:
     return Qwen35Error(_fmt(
         f"invalid setting: {_strip(cause)} Fix: alignment_strength takes 0 to 1, output_scale a number >= 0, "
-        f"enabled / use_alignment / use_calibration true or false (accordion, API args or X/Y/Z values), {DISABLE_HINT}."
+        "enabled / use_alignment / use_calibration true or false (accordion, API args or X/Y/Z values), "
+        f"{DISABLE_HINT}."
     ))
 
 
@@ -138,7 +139,8 @@ def unsupported_seam(webui: str, version: str, what: str, supported: str) -> Qwe
 
 def unknown_webui(recognised: list[str]) -> Qwen35Error:
     """Neither Forge Neo nor SD.Next was recognised (selection.py)."""
-    found = f"more than one WebUI matched ({', '.join(recognised)})" if recognised else "neither Forge Neo nor SD.Next was recognised"
+    found = (f"more than one WebUI matched ({', '.join(recognised)})" if recognised
+             else "neither Forge Neo nor SD.Next was recognised")
     return Qwen35Error(_fmt(
         f"this WebUI is not one this extension supports: {found} (Forge Neo: the modules_forge and backend "
         f"packages; SD.Next: modules.scripts_manager and modules.sd_hijack_te). Nothing is changed: prompts "
@@ -192,7 +194,8 @@ def provenance_label(verdict) -> str:
         "no_provenance": f"{f.kind} {f.name} without fit provenance",
         "encoder_unknown": f"{f.kind} {f.name} without its encoder file",
         "changed_after_fit": f"{f.kind} {f.name} changed after its fit",
-        "pair_other_alignment": f"calibration {f.name} from another fit than {verdict.other.name if verdict.other else '?'}",
+        "pair_other_alignment":
+            f"calibration {f.name} from another fit than {verdict.other.name if verdict.other else '?'}",
     }.get(verdict.code, f"{f.kind} {f.name}: {verdict.code}")
 
 

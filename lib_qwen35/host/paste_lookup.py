@@ -97,7 +97,8 @@ def forget(kind: str) -> None:
 def notes_for(values: dict) -> list[str]:
     """The notes whose pasted value the pickers still hold ({kind: picker value, or None when the stage is off})."""
     with _lock:
-        return [note for kind, (value, note) in _notes.items() if values.get(kind) is not None and values[kind] == value]
+        return [note for kind, (value, note) in _notes.items()
+                if values.get(kind) is not None and values[kind] == value]
 
 
 def reset() -> None:

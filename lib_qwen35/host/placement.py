@@ -1,10 +1,10 @@
 """Where the 4B encoder computes, in which dtype, and moving its weights there and back.
 
-Weights live in RAM between generations (loaded once into memory the process owns; the library never
-memory-maps them). To encode, they move to the compute device; before that, the running WebUI is asked to make room (WebUIHost.make_room:
-Forge Neo's memory manager, SD.Next's offload), and afterwards they go back to RAM and the WebUI's memory
-is given back (WebUIHost.empty_cache), unless "keep resident" is set. An out-of-memory error anywhere in
-that sequence puts the weights back in RAM and raises an error that says what to change. Which device
+Weights live in RAM between generations (loaded once into memory the process owns; the library never memory-maps
+them). To encode, they move to the compute device; before that, the running WebUI is asked to make room
+(WebUIHost.make_room: Forge Neo's memory manager, SD.Next's offload), and afterwards they go back to RAM and the
+WebUI's memory is given back (WebUIHost.empty_cache), unless "keep resident" is set. An out-of-memory error
+anywhere in that sequence puts the weights back in RAM and raises an error that says what to change. Which device
 "auto" means, and the dtype "auto" gives, are the WebUI's own (WebUIHost.compute_device / default_dtype).
 """
 
@@ -37,7 +37,8 @@ class Placement:
 
 def resolve(settings) -> Placement:
     device = _resolve_device(settings.device)
-    return Placement(device=device, dtype=_resolve_dtype(settings.dtype, device), keep_resident=bool(settings.keep_resident))
+    return Placement(device=device, dtype=_resolve_dtype(settings.dtype, device),
+                     keep_resident=bool(settings.keep_resident))
 
 
 def _resolve_device(choice: str) -> torch.device:
@@ -58,7 +59,8 @@ def required_bytes(weights_path: str) -> int:
     try:
         if weights_path.endswith(SHARD_INDEX):
             folder = os.path.dirname(weights_path)
-            size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if f.endswith(".safetensors"))
+            size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)
+                       if f.endswith(".safetensors"))
         else:
             size = os.path.getsize(weights_path)
     except OSError:
@@ -78,7 +80,8 @@ def is_oom(error: BaseException) -> bool:
 
 
 def _is_oom_one(error: BaseException) -> bool:
-    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
+                                  getattr(torch.cuda, "OutOfMemoryError", None)) if t)
     if oom_types and isinstance(error, oom_types):
         return True
     text = str(error).lower()

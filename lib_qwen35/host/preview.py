@@ -18,7 +18,8 @@ from lib_qwen35.errors import Qwen35Error
 from . import a1111, ext_settings, messages, paste_lookup, selection
 from .params import GenerationParams, InvalidSetting
 
-OFF = "Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock {webui}. Tick the accordion's checkbox to use Qwen3.5-4B (Anima models only)."
+OFF = ("Off: prompts are encoded by the stock Qwen3-0.6B encoder, exactly as in stock {webui}. "
+       "Tick the accordion's checkbox to use Qwen3.5-4B (Anima models only).")
 
 
 def describe(controller, args) -> str:
@@ -49,7 +50,7 @@ def describe(controller, args) -> str:
         run = controller.prepare(params, ext_settings.read())
     except Qwen35Error as error:
         return "\n".join([f"On, but the next generation will stop: {error}"] + notes)
-    except Exception as error:  # a preview must never break the UI
+    except Exception as error:  # noqa: BLE001 - a preview must never break the UI
         traceback.print_exc()
         return f"On, but the next generation will stop: {messages.unexpected(error)}"
     parts = [f"{run.weights_name} ({run.weights_hash}) on {run.placement.describe()}"]

@@ -81,7 +81,8 @@ def build_output_stage(run: EncodeRun, holder):
     """The library's OutputStage for this run (files loaded once per identity by the holder)."""
     alignment = holder.stage_file("alignment", run.alignment_path) if run.alignment_path else None
     calibration = holder.stage_file("calibration", run.calibration_path) if run.calibration_path else None
-    return OutputStage(alignment=alignment, strength=run.alignment_strength, calibration=calibration, output_scale=run.output_scale)
+    return OutputStage(alignment=alignment, strength=run.alignment_strength, calibration=calibration,
+                       output_scale=run.output_scale)
 
 
 def make_encode(run: EncodeRun, holder):

@@ -64,5 +64,5 @@ def use(host: WebUIHost | None) -> None:
 def _detects(cls) -> bool:
     try:
         return bool(cls.detect())
-    except Exception:  # detection must never take the WebUI down
+    except Exception:  # noqa: BLE001 - detection must never take the WebUI down
         return False

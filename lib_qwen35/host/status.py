@@ -37,7 +37,8 @@ def set_armed(run, located=None) -> None:
     seam = located.seam_description() if located is not None else ""
     if seam:
         extra += f"; {seam}"
-    _set("armed", f"ready: {run.weights_name} ({run.weights_hash}) on {run.placement.describe()}{extra}{_warnings(run)}")
+    _set("armed", f"ready: {run.weights_name} ({run.weights_hash}) on {run.placement.describe()}{extra}"
+                  f"{_warnings(run)}")
 
 
 def _warnings(run) -> str:
@@ -67,7 +68,7 @@ def _fast_path(encoder) -> str:
     if callable(describe):
         try:
             return f" ({describe()})"
-        except Exception:
+        except Exception:  # noqa: BLE001 - the status line must never fail: say the kernel instead
             pass
     kernel = getattr(encoder, "kernel", None)
     return f", kernel {kernel}" if isinstance(kernel, str) else ""
@@ -79,8 +80,8 @@ def line() -> str:
         enc = dict(_last_encode)
     if kind == "encoded" and enc:
         tokens = "+".join(str(t) for t in enc["tokens"])
-        return (f"active: {enc['file']} ({enc['hash']}) on {enc['where']}, last encode {enc['ms']:.0f} ms, Qwen3.5 tokens "
-                f"per prompt {tokens}{enc['warnings']}")
+        return (f"active: {enc['file']} ({enc['hash']}) on {enc['where']}, last encode {enc['ms']:.0f} ms, "
+                f"Qwen3.5 tokens per prompt {tokens}{enc['warnings']}")
     return text
 
 

@@ -6,7 +6,8 @@
     identity (str: the key of the resumable disk cache), device, dtype, path, short_hash (metadata).
 
 A WebUI package subclasses StockEncoder with `_tokenizer_ids(text)` and `_states(padded)` (forge_neo/,
-sdnext/ stock_encoder.py), and its WebUIHost.stock_encoder is `of_loaded_model` with its `wrapper`. Batching: prompts are right-padded with the pad id; the model is causal and the
+sdnext/ stock_encoder.py), and its WebUIHost.stock_encoder is `of_loaded_model` with its `wrapper`.
+Batching: prompts are right-padded with the pad id; the model is causal and the
 padding comes after every valid position, so the valid positions are the same as for each prompt alone.
 """
 

@@ -23,7 +23,7 @@ def weights_fingerprint(module) -> str:
     h = hashlib.sha256()
     try:
         named = sorted(module.named_parameters(), key=lambda kv: kv[0])
-    except Exception:
+    except Exception:  # noqa: BLE001 - parameters that cannot be listed: the files tell it apart
         named = []
     for name, param in named:
         h.update(f"{name}|{tuple(param.shape)}|{param.dtype}".encode())
@@ -31,7 +31,7 @@ def weights_fingerprint(module) -> str:
             with torch.no_grad():
                 sample = param.detach().flatten()[:FINGERPRINT_VALUES].float().cpu()
             h.update(sample.numpy().tobytes())
-        except Exception:  # quantized storage types that cannot be sampled: name/shape only
+        except Exception:  # noqa: BLE001 - quantized storage types that cannot be sampled: name/shape only
             pass
     return h.hexdigest()
 
@@ -47,7 +47,7 @@ def file_key(path: str) -> str:
 def short_hash_or_none(path: str) -> str | None:
     try:
         return short_hash(path)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means no hash
         return None
 
 

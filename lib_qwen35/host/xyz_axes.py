@@ -28,7 +28,8 @@ def find_xyz_module():
     scripts = a1111.scripts_module()
     for data in list(getattr(scripts, "scripts_data", None) or []):
         module_name = getattr(getattr(data, "script_class", None), "__module__", "")
-        if module_name in ("xyz_grid.py", "scripts.xyz_grid", "xyz_grid") or os.path.basename(getattr(data, "path", "") or "") == "xyz_grid.py":
+        if (module_name in ("xyz_grid.py", "scripts.xyz_grid", "xyz_grid")
+                or os.path.basename(getattr(data, "path", "") or "") == "xyz_grid.py"):
             module = getattr(data, "module", None)
             if module is not None and hasattr(module, "AxisOption") and hasattr(module, "axis_options"):
                 return module
@@ -70,7 +71,8 @@ def _with_none(choices):
 def files_confirmed(kind: str, choices, file_found):
     """Before the first cell: every value is None or a file found here (file_found(kind, value))."""
     def confirm(p, values):
-        missing = [str(v) for v in values if str(v).strip().lower() != NONE_FILE.lower() and not file_found(kind, str(v))]
+        missing = [str(v) for v in values
+                   if str(v).strip().lower() != NONE_FILE.lower() and not file_found(kind, str(v))]
         if missing:
             raise messages.xyz_files_not_found(kind, missing, list(choices()))
 
@@ -86,9 +88,11 @@ def axis_specs(weight_choices, alignment_choices=list, calibration_choices=list,
         (LABEL_PREFIX + "On/Off", str, override_setter("enabled", _on_off), lambda: list(ON_OFF), None),
         (LABEL_PREFIX + "Alignment strength", float, override_setter("alignment_strength", float), None, None),
         (LABEL_PREFIX + "Use alignment", str, override_setter("use_alignment", _on_off), lambda: list(ON_OFF), None),
-        (LABEL_PREFIX + "Use calibration", str, override_setter("use_calibration", _on_off), lambda: list(ON_OFF), None),
+        (LABEL_PREFIX + "Use calibration", str, override_setter("use_calibration", _on_off), lambda: list(ON_OFF),
+         None),
         (LABEL_PREFIX + "Output scale", float, override_setter("output_scale", float), None, None),
-        (LABEL_PREFIX + "Encoder file", str, override_setter("encoder_file", str), lambda: [AUTOMATIC] + list(weight_choices()), None),
+        (LABEL_PREFIX + "Encoder file", str, override_setter("encoder_file", str),
+         lambda: [AUTOMATIC] + list(weight_choices()), None),
         (LABEL_PREFIX + "Alignment file", str, file_setter("alignment"), alignments,
          files_confirmed("alignment", alignments, found)),
         (LABEL_PREFIX + "Calibration file", str, file_setter("calibration"), calibrations,

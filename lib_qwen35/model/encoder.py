@@ -207,8 +207,9 @@ class Encoder(TextEncoder):
                 else:                              # the per-token work on the real tokens only (packing.py)
                     out = self.backbone(ids, self.activation_dtype, lengths=[len(x) for x in batch])
             except torch.cuda.OutOfMemoryError as e:
-                raise EncoderOutOfMemoryError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 encoder. "
-                                   f"Encode on CPU, lower the batch, or free VRAM (unload other models).") from e
+                raise EncoderOutOfMemoryError(f"Out of GPU memory encoding {len(batch)}x{T} tokens with the Qwen3.5 "
+                                              f"encoder. Encode on CPU, lower the batch, or free VRAM (unload other "
+                                              f"models).") from e
         out = out.float()
         if not torch.isfinite(out).all():
             fix = ("fp16 overflows easily: use bf16 or fp32" if self.dtype == torch.float16 else
@@ -224,7 +225,8 @@ class Encoder(TextEncoder):
             return [out[0]]
         return [out[i, : len(x)] for i, x in enumerate(batch)]
 
-    def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16, use_cache: bool = True) -> list[torch.Tensor]:
+    def encode_batch(self, batch_ids: list[list[int]], max_batch: int = 16,
+                     use_cache: bool = True) -> list[torch.Tensor]:
         """Head outputs for several prompts, [T_i, D] float32 each; cached ones are not recomputed.
         use_cache=False (bulk work such as the alignment fit) neither reads nor fills the embedding LRU.
         Every result is the caller's: a plain tensor with its own storage, to modify in place at will."""

@@ -62,8 +62,8 @@ def _load(path, keys: tuple[str, ...], kind: str, shapes) -> tuple[dict, dict]:
     names = header.tensors
     missing = [k for k in keys if k not in names]
     if missing:
-        raise OutputStageFileError(f"{path}: not {safe_io.with_article(kind)} file: missing {missing} (found {sorted(names)[:6]}); "
-                                   f"expected tensors {list(keys)}.")
+        raise OutputStageFileError(f"{path}: not {safe_io.with_article(kind)} file: missing {missing} "
+                                   f"(found {sorted(names)[:6]}); expected tensors {list(keys)}.")
     problem = shapes({k: names[k].shape for k in keys})
     if problem:
         raise OutputStageFileError(f"{path}: {problem}")

@@ -260,7 +260,8 @@ class Qwen35Backbone(nn.Module):
         take = lambda pre: {k[len(pre):]: weights.pop(k) for k in [k for k in weights if k.startswith(pre)]}  # noqa: E731
         _buf(self, "embed", weights.pop("embed_tokens.weight"))                 # [V, D], stored dtype
         self.layers = nn.ModuleList(DecoderLayer(cfg, i, take(f"layers.{i}."), kernel) for i in range(cfg.num_layers))
-        self.final_norm = ZeroCenteredRMSNorm(weights.pop("norm.weight"), cfg.rms_norm_eps) if cfg.has_final_norm else None
+        self.final_norm = (ZeroCenteredRMSNorm(weights.pop("norm.weight"), cfg.rms_norm_eps) if cfg.has_final_norm
+                           else None)
         self.head = ProjectionHead(cfg, take("head."), head_norm) if cfg.has_head else None
         self.rope = RotaryEmbedding(cfg)
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 
 # the keys older torch can answer, each with the function that answers it
-_OLD_API = {"avx2": "_is_avx2_supported", "avx512_f": "_is_avx512_supported", "avx512_bf16": "_is_avx512_bf16_supported",
-            "amx_tile": "_is_amx_tile_supported"}
+_OLD_API = {"avx2": "_is_avx2_supported", "avx512_f": "_is_avx512_supported",
+            "avx512_bf16": "_is_avx512_bf16_supported", "amx_tile": "_is_amx_tile_supported"}
 
 
 def capabilities() -> dict:

@@ -49,8 +49,9 @@ def linear_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
 
 def blocks(in_features: int, out_features: int, block_elements: int) -> list[tuple[int, int]]:
     """(first row, row count) of each block: about `block_elements` weights, in multiples of 128 rows (oneDNN's
-    kernels run slower on other widths: docs/performance.md), and no sliver of fewer than 16 rows at the end (GEMMs take other code paths for one or two rows and
-    would sum in another order): a short remainder joins the block before it."""
+    kernels run slower on other widths: docs/performance.md), and no sliver of fewer than 16 rows at the end
+    (GEMMs take other code paths for one or two rows and would sum in another order): a short remainder joins the
+    block before it."""
     rows = max(ROW_MULTIPLE, block_elements // max(1, in_features) // ROW_MULTIPLE * ROW_MULTIPLE)
     starts = list(range(0, out_features, rows))
     if len(starts) > 1 and out_features - starts[-1] < MIN_ROWS:

@@ -152,7 +152,8 @@ class GraphRunner:
             static_ids = torch.full(key, PAD_ID, dtype=torch.long, device=self.device)
             replay, static_out = self._capture(self._forward, static_ids, self.warmup, self._pool)
         except Exception as e:     # noqa: BLE001 - any capture failure => eager for this shape, with the reason
-            self.failed[key] = f"capture of {key[0]}x{key[1]} failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
+            self.failed[key] = (f"capture of {key[0]}x{key[1]} failed: {type(e).__name__}: "
+                                f"{str(e).splitlines()[0][:160]}")
             self.stats["capture_failures"] += 1
             if self._capture is cuda_capture:
                 try:

@@ -140,7 +140,8 @@ def choose_mode(device, dtype: torch.dtype, requested: str = "auto") -> tuple[st
     if requested == "off":
         return None, "FP8 matmul off (requested): FP8 weights upcast per layer"
     if dtype not in (torch.bfloat16, torch.float16):
-        return None, f"compute dtype {str(dtype).replace('torch.', '')}: FP8 weights upcast exactly (FP8 matmul only for bf16/fp16)"
+        return None, (f"compute dtype {str(dtype).replace('torch.', '')}: FP8 weights upcast exactly "
+                      "(FP8 matmul only for bf16/fp16)")
     ok, why = fp8_matmul_support(device)
     if not ok:
         return None, f"{why}: FP8 weights upcast per layer"

@@ -3,6 +3,7 @@
 import os
 
 import torch
+
 from fake_encoders import fake_pair
 
 from lib_qwen35.alignment.chunk_cache import embed_prompts

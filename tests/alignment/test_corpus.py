@@ -3,9 +3,9 @@ and users' own prompt files."""
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
+
 from repo import ROOT
 
 from lib_qwen35.alignment.corpus import (

@@ -4,6 +4,7 @@ and names inputs it cannot fit."""
 
 import pytest
 import torch
+
 from fake_encoders import random_orthogonal, rotated_pairs
 
 from lib_qwen35.alignment.procrustes import apply_alignment, fit_calibration, procrustes

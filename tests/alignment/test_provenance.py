@@ -5,8 +5,16 @@ one stop), and a calibration against the alignment it is used after."""
 import pytest
 import torch
 
-from lib_qwen35.alignment.provenance import (FIT_TOOL, EncoderFacts, FileFacts, Provenance, check, check_file,
-                                             check_pair, worst)
+from lib_qwen35.alignment.provenance import (
+    FIT_TOOL,
+    EncoderFacts,
+    FileFacts,
+    Provenance,
+    check,
+    check_file,
+    check_pair,
+    worst,
+)
 from lib_qwen35.model.output_stage import Alignment, Calibration
 
 FIT = {"tool": FIT_TOOL, "encoder_4b_file": "qwen35_4b.safetensors", "encoder_4b_hash": "1a2b3c4d5e",

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 import torch
+
 from fake_encoders import FakeEncoder, fake_pair, random_orthogonal, rotated_pairs
 
 from lib_qwen35.alignment.compare import compare_with_stock

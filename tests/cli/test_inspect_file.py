@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+
 from fits import fitted_tensors, unmarked_copy, write_fitted_alignment, write_fitted_pair
 
 from lib_qwen35.cli.main import main

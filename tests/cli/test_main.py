@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from repo import ROOT
 
 from lib_qwen35.cli.main import main

@@ -2,6 +2,7 @@
 
 
 import torch
+
 from repo import ROOT
 
 from lib_qwen35.cli.main import main

@@ -7,6 +7,7 @@ import random
 import time
 
 import pytest
+
 from stubs.forge_neo import installed
 
 from lib_qwen35.cli.prompt_syntax import SYNTAXES, prompt_text

@@ -172,8 +172,8 @@ def test_fit_cache_chunk_that_is_a_fifo(tmp_path):
     """A FIFO under a chunk's name is neither read (it would block) nor written over."""
     from fake_encoders import fake_pair
 
-    from lib_qwen35.alignment.corpus import generate_corpus
     from lib_qwen35.alignment.chunk_cache import embed_prompts
+    from lib_qwen35.alignment.corpus import generate_corpus
     from lib_qwen35.errors import FitInputError
 
     e4, _ = fake_pair()

@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from repo import ROOT
 
 from lib_qwen35.errors import Qwen35Error

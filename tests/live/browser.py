@@ -214,5 +214,5 @@ def picture(page, run_dir: str, name: str) -> None:
     """The page after a step, in the run folder: what a failure looked like."""
     try:
         page.screenshot(path=os.path.join(run_dir, f"{name}.png"), full_page=True)
-    except Exception as error:  # the page may be gone (a server stopped): the test's own result counts
+    except Exception as error:  # noqa: BLE001 - the page may be gone (a server stopped): the test's own result counts
         print(f"[browser e2e] no picture after {name}: {error}")

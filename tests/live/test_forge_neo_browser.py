@@ -38,10 +38,10 @@ import re
 import time
 
 import pytest
-from repo import ROOT
 
 from live import browser, png
 from live.forge_neo import picture, server, ui
+from repo import ROOT
 
 REPO_ROOT = str(ROOT)
 SETUPS, WHY_NOT = server.setups()

@@ -11,6 +11,7 @@ import os
 import subprocess
 
 import pytest
+
 from repo import ROOT as REPO
 
 ROOT = os.environ.get("FORGE_NEO_E2E_ROOT") or os.path.expanduser("~/.cache/forge_neo_e2e")

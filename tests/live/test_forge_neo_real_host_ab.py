@@ -26,9 +26,9 @@ import subprocess
 import time
 
 import pytest
-from repo import ROOT as REPO
 
 from live.extension_copy import installed_copy
+from repo import ROOT as REPO
 
 REPO_ROOT = str(REPO)
 HARNESS = os.environ.get("FORGE_NEO_E2E_HARNESS", os.path.join(REPO_ROOT, "..", "shared", "forge_neo_e2e"))

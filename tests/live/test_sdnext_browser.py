@@ -28,10 +28,10 @@ import shutil
 import time
 
 import pytest
-from repo import ROOT
 
 from live import browser
 from live.sdnext import server, ui
+from repo import ROOT
 
 REPO_ROOT = str(ROOT)
 WHY_NOT = server.why_not()

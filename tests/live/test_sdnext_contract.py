@@ -19,6 +19,7 @@ import os
 import subprocess
 
 import pytest
+
 from repo import ROOT
 
 REPO_ROOT = str(ROOT)

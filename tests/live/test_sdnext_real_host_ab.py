@@ -18,9 +18,9 @@ import subprocess
 import time
 
 import pytest
-from repo import ROOT as REPO
 
 from live.extension_copy import installed_copy
+from repo import ROOT as REPO
 
 REPO_ROOT = str(REPO)
 HARNESS = os.environ.get("SDNEXT_E2E_HARNESS") or next(

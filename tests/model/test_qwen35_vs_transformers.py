@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from reference import reference_head, transformers_model
 
 from lib_qwen35 import load_encoder

@@ -10,9 +10,9 @@ own swap code runs, nothing is patched), then runs the reference tests and check
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+
 from repo import ROOT
 
 REFERENCE_TESTS = ["tests/model/test_qwen35_vs_transformers.py", "tests/ops/test_delta_rule.py::test_recurrence_matches_transformers"]

@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 import torch
+
 from repo import ROOT
 
 from lib_qwen35 import WeightsFileError, load_encoder

@@ -10,9 +10,9 @@ import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
 from repo import ROOT
 
 SCRIPT = ROOT / "bench" / "bench_cpu.py"

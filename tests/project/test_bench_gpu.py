@@ -4,9 +4,9 @@ CPU with the tiny smoke config, one timed run per row."""
 
 import argparse
 import importlib.util
-from pathlib import Path
 
 import pytest
+
 from repo import ROOT
 
 

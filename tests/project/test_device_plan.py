@@ -4,7 +4,6 @@ rerun inside 15 minutes of device time."""
 
 import ast
 import re
-from pathlib import Path
 
 from repo import ROOT
 

@@ -8,9 +8,9 @@ import shlex
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
 from fits import write_fitted_pair
 from repo import ROOT
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from repo import ROOT
 
 CHECK = ("import sys, ast; files = sys.argv[1:]\n"

@@ -29,7 +29,7 @@ def cpu_only() -> bool:
     if mm is not None and hasattr(mm, "cpu_mode"):
         try:
             return bool(mm.cpu_mode())
-        except Exception:
+        except Exception:  # noqa: BLE001 - a memory manager that cannot say is not in CPU mode
             return False
     return False
 

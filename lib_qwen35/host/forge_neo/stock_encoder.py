@@ -58,7 +58,8 @@ def wrapper(sd_model, located) -> ForgeStockEncoder:
     path = _text_encoder_file(sd_model)
     text_encoder = engine.text_encoder
     identity, short = identify("forge-stock-qwen3|", _model_files(sd_model),
-                               getattr(text_encoder, "transformer", text_encoder), path)  # the Qwen3 model, on every generation
+                               # the Qwen3 model, on every generation
+                               getattr(text_encoder, "transformer", text_encoder), path)
 
     def prepare():
         memory.load_model_gpu(_clip_patcher(sd_model))   # what Anima.get_learned_conditioning does first
@@ -73,7 +74,7 @@ def wrapper(sd_model, located) -> ForgeStockEncoder:
 def _output_format(generation, engine) -> tuple[torch.device, torch.dtype]:
     try:
         return generation.output_format(engine)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no known format: float32 on the CPU
         return torch.device("cpu"), torch.float32
 
 
@@ -92,7 +93,7 @@ def _model_files(sd_model) -> list[str]:
         files.append(str(filename))
     try:
         files += [str(m) for m in (getattr(a1111.opts(), "forge_additional_modules", None) or [])]
-    except Exception:
+    except Exception:  # noqa: BLE001 - no readable options: the checkpoint file alone
         pass
     return files
 

@@ -37,7 +37,8 @@ class ForgeNeoHost(WebUIHost):
     def version(self) -> str:
         """modules_forge.forge_version as "neo 2.29.2", or "unknown" where it cannot be read."""
         module = a1111.optional("modules_forge.forge_version")
-        parts = [str(getattr(module, name)) for name in ("version", "release") if getattr(module, name, None)] if module else []
+        parts = ([str(getattr(module, name)) for name in ("version", "release") if getattr(module, name, None)]
+                 if module else [])
         return " ".join(parts) or "unknown"
 
     # ---- the loaded model and its seam ------------------------------------------------------------

@@ -56,7 +56,7 @@ def locate(sd_model) -> Located:
         missing = [name for name in COMPONENTS if getattr(sd_model, name, None) is None]
         text_encoder = getattr(sd_model, "text_encoder", None)
         cache_problem = conditioning_cache.problem() if hasattr(sd_model, "orig_encode_prompt") else ""
-    except Exception as error:   # an odd object must not break detection
+    except Exception as error:  # noqa: BLE001 - an odd object must not break detection
         return Located("unsupported", model=described, pipeline=sd_model, found=f"{type(error).__name__}: {error}")
     if owner is None:
         return Located("unsupported", model=described, pipeline=sd_model, found=_describe_method(type(sd_model)))
@@ -67,7 +67,8 @@ def locate(sd_model) -> Located:
         return Located("unsupported", model=described, pipeline=sd_model,
                        found=f"its text_encoder is a {type(text_encoder).__name__}, not a torch module")
     if cache_problem:
-        return Located("unsupported", model=described, pipeline=sd_model, found=f"its prompt cache moved: {cache_problem}")
+        return Located("unsupported", model=described, pipeline=sd_model,
+                       found=f"its prompt cache moved: {cache_problem}")
     return Located("anima", model=described, pipeline=sd_model, owner=owner)
 
 

@@ -48,7 +48,7 @@ def default_dtype(device: torch.device) -> torch.dtype | None:
 def offload_mode() -> str:
     try:
         return str(getattr(a1111.opts(), "diffusers_offload_mode", "none") or "none")
-    except Exception:
+    except Exception:  # noqa: BLE001 - no readable setting: no offload
         return "none"
 
 
@@ -71,14 +71,14 @@ def _offload_balanced() -> None:
         if isinstance(module, torch.nn.Module) and _on_gpu(module):
             try:
                 apply(module, op="qwen35")
-            except Exception as error:   # best effort: SD.Next's own moves must never break a generation
+            except Exception as error:  # noqa: BLE001 - best effort: SD.Next's own moves must never break a generation
                 messages.console(f"SD.Next balanced offload of {type(module).__name__} failed: {error}")
 
 
 def _on_gpu(module) -> bool:
     try:
         first = next(module.parameters(), None)
-    except Exception:   # an odd component: leave it to SD.Next
+    except Exception:  # noqa: BLE001 - an odd component: leave it to SD.Next
         return False
     return first is not None and first.device.type != "cpu"
 

@@ -22,7 +22,8 @@ MAX_LENGTH = 512   # `_encode_prompt`'s max_sequence_length
 
 
 class SDNextStockEncoder(StockEncoder):
-    def __init__(self, pipe, *, identity: str, path: str | None = None, short_hash: str | None = None, still_loaded=None):
+    def __init__(self, pipe, *, identity: str, path: str | None = None, short_hash: str | None = None,
+                 still_loaded=None):
         super().__init__(identity=identity, path=path, short_hash=short_hash, still_loaded=still_loaded)
         self.pipe = pipe
         self.device = _execution_device(pipe)
@@ -65,7 +66,7 @@ def wrapper(sd_model, located) -> SDNextStockEncoder:
 def _execution_device(pipe) -> torch.device:
     try:
         return torch.device(pipe._execution_device)   # diffusers: where offloaded components compute
-    except Exception:
+    except Exception:  # noqa: BLE001 - a pipeline that cannot say is taken to run on the CPU
         return torch.device("cpu")
 
 

@@ -119,7 +119,7 @@ def guard(cls) -> bool:
 
     setattr(guarded_call, _MARK, True)
     guarded_call.__wrapped__ = own
-    setattr(cls, "__call__", guarded_call)
+    cls.__call__ = guarded_call
     _guarded[cls] = own
     return True
 
@@ -132,7 +132,7 @@ def restore_all() -> int:
             if own is None:
                 delattr(cls, "__call__")
             else:
-                setattr(cls, "__call__", own)
+                cls.__call__ = own
             restored += 1
         _guarded.pop(cls, None)
     return restored

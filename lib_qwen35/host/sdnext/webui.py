@@ -33,7 +33,8 @@ class SDNextHost(WebUIHost):
         """SD.Next's own modules: scripts_manager (its script runner) and sd_hijack_te (its prompt-encode
         hijack). Neither exists in A1111 or Forge."""
         try:
-            return all(importlib.util.find_spec(name) is not None for name in ("modules.scripts_manager", "modules.sd_hijack_te"))
+            return all(importlib.util.find_spec(name) is not None
+                       for name in ("modules.scripts_manager", "modules.sd_hijack_te"))
         except (ImportError, ValueError):
             return False
 
@@ -54,7 +55,8 @@ class SDNextHost(WebUIHost):
         return restored + int(conditioning_cache.restore())
 
     def unsupported(self, located):
-        return detection.unsupported(getattr(located, "found", "") or f"{located.model} is not a pipeline this extension knows")
+        return detection.unsupported(getattr(located, "found", "")
+                                     or f"{located.model} is not a pipeline this extension knows")
 
     # ---- one generation -----------------------------------------------------------------------------
 
@@ -93,7 +95,7 @@ class SDNextHost(WebUIHost):
         """SD.Next's "Text encoder" folder setting (`te_dir`, also --te-dir), models/Text-encoder by default."""
         try:
             configured = getattr(a1111.opts(), "te_dir", None)
-        except Exception:
+        except Exception:  # noqa: BLE001 - no readable setting: the default folder
             configured = None
         default = os.path.join(self.models_path(), TEXT_ENCODER_FOLDER)
         return list(dict.fromkeys(([str(configured)] if configured else []) + [default]))

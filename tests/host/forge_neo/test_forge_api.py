@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+
 from fits import write_fitted_alignment
 from stubs.forge_neo.harness import forge_world, place_weights
 

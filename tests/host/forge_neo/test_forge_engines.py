@@ -3,6 +3,7 @@ the attribute, and stopping (never silently stock) on an Anima engine no adapter
 
 import pytest
 import torch
+
 from stubs.forge_neo.fakes import UnknownAnimaEngine, unknown_anima
 from stubs.forge_neo.harness import forge_world, place_weights
 

@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+
 from stubs.forge_neo.harness import forge_world, place_weights, write_alignment, write_calibration
 
 

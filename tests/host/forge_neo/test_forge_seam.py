@@ -5,6 +5,7 @@ import weakref
 
 import pytest
 import torch
+
 from stubs.forge_neo.fakes import ScriptedEncoder
 from stubs.forge_neo.harness import forge_world, place_weights
 

@@ -7,6 +7,7 @@ import runpy
 
 import pytest
 import torch
+
 from stubs.forge_neo.fakes import ScriptedEncoder
 from stubs.forge_neo.harness import REPO_ROOT, forge_world, place_weights
 

@@ -6,6 +6,7 @@ import types
 
 import pytest
 import torch
+
 from stubs.forge_neo.harness import forge_world
 
 PROMPTS = ["1girl, from above, full body", "A witch, seen from the side.", "", "masterpiece, best quality, 2boys"]

@@ -3,6 +3,7 @@ the UI defaults: a short or partial list gets our defaults, a wrong type gets ou
 
 import pytest
 import torch
+
 from stubs.forge_neo.harness import place_weights
 from stubs.sdnext.harness import TITLE, sdnext_world
 

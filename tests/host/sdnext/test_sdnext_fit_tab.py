@@ -3,6 +3,7 @@ tokenizer and text encoder, never our patch), a short fit and the compare readou
 
 import pytest
 import torch
+
 from stubs.forge_neo.harness import place_weights
 from stubs.sdnext.harness import sdnext_world
 

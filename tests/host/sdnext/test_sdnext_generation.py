@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+
 from stubs.forge_neo.fakes import ScriptedEncoder
 from stubs.forge_neo.harness import place_weights
 from stubs.sdnext.harness import OtherPipeline, sdnext_world

@@ -4,6 +4,7 @@ Send to"), whose conversion and skip-list check would break plain values from fu
 import os
 
 import pytest
+
 from fits import write_fitted_pair
 from stubs.forge_neo.harness import place_weights, write_alignment
 from stubs.sdnext.harness import sdnext_world

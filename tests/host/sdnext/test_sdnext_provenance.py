@@ -5,6 +5,7 @@ SD.Next's stop (sdnext/stop.py), although SD.Next swallows what Script.process r
 import os
 
 import pytest
+
 from fits import unmarked_copy, write_fitted_alignment
 from stubs.forge_neo.harness import place_weights
 from stubs.sdnext.harness import sdnext_world

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+
 from stubs.forge_neo.harness import place_weights, synthetic_checkpoint
 from stubs.sdnext.harness import sdnext_world
 
@@ -82,6 +83,7 @@ def test_a_generation_on_sdnexts_gpu_moves_the_encoder_there_and_back(world):
     """SD.Next on a GPU with precision BF16 and balanced offload: our encoder is loaded for bf16, SD.Next
     offloads its components on the GPU, the weights go to SD.Next's device for the encode and back to RAM."""
     from modules import devices, sd_offload, shared
+
     from stubs.forge_neo.fakes import ScriptedEncoder
 
     place_weights(world)

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+
 from fits import write_fitted_pair
 from stubs.forge_neo.harness import place_weights
 from stubs.sdnext.harness import sdnext_world

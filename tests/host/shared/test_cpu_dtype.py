@@ -3,6 +3,7 @@
 
 import pytest
 import torch
+
 from stubs.forge_neo.harness import forge_world, place_weights
 from stubs.sdnext.harness import sdnext_world
 

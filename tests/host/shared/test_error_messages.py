@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+
 from stubs.forge_neo.fakes import ScriptedEncoder
 from stubs.forge_neo.harness import forge_world, place_weights, synthetic_checkpoint, write_alignment
 

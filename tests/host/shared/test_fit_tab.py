@@ -9,6 +9,7 @@ import types
 
 import pytest
 import torch
+
 from fits import write_fitted_alignment, write_fitted_pair
 from stubs.forge_neo.harness import REPO_ROOT, forge_world, place_weights, write_alignment, write_calibration
 

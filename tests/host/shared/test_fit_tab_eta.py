@@ -4,6 +4,7 @@ measures it; the tab shows it as it comes), whatever speed the CPU path runs at.
 import types
 
 import pytest
+
 from stubs.forge_neo.harness import forge_world, place_weights
 
 

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+
 from stubs.forge_neo.harness import forge_world, place_weights, write_alignment, write_calibration
 
 

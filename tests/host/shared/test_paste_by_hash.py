@@ -8,6 +8,7 @@ import os
 
 import pytest
 import torch
+
 from fits import write_fitted_pair
 from stubs.forge_neo.harness import forge_world, place_weights, write_alignment, write_calibration
 

@@ -8,6 +8,7 @@ import os
 
 import pytest
 import torch
+
 from fits import fit_metadata, fitted_tensors, unmarked_copy, write_fitted_alignment, write_fitted_pair
 from stubs.forge_neo.harness import forge_world, place_weights, write_alignment
 

@@ -2,6 +2,7 @@
 defaults, read back sanitised. (SD.Next's: tests/host/sdnext/test_sdnext_settings.py.)"""
 
 import pytest
+
 from stubs.forge_neo.harness import forge_world
 
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+
 from stubs.forge_neo.harness import forge_world, place_weights, write_alignment
 
 from lib_qwen35.model.devices import describe
@@ -151,6 +152,7 @@ def test_before_forge_loads_a_model_the_status_says_so_instead_of_not_anima(worl
 
 def test_an_unknown_anima_engine_is_announced_before_the_generation(world):
     from modules import shared
+
     from stubs.forge_neo.fakes import unknown_anima
 
     place_weights(world)

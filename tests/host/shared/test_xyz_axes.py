@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+
 from fits import write_fitted_pair
 from stubs.forge_neo.harness import forge_world, place_weights
 
@@ -30,10 +31,10 @@ def test_axes_are_registered_once_with_the_modules_own_class_on_both_tabs(world)
     from lib_qwen35.host import xyz_axes
 
     labels = [o.label for o in world.xyz.axis_options]
-    assert [l for l in labels if l.startswith("[Qwen3.5 TE]")] == OUR_LABELS
+    assert [label for label in labels if label.startswith("[Qwen3.5 TE]")] == OUR_LABELS
     assert labels.index(OUR_LABELS[0]) + 7 == labels.index(OUR_LABELS[-1])   # appended in this order: indexes stay
-    assert all(type(axis(world, l)) is world.xyz.AxisOption for l in OUR_LABELS)
-    assert [axis(world, l).confirm is not None for l in OUR_LABELS] == [False] * 6 + [True, True]
+    assert all(type(axis(world, label)) is world.xyz.AxisOption for label in OUR_LABELS)
+    assert [axis(world, label).confirm is not None for label in OUR_LABELS] == [False] * 6 + [True, True]
     assert xyz_axes.register(list) == 0  # on_before_ui again: nothing added twice
     for is_img2img in (False, True):
         assert set(OUR_LABELS) <= {o.label for o in world.xyz.options_for_tab(is_img2img)}

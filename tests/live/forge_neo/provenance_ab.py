@@ -21,8 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(os.path.dirname(HERE))
 sys.path[:0] = [os.path.dirname(TESTS), TESTS]
 
-from live import provenance_ab
-from live.forge_neo.server import ENGINE_TREES, ForgeServer, ForgeSetup, http
+from live import provenance_ab  # noqa: E402 - run as a script: tests/ goes on sys.path first
+from live.forge_neo.server import ENGINE_TREES, ForgeServer, ForgeSetup, http  # noqa: E402
 
 TITLE = "qwen3.5-4b text encoder (anima)"
 XYZ = "x/y/z plot"

@@ -14,7 +14,6 @@ import os
 import sys
 
 from repo import ROOT
-
 from stubs.sites import reset_shared_state
 
 from . import SITE, installed

@@ -14,7 +14,6 @@ import os
 import sys
 
 from repo import ROOT
-
 from stubs.sites import reset_shared_state
 
 from . import SITE, installed
@@ -147,6 +146,7 @@ class SDNextWorld:
 
     def img2img(self, prompt="1girl, masterpiece", negative="lowres", init=None, **ours):
         import torch
+
         from modules import processing
 
         init = init if init is not None else torch.linspace(-1, 1, 16).view(1, 4, 2, 2)

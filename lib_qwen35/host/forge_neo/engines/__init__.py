@@ -21,7 +21,7 @@ def generation_of(engine) -> EngineGeneration | None:
         try:
             if generation.matches(engine):
                 return generation
-        except Exception:  # an odd object must not break detection
+        except Exception:  # noqa: BLE001 - an odd object must not break detection
             continue
     return None
 

@@ -56,7 +56,7 @@ class LegacyEngine(EngineGeneration):
             embeddings = engine.text_encoder.get_input_embeddings()
             probe = embeddings(torch.tensor([[QWEN3_PAD_ID]], device=device, dtype=torch.long))
             return probe.device, probe.dtype
-        except Exception:
+        except Exception:  # noqa: BLE001 - no probe: the format comes from the weights or Forge
             weight = getattr(embeddings, "weight", None)
             if isinstance(weight, torch.Tensor) and weight.dtype in (torch.float16, torch.bfloat16, torch.float32):
                 return device, weight.dtype

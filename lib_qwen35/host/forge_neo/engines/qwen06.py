@@ -48,7 +48,8 @@ class Qwen06Engine(EngineGeneration):
         if not getattr(engine.text_encoder, "return_attention_masks", False):
             return z, None
         # stock masks an empty prompt's pad token: mirror that (Anima's engine reads only z)
-        mask = torch.cat([torch.full((s.shape[0],), int(bool(text)), dtype=torch.long) for s, text in zip(states, texts)])
+        mask = torch.cat([torch.full((s.shape[0],), int(bool(text)), dtype=torch.long)
+                          for s, text in zip(states, texts)])
         return z, None, {"attention_mask": mask.unsqueeze(0).to(device)}
 
     def qwen3_tokenizer(self, engine):
@@ -56,8 +57,9 @@ class Qwen06Engine(EngineGeneration):
 
     def prompt_text(self, engine, prompt: str) -> str:
         try:
-            no_weights = engine.emphasis.name == "None"   # as Qwen06Engine.__call__: emphasis "None" keeps "(x)" as text
-        except Exception:
+            # as Qwen06Engine.__call__: emphasis "None" keeps "(x)" as text
+            no_weights = engine.emphasis.name == "None"
+        except Exception:  # noqa: BLE001 - an engine without that field: weights as usual
             no_weights = False
         sections = engine.qwen_tokenizer.tokenize_with_weights(prompt, disable_weights=no_weights)
         return recover_text([pair[0] for section in sections for pair in section], self.qwen3_tokenizer(engine))

@@ -31,7 +31,7 @@ def cpu_mode():
     return cpu_state_cpu
 
 
-def free_memory(memory_required, device, keep_loaded=[]):
+def free_memory(memory_required, device, keep_loaded=()):
     calls.append(("free_memory", memory_required, device))
     return []
 

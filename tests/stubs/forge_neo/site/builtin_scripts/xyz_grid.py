@@ -19,7 +19,7 @@ def apply_field(field):
 
 
 def format_value_add_label(p, opt, x):
-    if type(x) == float:
+    if type(x) is float:
         x = round(x, 8)
     return f"{opt.label}: {x}"
 
@@ -62,7 +62,7 @@ axis_options = [
 
 def options_for_tab(is_img2img):
     """What Script.ui() offers: plain AxisOption everywhere, the subclasses on their tab only."""
-    return [x for x in axis_options if type(x) == AxisOption or x.is_img2img == is_img2img]
+    return [x for x in axis_options if type(x) is AxisOption or x.is_img2img == is_img2img]
 
 
 def process_axis(opt, values_csv):

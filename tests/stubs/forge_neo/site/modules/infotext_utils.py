@@ -32,7 +32,7 @@ def unquote(text):
         return text
     try:
         return json.loads(text)
-    except Exception:
+    except Exception:  # noqa: BLE001 - as Forge: an unparsable value stays as written
         return text
 
 
@@ -64,14 +64,14 @@ def _parse_info(output, key, params):
         return v
     try:
         valtype = type(output.value)
-        if valtype == bool and v == "False":
+        if valtype is bool and v == "False":
             val = False
-        elif valtype == int:
+        elif valtype is int:
             val = float(v)
         else:
             val = valtype(v)
         return gr.update(value=val)
-    except Exception:
+    except Exception:  # noqa: BLE001 - as Forge: a value that does not convert is skipped
         return gr.skip()
 
 

@@ -30,7 +30,7 @@ def _run(category, *args):
     for c in callback_map["callbacks_" + category]:
         try:
             c.callback(*args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - as Forge: a failing callback is reported
             errors.report(f"Error executing callback {c.callback} for {category}", exc_info=True)
 
 
@@ -70,7 +70,7 @@ def ui_tabs_callback():
     for c in callback_map["callbacks_ui_tabs"]:
         try:
             res += c.callback() or []
-        except Exception:
+        except Exception:  # noqa: BLE001 - as Forge: a failing callback is reported
             errors.report(f"Error executing callback {c.callback} for ui_tabs", exc_info=True)
     return res
 

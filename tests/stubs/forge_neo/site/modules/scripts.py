@@ -142,7 +142,7 @@ class ScriptRunner:
         for script in self.alwayson_scripts:
             try:
                 getattr(script, method)(p, *extra, *p.script_args[script.args_from : script.args_to], **kwargs)
-            except Exception:
+            except Exception:  # noqa: BLE001 - as Forge: a failing script is reported
                 errors.report(f"Error running {method}: {script.filename}", exc_info=True)
 
     def before_process(self, p):

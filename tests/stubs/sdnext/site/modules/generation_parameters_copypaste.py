@@ -32,7 +32,7 @@ def paste(text, fields):
                 res.append(gr.update())
                 continue
             valtype = type(output.value)
-            if valtype == bool:
+            if valtype is bool:
                 val = False if str(v).lower() == "false" else True
             else:
                 val = valtype(v)

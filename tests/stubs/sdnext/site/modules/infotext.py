@@ -18,7 +18,7 @@ def unquote(text):
         return text
     try:
         return json.loads(text)
-    except Exception:
+    except Exception:  # noqa: BLE001 - as SD.Next: an unparsable value stays as written
         return text
 
 

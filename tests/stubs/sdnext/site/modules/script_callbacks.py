@@ -14,7 +14,7 @@ def _run(kind, *args):
     for fn in list(_callbacks.get(kind, [])):
         try:
             fn(*args)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - as SD.Next: a failing callback is reported
             errors.display(e, f"{kind} callback")
 
 
@@ -87,6 +87,6 @@ def ui_tabs_callback():
     for fn in _callbacks.get("ui_tabs", []):
         try:
             tabs += fn() or []
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - as SD.Next: a failing callback is reported
             errors.display(e, "ui_tabs callback")
     return tabs

@@ -97,7 +97,7 @@ def load_scripts(paths):
     for path in paths:
         try:
             module = load_module(path)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - as SD.Next: a script that fails to load is reported
             errors.display(e, f"Load script: {path}")
             continue
         for obj in module.__dict__.values():
@@ -136,7 +136,7 @@ class ScriptRunner:
                 script.args_from = script.args_to = len(inputs)
                 try:
                     controls = script.ui(script.is_img2img)
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - as SD.Next: a failing script is reported
                     errors.display(e, f"Create Script UI: {script.filename}")
                     continue
                 if controls is None:
@@ -155,7 +155,7 @@ class ScriptRunner:
                 continue
             try:
                 script.after_component(component, **kwargs)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - as SD.Next: a failing script is reported
                 errors.display(e, f"Running script after component: fn={script.filename}")
 
     def _each(self, method, p, *extra, **kwargs):
@@ -164,7 +164,7 @@ class ScriptRunner:
                 if script.args_to > 0 and script.args_to >= script.args_from:
                     args = p.per_script_args.get(script.title(), p.script_args[script.args_from:script.args_to])
                     getattr(script, method)(p, *extra, *args, **kwargs)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - as SD.Next: a failing script is reported
                 errors.display(e, f"Running script {method}: {script.filename}")
 
     def before_process(self, p, **kwargs):

@@ -54,7 +54,7 @@ def hijack_encode_prompt(*args, **kwargs):
             encodes.append((prompt, kwargs.get("negative_prompt")))
             res = shared.sd_model.orig_encode_prompt(*args_copy, **kwargs)
             prompt_cache.set(prompt, res)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - as SD.Next: a failing encode is reported
         errors.display(e, "Encode prompt")
     return res
 
