@@ -47,10 +47,10 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
-import shutil
 import tempfile
 import time
 
