@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops import heap
 from ..ops.delta_rule import KERNELS, fla_chunk_gated_delta_rule
 from .config import Qwen35Config
 from .linear import FP8_DTYPES, StoredLinear, UpcastBudget, fuse, upcast
@@ -259,7 +260,11 @@ class Qwen35Backbone(nn.Module):
         self.cfg = cfg
         take = lambda pre: {k[len(pre):]: weights.pop(k) for k in [k for k in weights if k.startswith(pre)]}  # noqa: E731
         _buf(self, "embed", weights.pop("embed_tokens.weight"))                 # [V, D], stored dtype
-        self.layers = nn.ModuleList(DecoderLayer(cfg, i, take(f"layers.{i}."), kernel) for i in range(cfg.num_layers))
+        layers = []
+        for i in range(cfg.num_layers):
+            layers.append(DecoderLayer(cfg, i, take(f"layers.{i}."), kernel))
+            heap.release_free_memory()    # that layer's unfused parts, just freed, leave the RSS (ops/heap.py)
+        self.layers = nn.ModuleList(layers)
         self.final_norm = (ZeroCenteredRMSNorm(weights.pop("norm.weight"), cfg.rms_norm_eps) if cfg.has_final_norm
                            else None)
         self.head = ProjectionHead(cfg, take("head."), head_norm) if cfg.has_head else None
