@@ -89,7 +89,7 @@ def versions() -> dict:
         try:
             mod = __import__(name)
             out[name] = getattr(mod, "__version__", "?")
-        except Exception:   # noqa: BLE001
+        except Exception:   # noqa: BLE001 - a broken package is reported, not fatal
             out[name] = "not installed"
     return out
 
@@ -239,7 +239,7 @@ def transformers_repeats_key_heads() -> bool:
         from transformers.models.qwen3_5 import modeling_qwen3_5 as mod
 
         return "repeat_interleave" in inspect.getsource(mod.Qwen3_5GatedDeltaNet.forward)
-    except Exception:   # noqa: BLE001
+    except Exception:   # noqa: BLE001 - unreadable source: assume the newer code
         return True
 
 
@@ -334,7 +334,7 @@ class Bench:
         if compare is not None and out is not None:
             try:
                 cos = min_cosine(out, compare)
-            except Exception as e:   # noqa: BLE001
+            except Exception as e:   # noqa: BLE001 - the row is kept, with why it has no cosine
                 note = (note + "; " if note else "") + f"compare failed: {e}"
         floor = self.floor_ms(B, T)
         rec = {"system": system, "variant": variant, "workload": wl, "B": B, "T": T, **r,
@@ -532,7 +532,7 @@ class Bench:
             return
         try:
             import transformers.models.qwen3_5  # noqa: F401 - only checks that Qwen3.5 exists
-        except Exception as e:   # noqa: BLE001
+        except Exception as e:   # noqa: BLE001 - rows that cannot run are skipped with the reason
             self.skip("transformers rows", f"transformers with Qwen3.5 not importable ({e})")
             return
         if self.left() < 30:
@@ -541,7 +541,7 @@ class Bench:
         t = time.perf_counter()
         try:
             model = build_transformers(self.cfg, self.path, dev, dtype)
-        except Exception as e:   # noqa: BLE001
+        except Exception as e:   # noqa: BLE001 - rows that cannot run are skipped with the reason
             self.skip("transformers rows", f"could not build Qwen3_5TextModel: {type(e).__name__}: {e}")
             return
         log(f"transformers model built and loaded in {time.perf_counter() - t:.1f} s")
@@ -567,7 +567,7 @@ class Bench:
             for k in kernels:
                 try:
                     switch.use(k)
-                except Exception as e:   # noqa: BLE001
+                except Exception as e:   # noqa: BLE001 - rows that cannot run are skipped with the reason
                     self.skip(f"transformers ({k} kernels) rows", f"{type(e).__name__}: {e}")
                     continue
                 for wl, _, _ in (self.workloads if graphs_ok else []):
@@ -576,7 +576,7 @@ class Bench:
                         with torch.inference_mode():
                             static = ids.clone()
                             replay, out = cuda_capture(forward, static, warmup=2, pool=None)
-                    except Exception as e:   # noqa: BLE001
+                    except Exception as e:   # noqa: BLE001 - rows that cannot run are skipped with the reason
                         self.skip(f"transformers graphs ({k} kernels) @ {wl}",
                                   f"capture failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
                         free_memory(dev)

@@ -80,7 +80,7 @@ def capabilities() -> dict:
            "onednn_verbose": onednn_isa()}
     try:
         out["mkldnn_bf16_supported (emulated counts)"] = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - an old torch without the query: reported as absent
         out["mkldnn_bf16_supported (emulated counts)"] = f"absent ({type(e).__name__})"
     choice = devices.decide_cpu_dtype("auto", caps)
     out["auto"] = {"dtype": devices.dtype_name(choice.dtype), "why": choice.why, "speedup": choice.speedup}

@@ -51,7 +51,7 @@ def _amx_granted() -> bool:
     init = getattr(torch.cpu, "_init_amx", None)
     try:
         return bool(init()) if callable(init) else True
-    except Exception:     # noqa: BLE001
+    except Exception:     # noqa: BLE001 - a refused request means no AMX for this process
         return False
 
 
@@ -75,7 +75,7 @@ def isa(caps: dict | None = None) -> str:
             return name
     try:
         return torch.backends.cpu.get_cpu_capability()
-    except Exception:     # noqa: BLE001
+    except Exception:     # noqa: BLE001 - a torch that cannot say leaves the CPU unnamed, nothing more
         return "unknown"
 
 
