@@ -9,6 +9,9 @@ pooled stock 0.6B one, through `lib_qwen35.alignment.compare.compare_with_stock`
 (and its calibration) side by side, each column with what its file was fitted on.
 
 Nothing here raises into gradio: every public method turns errors into the text it returns.
+
+About 400 lines: the fit's thread state and the compare table are the tab's two halves and share its view; the
+encoders (fit_encoders.py) and the files (fit_files.py) already live apart.
 """
 
 from __future__ import annotations
