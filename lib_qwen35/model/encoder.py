@@ -18,7 +18,7 @@ from ..ops.cuda_graphs import GraphRunner
 from ..ops.delta_rule import KERNELS, pick_kernel, why_not_fla
 from ..ops.fp8_matmul import REQUESTS as FP8_REQUESTS
 from ..ops.fp8_matmul import choose_mode as choose_fp8_mode
-from . import devices, embedding_cache, encoder_cache
+from . import embedding_cache, encoder_cache
 from .config import HEAD_KEYS, infer_layout
 from .devices import check_device, resolve_dtype
 from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul, set_gemm_dtype
@@ -124,16 +124,6 @@ class Encoder(TextEncoder):
     def weights_dtype(self) -> str:
         dts = {b.dtype for b in self.backbone.buffers() if b.dim() == 2}
         return "fp8" if dts & set(FP8_DTYPES) else ",".join(sorted(str(d).replace("torch.", "") for d in dts))
-
-    @property
-    def activation_dtype(self) -> torch.dtype:
-        """What everything but the matmuls computes in here: fp32 on the CPU, the compute dtype elsewhere."""
-        return devices.activation_dtype(self.device, self.dtype)
-
-    @property
-    def numerics(self) -> str:
-        """'' where everything computes in `dtype`, else the mixed arithmetic's name (devices.numerics_tag)."""
-        return devices.numerics_tag(self.device, self.dtype)
 
     @property
     def _emb_key(self) -> tuple:

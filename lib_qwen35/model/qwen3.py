@@ -209,15 +209,6 @@ class Qwen3Encoder(TextEncoder):
     def _load_tokenizer(self):
         return load_qwen3_tokenizer()
 
-    @property
-    def activation_dtype(self) -> torch.dtype:
-        return devices.activation_dtype(self.device, self.dtype)
-
-    @property
-    def numerics(self) -> str:
-        """'' where everything computes in `dtype`, else the mixed arithmetic's name (devices.numerics_tag)."""
-        return devices.numerics_tag(self.device, self.dtype)
-
     def to(self, device=None, dtype: torch.dtype | str | None = None) -> Qwen3Encoder:
         """Move the weights (they keep their stored dtype); `dtype` changes the compute dtype."""
         device = check_device(device) if device is not None else self.device

@@ -8,6 +8,7 @@ alignment fit treats as interchangeable:
                           integers only (operator.index: 7 and numpy/torch integers, not 1.7 or "7"), inside
                           the vocabulary, at most MAX_TOKENS; an empty list means the empty prompt
     identity, short_hash, path, device, dtype, config (config.vocab_size)
+    activation_dtype, numerics   what the CPU's mixed arithmetic means here (model/devices.py)
 
 Subclasses give ENDOFTEXT_ID, `_load_tokenizer()` and `encode_batch` (which runs `check_ids` on each list).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import PromptError
+from . import devices
 
 MAX_TOKENS = 131072           # far beyond any prompt; protects against runaway inputs
 
@@ -69,6 +71,16 @@ class TextEncoder:
     @property
     def short_hash(self) -> str:
         return self._short_hash          # computed while loading, from the same file
+
+    @property
+    def activation_dtype(self):
+        """What everything but the matmuls computes in here: fp32 on the CPU, the compute dtype elsewhere."""
+        return devices.activation_dtype(self.device, self.dtype)
+
+    @property
+    def numerics(self) -> str:
+        """'' where everything computes in `dtype`, else the mixed arithmetic's name (devices.numerics_tag)."""
+        return devices.numerics_tag(self.device, self.dtype)
 
     def tokenize(self, text: str) -> list[int]:
         check_text(text)
