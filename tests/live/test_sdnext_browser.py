@@ -188,23 +188,30 @@ def test_process_tab_send_to_text_restores_the_accordion(session):
     session.log("Process tab -> Text paste", time.time() - t0)
 
 
+def _xyz_grid(page, axis: str, values: str, enabled: bool):
+    """A one-row X/Y/Z grid over `axis` (its values typed as text) with the accordion on or off, generated; returns
+    the result and its two 64x64 cells. The caller puts the script list back to None."""
+    _prepare_prompt(page)
+    _open_ours(page)
+    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", enabled)
+    browser.choose(page, "txt2img_script_list", "XYZ Grid Script")
+    browser.choose(page, "script_txt2img_xyz_grid_script_x_type", axis)
+    # an axis with choices shows a multiselect without an id; "Use text inputs" brings the values box back
+    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_csv_mode", True)
+    browser.fill_text(page, "script_txt2img_xyz_grid_script_x_values", values)
+    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_include_lone_images", True)
+    result = ui.generate(page)
+    images = [browser.image(page, result, i)["image"] for i in range(len(result["images"]))]
+    cells = [im for im in images if (im.width, im.height) == (64, 64)]
+    assert len(cells) == 2, (len(result["images"]), [(im.width, im.height) for im in images])
+    return result, cells
+
+
 def test_xyz_grid_on_off_cells_equal_the_single_images(session):
     page = session.page
     stock, ours = browser.need(session.stock, "the stock image"), browser.need(session.ours, "our image")
-    _prepare_prompt(page)
-    _open_ours(page)
-    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", False)   # the axis decides, per cell
-    browser.choose(page, "txt2img_script_list", "XYZ Grid Script")
-    browser.choose(page, "script_txt2img_xyz_grid_script_x_type", "[Qwen3.5 TE] On/Off")
-    # an axis with choices shows a multiselect without an id; "Use text inputs" brings the values box back
-    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_csv_mode", True)
-    browser.fill_text(page, "script_txt2img_xyz_grid_script_x_values", "Off, On")
-    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_include_lone_images", True)
     try:
-        result = ui.generate(page)
-        images = [browser.image(page, result, i)["image"] for i in range(len(result["images"]))]
-        cells = [im for im in images if (im.width, im.height) == (64, 64)]
-        assert len(cells) == 2, (len(result["images"]), [(im.width, im.height) for im in images])
+        result, cells = _xyz_grid(page, "[Qwen3.5 TE] On/Off", "Off, On", enabled=False)   # the axis decides
         assert cells[0].rgb == stock["image"].rgb, "the Off cell differs from the stock image"
         assert cells[1].rgb == ours["image"].rgb, "the On cell differs from the image made with the accordion"
         session.log("XYZ On/Off grid", result["seconds"])
@@ -223,19 +230,9 @@ def test_xyz_grid_over_alignment_files(session):
     os.makedirs(folder, exist_ok=True)
     write_fitted_alignment(os.path.join(folder, "rotation_browser_xyz.safetensors"),
                            os.path.join(server.ROOT, "models", "qwen35", "qwen35_4b.safetensors"), seed=21)
-    _prepare_prompt(page)
-    _open_ours(page)
-    browser.set_checkbox(page, f"{ACC}_enabled_checkbox", True)
-    browser.choose(page, "txt2img_script_list", "XYZ Grid Script")
-    browser.choose(page, "script_txt2img_xyz_grid_script_x_type", "[Qwen3.5 TE] Alignment file")
-    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_csv_mode", True)
-    browser.fill_text(page, "script_txt2img_xyz_grid_script_x_values", "None, rotation_browser_xyz.safetensors")
-    browser.set_checkbox(page, "script_txt2img_xyz_grid_script_include_lone_images", True)
     try:
-        result = ui.generate(page)
-        images = [browser.image(page, result, i)["image"] for i in range(len(result["images"]))]
-        cells = [im for im in images if (im.width, im.height) == (64, 64)]
-        assert len(cells) == 2, (len(result["images"]), [(im.width, im.height) for im in images])
+        result, cells = _xyz_grid(page, "[Qwen3.5 TE] Alignment file", "None, rotation_browser_xyz.safetensors",
+                                  enabled=True)
         assert cells[0].rgb == ours["image"].rgb, "the None cell differs from the image made with the accordion"
         assert cells[1].rgb != ours["image"].rgb, "the alignment file's cell is the image without alignment"
         session.log("XYZ alignment-file grid", result["seconds"])
