@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import heap
+from ..ops.causal_conv import causal_conv
 from ..ops.delta_rule import KERNELS, fla_chunk_gated_delta_rule
 from .config import Qwen35Config
 from .linear import FP8_DTYPES, StoredLinear, UpcastBudget, fuse, upcast
@@ -114,11 +115,7 @@ class GatedDeltaNet(nn.Module):
         else:
             mixed, z, b, a = (lin(x) for lin in self.in_projs)
             mixed, b, a = rows.unpack(mixed), rows.unpack(b), rows.unpack(a)
-        # causal depthwise conv over time: left zero-pad K-1, then SiLU
-        conv_w = self.conv_weight.to(x.dtype)
-        mixed = F.conv1d(F.pad(mixed.transpose(1, 2), (conv_w.shape[-1] - 1, 0)), conv_w,
-                         groups=mixed.shape[-1])
-        mixed = F.silu(mixed).transpose(1, 2)                                   # [B,T,2*key_dim+value_dim]
+        mixed = causal_conv(mixed, self.conv_weight)                            # [B,T,2*key_dim+value_dim]
         q, k, v = mixed.split([self.key_dim, self.key_dim, self.value_dim], dim=-1)
         q = q.reshape(B, T, self.Hk, self.Dk)
         k = k.reshape(B, T, self.Hk, self.Dk)

@@ -12,6 +12,9 @@ cache), each block is decoded exactly (`fp8_decode`) into a small buffer this th
     for rows r..r+n of W:   buf[n, K] = decode(W[r:r+n]) / 256    # exact, into reused scratch
                             y[:, r:r+n] = xs @ buf^T (+ b[r:r+n]) # cpu_gemm.gemm
 
+With bf16 matmuls (the CPU's bf16 mode) an E4M3 weight decodes straight to bf16 in place in the int16 scratch
+(fp8_decode.decode_e4m3_bf16_into: nothing to fold into x) wherever the host has not turned on flush-to-zero;
+otherwise through fp16 and fp32 as above. `_decoder` picks the route once per call.
 Splitting over output rows leaves every output element's reduction (over K) as it was: with the torch GEMM
 backend the result is bit for bit `linear_reference`'s; with oneDNN it equals oneDNN on the whole upcast weight
 bit for bit, and the reference to fp32 rounding (tests/ops/test_cpu_linear.py holds both). The fp32 copy of a weight
@@ -27,7 +30,14 @@ import torch
 import torch.nn.functional as F
 
 from . import cpu_gemm
-from .fp8_decode import SCALE, decode_into, decode_reference, decode_scaled_into
+from .fp8_decode import (
+    SCALE,
+    decode_e4m3_bf16_into,
+    decode_into,
+    decode_reference,
+    decode_scaled_into,
+    subnormals_survive,
+)
 
 BLOCK_ELEMENTS = 3 << 19     # ~1.5M weight elements decoded per block: ~6 MB as fp32 (plus 3 MB of int16 bits)
 ROW_MULTIPLE, MIN_ROWS = 128, 16
@@ -99,21 +109,10 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         return _finish(y, x.dtype, b if mixed else None).reshape(*lead, N)
     weight = weight.contiguous()
     parts_at = blocks(K, N, block_elements or BLOCK_ELEMENTS)
-    numel = max(n for _, n in parts_at) * K
-    buf, bits = _buffer(gemm_dtype, numel), _buffer(torch.int16, numel)
-    staging = _buffer(torch.float32, numel) if gemm_dtype == torch.bfloat16 else None
-    decode, xs = decode_into, x2
-    scale = SCALE.get(weight.dtype)
-    if scale is not None and gemm_dtype != torch.float16:  # fold the decode's scale into x (fp16 would overflow)
-        low, high = torch.aminmax(x2)                       # one pass; NaN fails both tests
-        limit = torch.finfo(gemm_dtype).max / scale
-        if bool(low > -limit) and bool(high < limit):       # x * 256 stays finite: (x * 256) . (w / 256) is the
-            decode, xs = decode_scaled_into, x2 * scale     # same product as x . w, bit for bit (in bf16 too:
-    xs = xs.to(gemm_dtype)                                  # rounding commutes with a power of two)
+    decode, xs = _decoder(weight, x2, gemm_dtype, max(n for _, n in parts_at) * K)
     y = None
     for r, n in parts_at:
-        w = decode(weight[r: r + n], buf[: n * K].view(n, K), bits[: n * K].view(n, K),
-                   None if staging is None else staging[: n * K].view(n, K))
+        w = decode(weight[r: r + n])
         part = cpu_gemm.gemm(xs, w, None if gemm_bias is None else gemm_bias[r: r + n], backend)
         if n == N:
             y = part
@@ -122,6 +121,31 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
             y = torch.empty(x2.shape[0], N, dtype=x.dtype)
         y[:, r: r + n] = part      # one block's output alive at a time: the allocator reuses it (no page faults)
     return _finish(y, x.dtype, b if mixed else None).reshape(*lead, N)
+
+
+def _decoder(weight: torch.Tensor, x2: torch.Tensor, gemm_dtype: torch.dtype, numel: int):
+    """(decode, xs): decode(rows of weight) -> those rows in gemm_dtype, exact, in this thread's scratch (at most
+    `numel` elements); xs: x2 in gemm_dtype, times the decode's scale where the decode leaves it out.
+    E4M3 to bf16 goes straight to bf16 bits (fp8_decode.decode_e4m3_bf16_into) where subnormals survive here;
+    everything else through fp16 bits, with a bf16 result staged through fp32."""
+    bits = _buffer(torch.int16, numel)
+
+    def rows(t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:      # scratch t viewed as w's shape
+        return t[: w.numel()].view(w.shape)
+
+    if gemm_dtype == torch.bfloat16 and weight.dtype == torch.float8_e4m3fn and subnormals_survive():
+        return (lambda w: decode_e4m3_bf16_into(w, rows(bits, w))), x2.to(gemm_dtype)
+    buf = _buffer(gemm_dtype, numel)
+    staging = _buffer(torch.float32, numel) if gemm_dtype == torch.bfloat16 else None
+    decode, xs = decode_into, x2
+    scale = SCALE.get(weight.dtype)
+    if scale is not None and gemm_dtype != torch.float16:  # fold the decode's scale into x (fp16 would overflow)
+        low, high = torch.aminmax(x2)                       # one pass; NaN fails both tests
+        limit = torch.finfo(gemm_dtype).max / scale
+        if bool(low > -limit) and bool(high < limit):       # x * 256 stays finite: (x * 256) . (w / 256) is the
+            decode, xs = decode_scaled_into, x2 * scale     # same product as x . w, bit for bit (in bf16 too:
+    return ((lambda w: decode(w, rows(buf, w), rows(bits, w), None if staging is None else rows(staging, w))),
+            xs.to(gemm_dtype))                              # rounding commutes with a power of two)
 
 
 def _finish(y: torch.Tensor, dtype: torch.dtype, bias: torch.Tensor | None) -> torch.Tensor:

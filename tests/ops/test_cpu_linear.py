@@ -249,12 +249,12 @@ def test_decode_to_bf16_through_fp32_is_exact_for_every_code_even_with_subnormal
     w = all_codes(fp8)
     out, bits, staging = torch.empty(16, 16, dtype=torch.bfloat16), torch.empty(16, 16, dtype=torch.int16), \
         torch.empty(16, 16)
-    old = torch.set_flush_denormal(flush)
+    torch.set_flush_denormal(flush)     # returns whether the CPU supports it, not the previous mode
     try:
         got = fp8_decode.decode_into(w, out, bits, staging)
         scaled = fp8_decode.decode_scaled_into(w, torch.empty_like(out), bits, staging)
     finally:
-        torch.set_flush_denormal(old)
+        torch.set_flush_denormal(False)     # torch's default; leaving it on would change every later test
     ref = fp8_decode.decode_reference(w, torch.bfloat16)
     finite = torch.isfinite(ref)
     assert same_bits(torch.where(finite, got, 0), torch.where(finite, ref, 0))
@@ -262,6 +262,55 @@ def test_decode_to_bf16_through_fp32_is_exact_for_every_code_even_with_subnormal
     smallest = scaled[nonzero].float().abs().min().item()
     assert smallest >= torch.finfo(torch.bfloat16).tiny          # normal: nothing for a flushing CPU to drop
     assert same_bits(fp8_decode.decode(w.contiguous(), torch.bfloat16)[finite], ref[finite])
+
+
+def test_straight_bf16_decode_is_torch_conversion_for_every_code():
+    """E4M3 -> bf16 bits -> * 2^120: every finite code bit for bit (subnormals, -0.0), in place in the int16 buffer;
+    the NaN code reads as +-480 (the loader refuses it), as on the fp16 route."""
+    w = all_codes(torch.float8_e4m3fn)
+    bits = torch.empty(16, 16, dtype=torch.int16)
+    got = fp8_decode.decode_e4m3_bf16_into(w, bits)
+    ref = fp8_decode.decode_reference(w, torch.bfloat16)
+    finite = torch.isfinite(ref)
+    assert got.data_ptr() == bits.data_ptr() and got.dtype == torch.bfloat16
+    assert same_bits(torch.where(finite, got, 0), torch.where(finite, ref, 0))
+    assert torch.equal(got[~finite].abs().float(), torch.full((2,), 480.0))
+    assert got[finite & (ref != 0)].float().abs().min().item() >= torch.finfo(torch.bfloat16).tiny   # all normal
+
+
+def _decodes_taken(monkeypatch) -> list:
+    taken = []
+    for name in ("decode_e4m3_bf16_into", "decode_scaled_into", "decode_into"):
+        real = getattr(cpu_linear, name)
+        monkeypatch.setattr(cpu_linear, name, lambda *a, real=real, name=name: taken.append(name) or real(*a))
+    return taken
+
+
+@pytest.mark.parametrize("backend", BF16_BACKENDS)
+def test_bf16_linear_takes_the_straight_decode_unless_subnormals_are_flushed(backend, monkeypatch):
+    """Where bf16 arithmetic keeps subnormals, E4M3 weights decode straight to bf16; where the host has turned on
+    flush-to-zero (torch.set_flush_denormal), the probe says so and the linear takes the fp16 route, whose
+    hardware conversion ignores that mode. Both give the same bits."""
+    g = torch.Generator().manual_seed(7)
+    w = (torch.randn(64, 48, generator=g) * 0.01).to(torch.float8_e4m3fn)     # mostly E4M3 subnormals
+    assert (w.view(torch.uint8) & 0x78).eq(0).float().mean().item() > 0.3
+    x = torch.randn(5, 48, generator=g)
+    taken = _decodes_taken(monkeypatch)
+    assert fp8_decode.subnormals_survive()
+    straight = cpu_linear.linear(x, w, backend=backend, gemm_dtype=torch.bfloat16)
+    assert set(taken) == {"decode_e4m3_bf16_into"}
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU has no flush-to-zero mode to turn on")
+    try:
+        assert not fp8_decode.subnormals_survive()
+        taken.clear()
+        flushed = cpu_linear.linear(x, w, backend=backend, gemm_dtype=torch.bfloat16)
+    finally:
+        torch.set_flush_denormal(False)
+    assert "decode_e4m3_bf16_into" not in taken and "decode_scaled_into" in taken
+    assert same_bits(straight, flushed)
+    exact = F.linear(x.double(), w.double())
+    assert (straight.double() - exact).abs().max().item() < 2e-2 * exact.abs().max().item()
 
 
 @pytest.mark.parametrize("backend", BF16_BACKENDS)
