@@ -17,12 +17,14 @@ def rss_mib() -> float:
 def test_freed_heap_holes_go_back_to_the_system():
     big = torch.ones(30 << 20, dtype=torch.uint8)       # mmapped; freeing it raises the threshold to 30 MB
     del big
+    start = rss_mib()
     parts, keepers = [], []
-    for _ in range(40):                                 # 8 MB parts with small live blocks between them: holes
-        parts.append(torch.ones(8 << 20, dtype=torch.uint8))
-        keepers.append(torch.ones(16 << 10, dtype=torch.uint8))
-    del parts
+    for _ in range(40):                                 # 8 MB parts with live blocks between them: holes. The
+        parts.append(torch.ones(8 << 20, dtype=torch.uint8))     # blocks are 1 MB: smaller ones fit the free
+        keepers.append(torch.ones(1 << 20, dtype=torch.uint8))   # fragments earlier tests leave, the parts then
+    del parts                                                    # lie side by side and free() trims them itself
     before = rss_mib()
+    assert before - start > 200, (start, before)        # the holes are resident: there is something to give back
     assert heap.release_free_memory() is True
     after = rss_mib()
     assert before - after > 200, (before, after)        # most of the 320 MB of holes left the RSS
