@@ -22,8 +22,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)                      # bench_cpu: the checkpoint, the floor's shared copies, the machine line
-sys.path.append(os.path.dirname(HERE))        # lib_qwen35
+sys.path.insert(0, HERE)      # bench_cpu (the checkpoint, the floor's copies, the machine line); it adds lib_qwen35's
 
 import bench_cpu  # noqa: E402 - after the path set-up above
 

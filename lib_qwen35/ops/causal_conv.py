@@ -6,8 +6,9 @@ Reference (`causal_conv_reference`): F.conv1d on the left-padded, channels-first
 without its CUDA kernel; its result is a transposed view, which the split into q, k, v then copies again.
 Fast (`causal_conv`): the same depthwise convolution as a 2-D one over [B, C, 1, T] in channels-last memory, which
 is the [B, T, C] layout the projections produce: oneDNN's depthwise kernel reads and writes it as it is, so
-nothing is transposed (on the CPU at 300 tokens: ~6 ms a layer against ~10). The same kernel and summation
-order: on the CPU the two agree bit for bit (tests/ops/test_causal_conv.py).
+nothing is transposed (on the CPU at 300 tokens, with the copies the split then needs: 6-9 ms a layer against
+10-14). torch runs conv1d as a 2-D convolution itself, so on the CPU the two agree bit for bit
+(tests/ops/test_causal_conv.py).
 """
 
 from __future__ import annotations

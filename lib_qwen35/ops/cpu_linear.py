@@ -15,6 +15,7 @@ cache), each block is decoded exactly (`fp8_decode`) into a small buffer this th
 With bf16 matmuls (the CPU's bf16 mode) an E4M3 weight decodes straight to bf16 in place in the int16 scratch
 (fp8_decode.decode_e4m3_bf16_into: nothing to fold into x) wherever the host has not turned on flush-to-zero;
 otherwise through fp16 and fp32 as above. `_decoder` picks the route once per call.
+
 Splitting over output rows leaves every output element's reduction (over K) as it was: with the torch GEMM
 backend the result is bit for bit `linear_reference`'s; with oneDNN it equals oneDNN on the whole upcast weight
 bit for bit, and the reference to fp32 rounding (tests/ops/test_cpu_linear.py holds both). The fp32 copy of a weight

@@ -54,7 +54,7 @@ def test_rounds_pair_ours_with_the_floor_and_leave_the_model_as_loaded(ckpt_dir,
     assert statistics.median(res[9]["ratio"]) > 0
 
 
-def test_the_report_prints_the_medians(tmp_path):
+def test_the_report_prints_the_medians():
     r = subprocess.run([sys.executable, str(SCRIPT), "--layers", "2", "--tokens", "4", "--rounds", "2"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
