@@ -65,13 +65,19 @@ def _tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
 def _map_(flat: torch.Tensor, byte_table: torch.Tensor, pair_table: torch.Tensor) -> None:
     """Every byte of the contiguous uint8 `flat` through the table, in place (pairs where they align). torch's
     index_select gathers on one thread, so the blocks are shared among torch's thread count of Python threads
-    (each op lets the GIL go): ~2x on two cores."""
+    (each op lets the GIL go): ~2x on two cores. Every thread writes in inference mode, the one mode in which both
+    normal tensors and inference tensors (weights a WebUI loaded under torch.inference_mode) take in-place writes;
+    worker threads would not inherit the caller's mode."""
     n = flat.numel()
     aligned = flat.storage_offset() % 2 == 0
     body = flat[: n - n % 2].view(torch.int16) if aligned else flat
     table = pair_table if aligned else byte_table
 
     def blocks(starts: range) -> None:
+        with torch.inference_mode():
+            _blocks(starts)
+
+    def _blocks(starts: range) -> None:
         index = torch.empty(min(_BLOCK, body.numel()), dtype=torch.int32)
         for s in starts:
             part = body[s: s + _BLOCK]
@@ -89,7 +95,8 @@ def _map_(flat: torch.Tensor, byte_table: torch.Tensor, pair_table: torch.Tensor
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(blocks, [starts[k::workers] for k in range(workers)]))   # re-raises a worker's error
     if aligned and n % 2:
-        flat[-1:] = byte_table[flat[-1:].long()]
+        with torch.inference_mode():
+            flat[-1:] = byte_table[flat[-1:].long()]
 
 
 def recodable(w: torch.Tensor) -> bool:

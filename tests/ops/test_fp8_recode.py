@@ -150,3 +150,24 @@ def test_many_blocks_shared_among_threads_give_the_single_thread_result(monkeypa
         torch.set_num_threads(threads)
     assert torch.equal(coded, expected)
     assert torch.equal(fp8_recode.restore_(coded).view(torch.uint8), w.view(torch.uint8))
+
+
+@pytest.mark.parametrize("made_in_inference_mode", [False, True])
+@pytest.mark.parametrize("called_in_inference_mode", [False, True])
+def test_recoding_works_whatever_the_grad_modes_of_the_weight_and_the_caller(monkeypatch, made_in_inference_mode,
+                                                                            called_in_inference_mode):
+    """A WebUI may load under torch.inference_mode and move or recode outside it (or the reverse); worker threads
+    do not inherit the caller's mode."""
+    monkeypatch.setattr(fp8_recode, "_BLOCK", 64)                                   # several workers
+    with torch.inference_mode(made_in_inference_mode):
+        w = _weight(33, 31, 9).clone()                                              # odd: the last byte too
+    expected = fp8_recode.recode_(_weight(33, 31, 9).clone())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        with torch.inference_mode(called_in_inference_mode):
+            coded = fp8_recode.recode_(w)
+            assert torch.equal(coded, expected)
+            assert torch.equal(fp8_recode.restore_(coded).view(torch.uint8), _weight(33, 31, 9).view(torch.uint8))
+    finally:
+        torch.set_num_threads(threads)
