@@ -132,7 +132,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 def _decoder(weight: torch.Tensor, x2: torch.Tensor, gemm_dtype: torch.dtype, numel: int):
     """(decode, xs, y_factor): decode(rows of weight) -> those rows in gemm_dtype, exact up to a power of two, in
     this thread's scratch (at most `numel` elements); xs: x2 in gemm_dtype, times the decode's scale where the decode
-    leaves it out; y_factor: what the product still needs (1.0 but for large x against the CPU's own code).
+    leaves it out; y_factor: what the product still needs (1.0 except for large x against the CPU's own code).
     The CPU's own code (bf16 only) takes three integer passes (fp8_recode); E4M3 to bf16 goes straight to bf16 bits
     (fp8_decode.decode_e4m3_bf16_into) where subnormals survive here; everything else through fp16 bits, with a
     bf16 result staged through fp32."""
