@@ -22,9 +22,10 @@ from . import placement as placement_mod
 def _default_encoder_loader(path: str, dtype: torch.dtype, computes_on_cpu: bool = True):
     from lib_qwen35.model.encoder import load_encoder
 
-    # Weights are stored in RAM; upcast copies only help when the CPU also computes (on a GPU they
-    # would be dropped by the first move anyway, after costing RAM): 0 on a GPU whatever the library default.
-    options = {} if computes_on_cpu else {"upcast_cache_bytes": 0}
+    # Weights are stored in RAM; upcast copies and the CPU's own weight code only help when the CPU also computes
+    # (on a GPU the copies would be dropped by the first move, after costing RAM, and the code undone and redone
+    # at every move, ~3 s): both off for a GPU whatever the library defaults.
+    options = {} if computes_on_cpu else {"upcast_cache_bytes": 0, "cpu_code": False}
     return load_encoder(path, device="cpu", dtype=dtype, **options)
 
 

@@ -14,6 +14,7 @@ import torch
 from ..errors import EncoderOutOfMemoryError, InvalidArgumentError, NonFiniteOutputError, WeightsFileError
 from ..files.checkpoint import checkpoint_identity, load_tensors, loaded_identity, read_header, short_hash
 from ..files.tokenizer import QWEN35_ENDOFTEXT_ID, load_qwen35_tokenizer
+from ..ops import fp8_recode
 from ..ops.cuda_graphs import GraphRunner
 from ..ops.delta_rule import KERNELS, pick_kernel, why_not_fla
 from ..ops.fp8_matmul import REQUESTS as FP8_REQUESTS
@@ -21,7 +22,7 @@ from ..ops.fp8_matmul import choose_mode as choose_fp8_mode
 from . import embedding_cache, encoder_cache
 from .config import HEAD_KEYS, infer_layout
 from .devices import check_device, resolve_dtype
-from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul, set_gemm_dtype
+from .linear import FP8_DTYPES, disable_fp8_matmul, enable_fp8_matmul, set_gemm_dtype, use_cpu_code
 from .output_stage import Alignment, Calibration, OutputStage
 from .qwen35 import HeadRMSNorm, Qwen35Backbone
 from .text_encoder import TextEncoder
@@ -45,6 +46,8 @@ def _check_options(options: dict) -> None:
         value = options.get(name)
         if name in options and (not isinstance(value, str) or value not in allowed):
             raise InvalidArgumentError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    if "cpu_code" in options and not isinstance(options["cpu_code"], bool):
+        raise InvalidArgumentError(f"cpu_code must be True or False, got {options['cpu_code']!r}")
     upcast_cache_bytes = options.get("upcast_cache_bytes")
     if upcast_cache_bytes is not None and (isinstance(upcast_cache_bytes, bool) or
                                            not isinstance(upcast_cache_bytes, int) or upcast_cache_bytes < 0):
@@ -71,11 +74,15 @@ class Encoder(TextEncoder):
     ENDOFTEXT_ID = QWEN35_ENDOFTEXT_ID   # the empty prompt: the Qwen3.5 twin of the pad token stock Forge feeds Qwen3
 
     def __init__(self, path, device="cpu", dtype=None, kernel: str = "auto", head_norm: str = "exp",
-                 upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off"):
+                 upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off",
+                 cpu_code: bool = True):
+        """cpu_code: while on the CPU with bf16 matmuls, keep the E4M3 weights in the CPU's own code (ops/fp8_recode.py:
+        a cheaper decode; ~2 s at load and at each return to the CPU). Off for an encoder that only passes through
+        RAM on its way to a GPU."""
         self.path = str(path)
         t0 = time.perf_counter()
         _check_options({"kernel": kernel, "head_norm": head_norm, "upcast_cache_bytes": upcast_cache_bytes,
-                        "fp8_matmul": fp8_matmul})
+                        "fp8_matmul": fp8_matmul, "cpu_code": cpu_code})
         self.device = check_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         infos = read_header(self.path)
@@ -108,6 +115,8 @@ class Encoder(TextEncoder):
         self.backbone.cache_upcasts(self.dtype, upcast_cache_bytes)
         self.cuda_graphs_requested, self.fp8_requested = bool(cuda_graphs), fp8_matmul
         self._setup_fast_path()
+        self.cpu_code = cpu_code
+        self._use_cpu_code()
         self.load_seconds = time.perf_counter() - t0
         self.stats = {"backbone_runs": 0, "cache_hits": 0, "last_encode_ms": None, "last_tokens": None}
         self._lock = threading.Lock()
@@ -123,7 +132,9 @@ class Encoder(TextEncoder):
     @property
     def weights_dtype(self) -> str:
         dts = {b.dtype for b in self.backbone.buffers() if b.dim() == 2}
-        return "fp8" if dts & set(FP8_DTYPES) else ",".join(sorted(str(d).replace("torch.", "") for d in dts))
+        if dts & {*FP8_DTYPES, fp8_recode.DTYPE}:       # E4M3, or E4M3 in the CPU's own code
+            return "fp8"
+        return ",".join(sorted(str(d).replace("torch.", "") for d in dts))
 
     @property
     def _emb_key(self) -> tuple:
@@ -145,7 +156,13 @@ class Encoder(TextEncoder):
                 self.kernel = pick_kernel(self.kernel_request, device, self.dtype)
                 self.backbone.set_kernel(self.kernel)
                 self._setup_fast_path()      # graphs bake in device, kernel and FP8 mode
+                self._use_cpu_code()         # back on the CPU: the move gave the weights back as E4M3
         return self
+
+    def _use_cpu_code(self) -> None:
+        """Computing on the CPU with bf16 matmuls: E4M3 weights in the CPU's own code (StoredLinear.use_cpu_code)."""
+        if self.cpu_code and self.device.type == "cpu":
+            use_cpu_code(self.backbone)
 
     def _setup_fast_path(self) -> None:
         """(Re)build the GPU fast path for the current device; every choice keeps a reason for the status line."""

@@ -3,7 +3,9 @@ dtype only where it is used, so the whole model never exists in fp32/bf16 at onc
 
 On the CPU the weight is decoded in small blocks fused with the matmul (`ops/cpu_linear.py`): no weight-sized
 copy is ever made, and the decode costs a small fraction of the multiply. On a GPU the per-layer `.to(dtype)` is
-cheap. `UpcastBudget` optionally keeps whole upcast copies of the first linears that fit a byte budget (off by
+cheap. On a CPU with bf16 matmuls the E4M3 weights take the CPU's own byte code in place (`use_cpu_code`,
+ops/fp8_recode.py: a cheaper decode, still one byte a weight); any device move or cast gives them back as E4M3
+first. `UpcastBudget` optionally keeps whole upcast copies of the first linears that fit a byte budget (off by
 default: on the CPU they save almost nothing now and cost RAM; on a GPU the first device move drops them); the
 stored original is always kept.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops import cpu_linear, fp8_matmul
+from ..ops import cpu_linear, fp8_matmul, fp8_recode
 from ..ops.fp8_decode import FP8_DTYPES, decode
 
 # Stored weight -> compute dtype, a whole tensor (w itself when already in it). Exact for FP8: every FP8 value
@@ -59,8 +61,22 @@ class StoredLinear(nn.Module):
     def drop_cache(self) -> None:
         self._cached = None
 
+    @property
+    def in_cpu_code(self) -> bool:
+        return self.weight.dtype == fp8_recode.DTYPE
+
+    def use_cpu_code(self) -> bool:
+        """Recode the weight in place (fp8_recode) where it is E4M3 on the CPU, every |w| <= 60, and the matmul is
+        bf16: the one route that decodes the code. True if it did."""
+        if self.gemm_dtype != torch.bfloat16 or not fp8_recode.recodable(self.weight):
+            return False
+        self.weight = fp8_recode.recode_(self.weight)
+        return True
+
     def _apply(self, fn, recurse=True):
         self._cached = None        # device moves invalidate the upcast copy
+        if self.in_cpu_code:       # moves and casts see the file's E4M3, never the CPU's own code
+            self.weight = fp8_recode.restore_(self.weight)
         return super()._apply(fn, recurse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,6 +95,12 @@ def set_gemm_dtype(module: torch.nn.Module, dtype: torch.dtype | None) -> None:
     for m in module.modules():
         if isinstance(m, StoredLinear):
             m.gemm_dtype = dtype
+
+
+def use_cpu_code(module: torch.nn.Module) -> int:
+    """Every StoredLinear under `module` that can takes the CPU's own weight code (StoredLinear.use_cpu_code);
+    returns how many did. Undone by any later device move or cast."""
+    return sum(1 for m in module.modules() if isinstance(m, StoredLinear) and not m.in_cpu_code and m.use_cpu_code())
 
 
 def fuse(weights: list[torch.Tensor]) -> torch.Tensor:

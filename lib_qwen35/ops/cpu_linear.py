@@ -14,7 +14,10 @@ cache), each block is decoded exactly (`fp8_decode`) into a small buffer this th
 
 With bf16 matmuls (the CPU's bf16 mode) an E4M3 weight decodes straight to bf16 in place in the int16 scratch
 (fp8_decode.decode_e4m3_bf16_into: nothing to fold into x) wherever the host has not turned on flush-to-zero;
-otherwise through fp16 and fp32 as above. `_decoder` picks the route once per call.
+otherwise through fp16 and fp32 as above. A weight in the CPU's own code (fp8_recode, uint8: what the encoder
+gives its E4M3 weights on a bf16 CPU) takes three integer passes to w / 2^117, with x times 2^117 (fp8_recode.
+x_scales: less for large x, the product then scaled back): bf16 only, other dtypes take the reference.
+`_decoder` picks the route once per call.
 
 Splitting over output rows leaves every output element's reduction (over K) as it was: with the torch GEMM
 backend the result is bit for bit `linear_reference`'s; with oneDNN it equals oneDNN on the whole upcast weight
@@ -30,7 +33,7 @@ import threading
 import torch
 import torch.nn.functional as F
 
-from . import cpu_gemm
+from . import cpu_gemm, fp8_recode
 from .fp8_decode import (
     SCALE,
     decode_e4m3_bf16_into,
@@ -97,20 +100,22 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     once, the weight decoded to bf16, fp32 accumulation, the result and the bias in fp32).
     block_elements (default BLOCK_ELEMENTS) and backend (default cpu_gemm.backend()) are for tests and benchmarks."""
     gemm_dtype = gemm_dtype or x.dtype
-    if not supports(x, weight) or gemm_dtype not in COMPUTE_DTYPES:
+    recoded_elsewhere = weight.dtype == fp8_recode.DTYPE and gemm_dtype != torch.bfloat16
+    if not supports(x, weight) or gemm_dtype not in COMPUTE_DTYPES or recoded_elsewhere:
         return linear_reference(x, weight, bias, gemm_dtype)
     N, K = weight.shape
     lead = x.shape[:-1]
     x2 = x.reshape(-1, K).contiguous()
     b = None if bias is None else bias.to(x.dtype)
-    mixed = gemm_dtype != x.dtype                        # then the bias is added after the GEMM, in x's dtype
-    gemm_bias = None if mixed else b
     if weight.dtype == gemm_dtype:                       # nothing to decode (an upcast copy, weights stored so)
-        y = cpu_gemm.gemm(x2.to(gemm_dtype), weight, gemm_bias, backend)
-        return _finish(y, x.dtype, b if mixed else None).reshape(*lead, N)
+        mixed = gemm_dtype != x.dtype                    # then the bias is added after the GEMM, in x's dtype
+        y = cpu_gemm.gemm(x2.to(gemm_dtype), weight, None if mixed else b, backend)
+        return _finish(y, x.dtype, 1.0, b if mixed else None).reshape(*lead, N)
     weight = weight.contiguous()
     parts_at = blocks(K, N, block_elements or BLOCK_ELEMENTS)
-    decode, xs = _decoder(weight, x2, gemm_dtype, max(n for _, n in parts_at) * K)
+    decode, xs, y_factor = _decoder(weight, x2, gemm_dtype, max(n for _, n in parts_at) * K)
+    mixed = gemm_dtype != x.dtype                        # then the bias is added after the GEMM, in x's dtype
+    gemm_bias = None if mixed or b is None else b / y_factor   # scaled as the product is (a power of two: exact)
     y = None
     for r, n in parts_at:
         w = decode(weight[r: r + n])
@@ -121,21 +126,26 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         if y is None:
             y = torch.empty(x2.shape[0], N, dtype=x.dtype)
         y[:, r: r + n] = part      # one block's output alive at a time: the allocator reuses it (no page faults)
-    return _finish(y, x.dtype, b if mixed else None).reshape(*lead, N)
+    return _finish(y, x.dtype, y_factor, b if mixed else None).reshape(*lead, N)
 
 
 def _decoder(weight: torch.Tensor, x2: torch.Tensor, gemm_dtype: torch.dtype, numel: int):
-    """(decode, xs): decode(rows of weight) -> those rows in gemm_dtype, exact, in this thread's scratch (at most
-    `numel` elements); xs: x2 in gemm_dtype, times the decode's scale where the decode leaves it out.
-    E4M3 to bf16 goes straight to bf16 bits (fp8_decode.decode_e4m3_bf16_into) where subnormals survive here;
-    everything else through fp16 bits, with a bf16 result staged through fp32."""
+    """(decode, xs, y_factor): decode(rows of weight) -> those rows in gemm_dtype, exact up to a power of two, in
+    this thread's scratch (at most `numel` elements); xs: x2 in gemm_dtype, times the decode's scale where the decode
+    leaves it out; y_factor: what the product still needs (1.0 except for large x against the CPU's own code).
+    The CPU's own code (bf16 only) takes three integer passes (fp8_recode); E4M3 to bf16 goes straight to bf16 bits
+    (fp8_decode.decode_e4m3_bf16_into) where subnormals survive here; everything else through fp16 bits, with a
+    bf16 result staged through fp32."""
     bits = _buffer(torch.int16, numel)
 
     def rows(t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:      # scratch t viewed as w's shape
         return t[: w.numel()].view(w.shape)
 
+    if weight.dtype == fp8_recode.DTYPE:                    # linear() sends it here for bf16 only
+        x_factor, y_factor = fp8_recode.x_scales(x2)
+        return (lambda w: fp8_recode.decode_bf16_into(w, rows(bits, w))), (x2 * x_factor).to(gemm_dtype), y_factor
     if gemm_dtype == torch.bfloat16 and weight.dtype == torch.float8_e4m3fn and subnormals_survive():
-        return (lambda w: decode_e4m3_bf16_into(w, rows(bits, w))), x2.to(gemm_dtype)
+        return (lambda w: decode_e4m3_bf16_into(w, rows(bits, w))), x2.to(gemm_dtype), 1.0
     buf = _buffer(gemm_dtype, numel)
     staging = _buffer(torch.float32, numel) if gemm_dtype == torch.bfloat16 else None
     decode, xs = decode_into, x2
@@ -146,10 +156,13 @@ def _decoder(weight: torch.Tensor, x2: torch.Tensor, gemm_dtype: torch.dtype, nu
         if bool(low > -limit) and bool(high < limit):       # x * 256 stays finite: (x * 256) . (w / 256) is the
             decode, xs = decode_scaled_into, x2 * scale     # same product as x . w, bit for bit (in bf16 too:
     return ((lambda w: decode(w, rows(buf, w), rows(bits, w), None if staging is None else rows(staging, w))),
-            xs.to(gemm_dtype))                              # rounding commutes with a power of two)
+            xs.to(gemm_dtype), 1.0)                         # rounding commutes with a power of two)
 
 
-def _finish(y: torch.Tensor, dtype: torch.dtype, bias: torch.Tensor | None) -> torch.Tensor:
-    """The GEMM's result in x's dtype, plus the bias where the GEMM did not add it."""
+def _finish(y: torch.Tensor, dtype: torch.dtype, factor: float, bias: torch.Tensor | None) -> torch.Tensor:
+    """The GEMM's result in x's dtype, times `factor` (a power of two: exact), plus the bias where the GEMM did not
+    add it."""
     y = y.to(dtype)
+    if factor != 1.0:
+        y = y.mul_(factor)
     return y if bias is None else y.add_(bias)

@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import torch
 
+from . import fp8_recode
+
 FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
 
 
 def decode_reference(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The readable reference: torch's conversion (exact: every FP8 value is representable in bf16/fp16/fp32)."""
-    return w.to(dtype)
+    """The readable reference: torch's conversion (exact: every FP8 value is representable in bf16/fp16/fp32).
+    Weights in the CPU's own code (fp8_recode) are restored to E4M3 first, in a copy."""
+    return (fp8_recode.restored(w) if w.dtype == fp8_recode.DTYPE else w).to(dtype)
 
 
 # decode_scaled_into writes w / SCALE[w.dtype]: a caller that multiplies x by the scale instead (once per linear,

@@ -39,7 +39,7 @@ def test_usable_dtypes(anima_ckpt, dtype):
 
 @pytest.mark.parametrize("option, value", [("kernel", "fast"), ("head_norm", "plainn"), ("fp8_matmul", "yes"),
                                            ("upcast_cache_bytes", -1), ("upcast_cache_bytes", 1.5),
-                                           ("kernel", ["chunk"])])
+                                           ("kernel", ["chunk"]), ("cpu_code", "yes"), ("cpu_code", 1)])
 def test_options_are_checked_before_the_file_is_read(anima_ckpt, monkeypatch, option, value):
     import lib_qwen35.model.encoder as encoder
 

@@ -5,10 +5,12 @@ results of the two never mix in the embedding cache."""
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from lib_qwen35 import load_encoder
 from lib_qwen35.model import devices, embedding_cache
-from lib_qwen35.ops import cpu_features, cpu_gemm
+from lib_qwen35.model.linear import StoredLinear
+from lib_qwen35.ops import cpu_features, cpu_gemm, fp8_recode
 
 AMX = {"cpu_name": "Intel Xeon", "avx512_f": True, "avx512_bf16": True, "amx_tile": True, "amx_bf16": True}
 ZEN3 = {"cpu_name": "AMD EPYC", "avx2": True}
@@ -138,3 +140,55 @@ def test_the_embedding_cache_never_hands_one_dtype_the_others_result(anima_ckpt,
     assert torch.equal(fp32.encode_ids(ids), a) and fp32.stats["cache_hits"] == 1
     assert torch.equal(fp32.encode_batch([ids], use_cache=False)[0], a)
     assert torch.equal(bf16.encode_batch([ids], use_cache=False)[0], b)
+
+
+def _stored_linears(enc) -> list:
+    return [m for m in enc.backbone.modules() if isinstance(m, StoredLinear)]
+
+
+def test_bf16_matmuls_keep_the_e4m3_weights_in_the_cpu_code_with_the_same_numbers(anima_ckpt):
+    """On a bf16 CPU the E4M3 weights take the CPU's own code in place (ops/fp8_recode.py); the outputs are the E4M3
+    route's bit for bit, and a move gives the file's bytes back."""
+    enc = load_encoder(anima_ckpt, dtype="bf16")
+    lins = _stored_linears(enc)
+    assert lins and all(m.in_cpu_code and m.weight.dtype == fp8_recode.DTYPE for m in lins)
+    assert enc.weights_dtype == "fp8"
+    prompts = [list(range(2000, 2060)), list(range(100, 400, 3))]
+    coded = enc.encode_batch(prompts, use_cache=False)
+    before = {m: m.weight.clone() for m in lins}
+    enc.backbone.to("cpu")                         # any move or cast: the weights come back as E4M3
+    assert all(m.weight.dtype == torch.float8_e4m3fn for m in lins)
+    assert all(torch.equal(fp8_recode.restored(before[m]).view(torch.uint8), m.weight.view(torch.uint8))
+               for m in lins)
+    e4m3 = enc.encode_batch(prompts, use_cache=False)
+    assert all(torch.equal(a, b) for a, b in zip(coded, e4m3))
+    raw = {k: v for k, v in load_file(anima_ckpt).items() if v.dtype == torch.float8_e4m3fn}
+    assert any(torch.equal(m.weight.view(torch.uint8), t.view(torch.uint8)) for t in raw.values() for m in lins)
+
+
+def test_fp32_keeps_e4m3_and_a_cast_sees_the_true_weights(anima_ckpt):
+    assert not any(m.in_cpu_code for m in _stored_linears(load_encoder(anima_ckpt, dtype="fp32")))
+    w = (torch.randn(32, 16, generator=torch.Generator().manual_seed(0)) * 0.02).to(torch.float8_e4m3fn)
+    lin = StoredLinear(w.clone())
+    assert not lin.use_cpu_code()                  # no bf16 matmuls: the code would not be decoded
+    lin.gemm_dtype = torch.bfloat16
+    assert lin.use_cpu_code() and lin.weight.dtype == fp8_recode.DTYPE
+    lin.double()
+    assert lin.weight.dtype == torch.float64 and torch.equal(lin.weight, w.double())
+
+
+def test_an_encoder_that_computes_on_a_gpu_never_takes_the_cpu_code(anima_ckpt):
+    """The WebUI loads into RAM and moves to the GPU per generation: recoding there would cost ~3 s a generation
+    for nothing, so the host turns it off; a CPU encoder takes it again when it comes back to the CPU."""
+    from lib_qwen35.host.encoder_holder import _default_encoder_loader
+
+    gpu_bound = _default_encoder_loader(anima_ckpt, torch.bfloat16, computes_on_cpu=False)
+    assert not gpu_bound.cpu_code and not any(m.in_cpu_code for m in _stored_linears(gpu_bound))
+    gpu_bound._use_cpu_code()                      # what a return to the CPU runs
+    assert not any(m.in_cpu_code for m in _stored_linears(gpu_bound))
+    cpu = _default_encoder_loader(anima_ckpt, torch.bfloat16, computes_on_cpu=True)
+    assert cpu is not gpu_bound and all(m.in_cpu_code for m in _stored_linears(cpu))
+    cpu.backbone.to("cpu")                         # a move gives E4M3 back ...
+    assert not any(m.in_cpu_code for m in _stored_linears(cpu))
+    cpu._use_cpu_code()                            # ... and the return to the CPU recodes
+    assert all(m.in_cpu_code for m in _stored_linears(cpu))
