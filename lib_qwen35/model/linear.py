@@ -68,9 +68,10 @@ class StoredLinear(nn.Module):
     def use_cpu_code(self) -> bool:
         """Recode the weight in place (fp8_recode) where it is E4M3 on the CPU, every |w| <= 60, and the matmul is
         bf16: the one route that decodes the code. True if it did."""
-        if self.gemm_dtype != torch.bfloat16 or not fp8_recode.recodable(self.weight):
+        coded = fp8_recode.try_recode_(self.weight) if self.gemm_dtype == torch.bfloat16 else None
+        if coded is None:
             return False
-        self.weight = fp8_recode.recode_(self.weight)
+        self.weight = coded
         return True
 
     def _apply(self, fn, recurse=True):
@@ -100,7 +101,7 @@ def set_gemm_dtype(module: torch.nn.Module, dtype: torch.dtype | None) -> None:
 def use_cpu_code(module: torch.nn.Module) -> int:
     """Every StoredLinear under `module` that can takes the CPU's own weight code (StoredLinear.use_cpu_code);
     returns how many did. Undone by any later device move or cast."""
-    return sum(1 for m in module.modules() if isinstance(m, StoredLinear) and not m.in_cpu_code and m.use_cpu_code())
+    return sum(1 for m in module.modules() if isinstance(m, StoredLinear) and m.use_cpu_code())   # coded: not E4M3
 
 
 def fuse(weights: list[torch.Tensor]) -> torch.Tensor:

@@ -80,10 +80,8 @@ _GRAIN = 32768                        # torch splits elementwise work into piece
 def decode_e4m3_bf16_into(w: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     """`w` (E4M3, contiguous [n, K]) exactly in bf16, written into `bits` (int16 scratch of w's shape) and returned
     as its bf16 view. Exact only while subnormals_survive(); allocates nothing."""
-    bits.copy_(w.view(torch.int8))            # sign-extending widen: bits 15..7 = s, 6..0 = eeeemmm
-    bits.bitwise_left_shift_(4)               # s s s s s eeee mmm 0000
-    bits.bitwise_and_(~0x7800)                # s 0 0 0 0 eeee mmm 0000 = bf16 of value / 2^120
-    return bits.view(torch.bfloat16).mul_(_BF16_SHIFT)
+    placed = fp8_recode.decode_bf16_into(w, bits)   # the three integer passes: s 0000eeee mmm0000 = value / 2^120
+    return placed.mul_(_BF16_SHIFT)
 
 
 def subnormals_survive() -> bool:

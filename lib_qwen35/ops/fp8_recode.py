@@ -110,13 +110,22 @@ def recodable(w: torch.Tensor) -> bool:
     return largest <= MAX_MAGNITUDE_CODE
 
 
-def recode_(w: torch.Tensor) -> torch.Tensor:
-    """`w` (recodable) recoded in place; returns its bytes as DTYPE."""
+def try_recode_(w: torch.Tensor) -> torch.Tensor | None:
+    """`w` recoded in place and its bytes returned as DTYPE where it is recodable; else None, `w` untouched. One
+    scan for the check (a caller that asks recodable() first would scan twice: ~0.2 s for the 4B file)."""
     if not recodable(w):
-        raise ValueError("recode_ needs a contiguous E4M3 tensor on the CPU with every |w| <= 60 (recodable)")
+        return None
     u = w.view(DTYPE)
     recode, _, recode_pairs, _ = _tables()
     _map_(u.view(-1), recode, recode_pairs)
+    return u
+
+
+def recode_(w: torch.Tensor) -> torch.Tensor:
+    """`w` (recodable) recoded in place; returns its bytes as DTYPE."""
+    u = try_recode_(w)
+    if u is None:
+        raise ValueError("recode_ needs a contiguous E4M3 tensor on the CPU with every |w| <= 60 (recodable)")
     return u
 
 
@@ -134,7 +143,9 @@ def restored(u: torch.Tensor) -> torch.Tensor:
 
 def decode_bf16_into(u: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     """The recoded `u` (contiguous [n, K]) as w / 2^117 in bf16, written into `bits` (int16 scratch of u's shape)
-    and returned as its bf16 view. Exact, and every nonzero value is a normal bf16 number; allocates nothing."""
+    and returned as its bf16 view. Exact, and every nonzero value is a normal bf16 number; allocates nothing.
+    The passes place any byte `s eeee mmm` as bf16 bits: on plain E4M3 bytes they give value / 2^120, subnormals
+    included (fp8_decode.decode_e4m3_bf16_into then multiplies by 2^120)."""
     bits.copy_(u.view(torch.int8))            # sign-extending widen: bits 15..7 = s, 6..0 = eeeemmm
     bits.bitwise_left_shift_(4)               # s s s s s eeee mmm 0000
     return bits.bitwise_and_(~0x7800).view(torch.bfloat16)      # s 0 0 0 0 eeee mmm 0000 = w / 2^117

@@ -65,6 +65,8 @@ def test_weights_beyond_60_or_nan_keep_e4m3(code):
     assert not fp8_recode.recodable(w)
     with pytest.raises(ValueError, match="recodable"):
         fp8_recode.recode_(w.clone())
+    kept = w.clone()
+    assert fp8_recode.try_recode_(kept) is None and torch.equal(kept.view(torch.uint8), w.view(torch.uint8))
     assert fp8_recode.recodable(TAKEN.view(torch.float8_e4m3fn))
 
 
