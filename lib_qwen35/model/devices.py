@@ -23,7 +23,7 @@ import time
 import torch
 
 from ..errors import InvalidArgumentError, Qwen35Error
-from ..ops import cpu_features, cpu_linear
+from ..ops import cpu_features, cpu_linear, fp8_recode
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp16": torch.float16, "float16": torch.float16}
@@ -119,12 +119,14 @@ class CpuChoice:
 
 
 def measure_bf16_speedup(repeats: int = 3) -> float:
-    """t_fp32 / t_bf16 of the model's own CPU linear (FP8 weights decoded in blocks, ops/cpu_linear.py) on one
-    9216 x 2560 weight (an MLP matrix's shape) at 77 tokens: a fraction of a second where bf16 is native. One
-    warm-up each (oneDNN builds its kernels on the first call), then the two alternate (fair under load); medians."""
+    """t_fp32 / t_bf16 of the model's own CPU linear (FP8 weights in the CPU's own code, decoded in blocks:
+    ops/cpu_linear.py, ops/fp8_recode.py) on one 9216 x 2560 weight (an MLP matrix's shape) at 77 tokens: a
+    fraction of a second where bf16 is native. One warm-up each (oneDNN builds its kernels on the first call), then
+    the two alternate (fair under load); medians."""
     g = torch.Generator().manual_seed(0)
     w = torch.randint(0, 256, (9216, 2560), dtype=torch.uint8, generator=g)
-    w = torch.where((w & 0x7F) == 0x7F, w ^ 0x01, w).view(torch.float8_e4m3fn)     # no NaN code
+    w = (w & 0x80) | (w & 0x7F) % (fp8_recode.MAX_MAGNITUDE_CODE + 1)             # the codes the CPU's code takes
+    w = fp8_recode.recode_(w.view(torch.float8_e4m3fn))                            # as the encoder holds them
     x = torch.randn(77, 2560, generator=g)
     times = {torch.float32: [], torch.bfloat16: []}
     with torch.inference_mode():

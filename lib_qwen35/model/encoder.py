@@ -76,9 +76,9 @@ class Encoder(TextEncoder):
     def __init__(self, path, device="cpu", dtype=None, kernel: str = "auto", head_norm: str = "exp",
                  upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off",
                  cpu_code: bool = True):
-        """cpu_code: while on the CPU with bf16 matmuls, keep the E4M3 weights in the CPU's own code (ops/fp8_recode.py:
-        a cheaper decode; ~2 s at load and at each return to the CPU). Off for an encoder that only passes through
-        RAM on its way to a GPU."""
+        """cpu_code: while on the CPU (bf16 or fp32 matmuls), keep the E4M3 weights in the CPU's own code
+        (ops/fp8_recode.py: a cheaper decode; ~2 s at load and at each return to the CPU). Off for an encoder that
+        only passes through RAM on its way to a GPU."""
         self.path = str(path)
         t0 = time.perf_counter()
         _check_options({"kernel": kernel, "head_norm": head_norm, "upcast_cache_bytes": upcast_cache_bytes,
@@ -160,7 +160,7 @@ class Encoder(TextEncoder):
         return self
 
     def _use_cpu_code(self) -> None:
-        """Computing on the CPU with bf16 matmuls: E4M3 weights in the CPU's own code (StoredLinear.use_cpu_code)."""
+        """Computing on the CPU: E4M3 weights in the CPU's own code (StoredLinear.use_cpu_code)."""
         if self.cpu_code and self.device.type == "cpu":
             use_cpu_code(self.backbone)
 

@@ -3,11 +3,11 @@ dtype only where it is used, so the whole model never exists in fp32/bf16 at onc
 
 On the CPU the weight is decoded in small blocks fused with the matmul (`ops/cpu_linear.py`): no weight-sized
 copy is ever made, and the decode costs a small fraction of the multiply. On a GPU the per-layer `.to(dtype)` is
-cheap. On a CPU with bf16 matmuls the E4M3 weights take the CPU's own byte code in place (`use_cpu_code`,
-ops/fp8_recode.py: a cheaper decode, still one byte a weight); any device move or cast gives them back as E4M3
-first. `UpcastBudget` optionally keeps whole upcast copies of the first linears that fit a byte budget (off by
-default: on the CPU they save almost nothing now and cost RAM; on a GPU the first device move drops them); the
-stored original is always kept.
+cheap. While it computes on the CPU (bf16 or fp32 matmuls) the E4M3 weights take the CPU's own byte code in
+place (`use_cpu_code`, ops/fp8_recode.py: a cheaper decode, still one byte a weight); any device move or cast gives
+them back as E4M3 first. `UpcastBudget` optionally keeps whole upcast copies of the first linears that fit a byte
+budget (off by default: on the CPU they save almost nothing now and cost RAM; on a GPU the first device move drops
+them); the stored original is always kept.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ class StoredLinear(nn.Module):
 
     def use_cpu_code(self) -> bool:
         """Recode the weight in place (fp8_recode) where it is E4M3 on the CPU, every |w| <= 60, and the matmul is
-        bf16: the one route that decodes the code. True if it did."""
-        coded = fp8_recode.try_recode_(self.weight) if self.gemm_dtype == torch.bfloat16 else None
+        bf16 or fp32 (the routes that decode the code). True if it did."""
+        coded = fp8_recode.try_recode_(self.weight) if self.gemm_dtype in fp8_recode.GEMM_DTYPES else None
         if coded is None:
             return False
         self.weight = coded

@@ -15,8 +15,8 @@ cache), each block is decoded exactly (`fp8_decode`) into a small buffer this th
 With bf16 matmuls (the CPU's bf16 mode) an E4M3 weight decodes straight to bf16 in place in the int16 scratch
 (fp8_decode.decode_e4m3_bf16_into: nothing to fold into x) wherever the host has not turned on flush-to-zero;
 otherwise through fp16 and fp32 as above. A weight in the CPU's own code (fp8_recode, uint8: what the encoder
-gives its E4M3 weights on a bf16 CPU) takes three integer passes to w / 2^117, with x times 2^117 (fp8_recode.
-x_scales: less for large x, the product then scaled back): bf16 only, other dtypes take the reference.
+gives its E4M3 weights while it computes on the CPU) takes three integer passes to w / 2^117 in bf16 or fp32, with
+x times 2^117 (fp8_recode.x_scales: less for large x, the product then scaled back); fp16 takes the reference.
 `_decoder` picks the route once per call.
 
 Splitting over output rows leaves every output element's reduction (over K) as it was: with the torch GEMM
@@ -100,7 +100,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     once, the weight decoded to bf16, fp32 accumulation, the result and the bias in fp32).
     block_elements (default BLOCK_ELEMENTS) and backend (default cpu_gemm.backend()) are for tests and benchmarks."""
     gemm_dtype = gemm_dtype or x.dtype
-    recoded_elsewhere = weight.dtype == fp8_recode.DTYPE and gemm_dtype != torch.bfloat16
+    recoded_elsewhere = weight.dtype == fp8_recode.DTYPE and gemm_dtype not in fp8_recode.GEMM_DTYPES
     if not supports(x, weight) or gemm_dtype not in COMPUTE_DTYPES or recoded_elsewhere:
         return linear_reference(x, weight, bias, gemm_dtype)
     N, K = weight.shape
@@ -133,17 +133,17 @@ def _decoder(weight: torch.Tensor, x2: torch.Tensor, gemm_dtype: torch.dtype, nu
     """(decode, xs, y_factor): decode(rows of weight) -> those rows in gemm_dtype, exact up to a power of two, in
     this thread's scratch (at most `numel` elements); xs: x2 in gemm_dtype, times the decode's scale where the decode
     leaves it out; y_factor: what the product still needs (1.0 except for large x against the CPU's own code).
-    The CPU's own code (bf16 only) takes three integer passes (fp8_recode); E4M3 to bf16 goes straight to bf16 bits
-    (fp8_decode.decode_e4m3_bf16_into) where subnormals survive here; everything else through fp16 bits, with a
-    bf16 result staged through fp32."""
-    bits = _buffer(torch.int16, numel)
-
+    The CPU's own code (bf16 and fp32) takes three integer passes (fp8_recode); E4M3 to bf16 goes straight to bf16
+    bits (fp8_decode.decode_e4m3_bf16_into) where subnormals survive here; everything else through fp16 bits, with
+    a bf16 result staged through fp32."""
     def rows(t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:      # scratch t viewed as w's shape
         return t[: w.numel()].view(w.shape)
 
-    if weight.dtype == fp8_recode.DTYPE:                    # linear() sends it here for bf16 only
+    if weight.dtype == fp8_recode.DTYPE:                    # linear() sends it here for fp8_recode.GEMM_DTYPES only
+        code_bits = _buffer(fp8_recode.bits_dtype(gemm_dtype), numel)
         x_factor, y_factor = fp8_recode.x_scales(x2)
-        return (lambda w: fp8_recode.decode_bf16_into(w, rows(bits, w))), (x2 * x_factor).to(gemm_dtype), y_factor
+        return (lambda w: fp8_recode.decode_into(w, rows(code_bits, w))), (x2 * x_factor).to(gemm_dtype), y_factor
+    bits = _buffer(torch.int16, numel)
     if gemm_dtype == torch.bfloat16 and weight.dtype == torch.float8_e4m3fn and subnormals_survive():
         return (lambda w: decode_e4m3_bf16_into(w, rows(bits, w))), x2.to(gemm_dtype), 1.0
     buf = _buffer(gemm_dtype, numel)

@@ -80,7 +80,7 @@ _GRAIN = 32768                        # torch splits elementwise work into piece
 def decode_e4m3_bf16_into(w: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     """`w` (E4M3, contiguous [n, K]) exactly in bf16, written into `bits` (int16 scratch of w's shape) and returned
     as its bf16 view. Exact only while subnormals_survive(); allocates nothing."""
-    placed = fp8_recode.decode_bf16_into(w, bits)   # the three integer passes: s 0000eeee mmm0000 = value / 2^120
+    placed = fp8_recode.decode_into(w, bits)        # the three integer passes: s 0000eeee mmm0000 = value / 2^120
     return placed.mul_(_BF16_SHIFT)
 
 

@@ -1,9 +1,13 @@
-"""The CPU's own byte code for E4M3 weights: decodes to bf16 in three integer passes, with no float arithmetic.
+"""The CPU's own byte code for E4M3 weights: decodes to bf16 or fp32 in three integer passes, no float arithmetic.
 
 Why: E4M3 straight to bf16 (fp8_decode.decode_e4m3_bf16_into) is three integer passes and one bf16 multiply by
 2^120. The multiply is there only for E4M3's subnormals (exponent field 0): placed as bits they are bf16
 subnormals, which the CPU's bf16 dot products (AVX512-BF16, AMX) read as zero. It is also the dearest of the four
-passes, about 60% of the decode (torch's bf16 arithmetic widens to fp32 and rounds back).
+passes, about 60% of the decode (torch's bf16 arithmetic widens to fp32 and rounds back). For fp32 matmuls E4M3
+goes through fp16 bits and a conversion (fp8_decode.decode_scaled_into): four passes and 6 bytes of scratch a
+weight; the code needs three passes over 4 bytes (docs/performance.md, "Fourth pass"). E4M3 placed straight in
+fp32 bits would leave its subnormals as fp32 subnormals: read as zero under a host's flush-to-zero mode, and slow
+on CPUs that take a microcode assist for them.
 
 The code: each byte is the E4M3 code of 8w (one exponent step of 8 = three binades up), so no weight but zero is
 subnormal any more:
@@ -12,9 +16,10 @@ subnormal any more:
     subnormal  s 0000 mmm  (m >= 1)   ->  8 * 2^-6 * m/8 = 2^(e'-7) (1 + m'/8), e' in 1..3 (exact)
     zero       s 0000 000             ->  unchanged
 
-The same three integer passes as for E4M3 (`s eeee mmm` -> bf16 bits `s 0000eeee mmm0000`) then give 8w / 2^120 =
-w / 2^117: a normal bf16 number for every nonzero weight (exponent field >= 1) and 0 for 0, so the bf16 units see
-every weight even under flush-to-zero. The 2^117 goes onto x (cpu_linear). A tensor takes the code only if no
+The same three integer passes as for E4M3 (`s eeee mmm` -> bf16 bits `s 0000eeee mmm0000`, or fp32 bits
+`s 0000eeee mmm0...0` for fp32 matmuls) then give 8w / 2^120 = w / 2^117: a normal number for every nonzero weight
+(exponent field >= 1; bf16 and fp32 share their exponent range) and 0 for 0, so the matmul sees every weight even
+under flush-to-zero. The 2^117 goes onto x (cpu_linear). A tensor takes the code only if no
 exponent overflows (e + 3 <= 15: every |w| <= 60, where E4M3 reaches 448); the others stay E4M3.
 
 The recoded bytes are stored as torch.uint8 so that nothing can take them for E4M3; `restore_` gives the E4M3
@@ -31,9 +36,16 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 DTYPE = torch.uint8                  # the recoded bytes' dtype: never a float dtype, so never decoded by mistake
-X_SHIFT_LOG2 = 117                   # decoded bf16 = w / 2^117: x is multiplied by 2^117 (or less, see x_scales)
+X_SHIFT_LOG2 = 117                   # decoded = w / 2^117: x is multiplied by 2^117 (or less, see x_scales)
 MAX_MAGNITUDE_CODE = 0x67            # e = 12, m = 7 (|w| = 60): the largest E4M3 code whose exponent can take + 3
 _BLOCK = 1 << 21                     # byte pairs per table lookup (an 8 MB int32 index)
+# Per matmul dtype, where the decode puts the byte: (integer scratch, its float view, left shift, mask). The widened
+# byte is sign-extended (every bit above eeeemmm is s); the shift puts mmm at the top of the mantissa, the mask
+# clears the four copies of s that then sit in the top of the exponent field.
+_PLACEMENT = {torch.bfloat16: (torch.int16, torch.bfloat16, 4, ~0x7800),
+              torch.float32: (torch.int32, torch.float32, 20, ~0x78000000)}
+GEMM_DTYPES = tuple(_PLACEMENT)      # the matmul dtypes that decode the code (others take a restored copy)
+_BY_BITS = {bits: (view, shift, mask) for bits, view, shift, mask in _PLACEMENT.values()}
 
 
 def _recode_byte(code: int) -> int:
@@ -141,23 +153,29 @@ def restored(u: torch.Tensor) -> torch.Tensor:
     return restore_(u.contiguous().clone())
 
 
-def decode_bf16_into(u: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-    """The recoded `u` (contiguous [n, K]) as w / 2^117 in bf16, written into `bits` (int16 scratch of u's shape)
-    and returned as its bf16 view. Exact, and every nonzero value is a normal bf16 number; allocates nothing.
-    The passes place any byte `s eeee mmm` as bf16 bits: on plain E4M3 bytes they give value / 2^120, subnormals
-    included (fp8_decode.decode_e4m3_bf16_into then multiplies by 2^120)."""
-    bits.copy_(u.view(torch.int8))            # sign-extending widen: bits 15..7 = s, 6..0 = eeeemmm
-    bits.bitwise_left_shift_(4)               # s s s s s eeee mmm 0000
-    return bits.bitwise_and_(~0x7800).view(torch.bfloat16)      # s 0 0 0 0 eeee mmm 0000 = w / 2^117
+def bits_dtype(gemm_dtype: torch.dtype) -> torch.dtype:
+    """The integer scratch decode_into needs for a matmul in `gemm_dtype` (one of GEMM_DTYPES)."""
+    return _PLACEMENT[gemm_dtype][0]
+
+
+def decode_into(u: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """The recoded `u` (contiguous [n, K]) as w / 2^117, written into `bits` (integer scratch of u's shape: int16
+    gives bf16, int32 gives fp32) and returned as its float view. Exact, every nonzero value normal; allocates
+    nothing. The passes place any byte `s eeee mmm` in the exponent's low four bits: on plain E4M3 bytes they give
+    value / 2^120, subnormals included (fp8_decode.decode_e4m3_bf16_into then multiplies by 2^120)."""
+    view, shift, mask = _BY_BITS[bits.dtype]
+    bits.copy_(u.view(torch.int8))            # sign-extending widen: s ... s eeee mmm
+    bits.bitwise_left_shift_(shift)           # s s s s s eeee mmm 0...0
+    return bits.bitwise_and_(mask).view(view)                   # s 0 0 0 0 eeee mmm 0...0 = w / 2^117
 
 
 def x_scales(x: torch.Tensor) -> tuple[float, float]:
-    """(x's factor 2^a, the product's factor 2^(117-a)) for x against decode_bf16_into's w / 2^117. a = 117 (the
+    """(x's factor 2^a, the product's factor 2^(117-a)) for x against decode_into's w / 2^117. a = 117 (the
     product needs no factor) while max|x| < 2^10; larger x gets a smaller a, so that x 2^a stays below 2^127 and
-    its bf16 rounding cannot overflow. Both are powers of two: x 2^a rounds to bf16 exactly as x does, and each
-    product (x 2^a)(w 2^-117) is the exact product times 2^(a-117). So the result is the E4M3 route's bit for bit
-    (for a < 117, up to products that fall below 2^-126, which the bf16 units flush, where the E4M3 route would keep
-    them). Non-finite x keeps a = 117: the product is non-finite either way."""
+    its rounding to the matmul's dtype cannot overflow. Both are powers of two: x 2^a rounds to bf16 exactly as x
+    does (in fp32 it is exact), and each product (x 2^a)(w 2^-117) is the exact product times 2^(a-117). So the
+    result is the E4M3 route's bit for bit (for a < 117, up to products that fall below 2^-126, which bf16 units
+    flush, where the E4M3 route would keep them). Non-finite x keeps a = 117: the product is non-finite either way."""
     a = X_SHIFT_LOG2
     if x.numel():
         low, high = torch.aminmax(x)                            # one pass; NaN propagates

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from lib_qwen35 import WeightsFileError, load_encoder
 from lib_qwen35.files.checkpoint import read_header
 from lib_qwen35.model.linear import FP8_DTYPES, StoredLinear
+from lib_qwen35.ops import fp8_recode
 from lib_qwen35.synthetic import qwen35 as synthetic
 
 
@@ -80,7 +81,8 @@ def test_streamed_writer_lays_out_the_file_as_safetensors_does_and_refuses_forei
 def test_fp8_weights_stay_fp8_in_memory(anima_ckpt):
     enc = load_encoder(anima_ckpt, upcast_cache_bytes=0)
     linears = [m for m in enc.backbone.modules() if isinstance(m, StoredLinear)]
-    assert linears and all(m.weight.dtype in FP8_DTYPES for m in linears)
+    # one byte a weight: E4M3, or E4M3 in the CPU's own code while the encoder computes on the CPU
+    assert linears and all(m.weight.dtype in (*FP8_DTYPES, fp8_recode.DTYPE) for m in linears)
     assert all(m._cached is None for m in linears)
     assert enc.weights_dtype == "fp8"
 

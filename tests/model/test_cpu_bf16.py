@@ -166,11 +166,22 @@ def test_bf16_matmuls_keep_the_e4m3_weights_in_the_cpu_code_with_the_same_number
     assert any(torch.equal(m.weight.view(torch.uint8), t.view(torch.uint8)) for t in raw.values() for m in lins)
 
 
-def test_fp32_keeps_e4m3_and_a_cast_sees_the_true_weights(anima_ckpt):
-    assert not any(m.in_cpu_code for m in _stored_linears(load_encoder(anima_ckpt, dtype="fp32")))
+def test_fp32_takes_the_code_too_with_the_exact_paths_numbers(anima_ckpt):
+    """fp32 matmuls decode the code in three integer passes (int32 scratch): the outputs are those of E4M3 through
+    fp16 bits (cpu_code=False) bit for bit."""
+    coded, e4m3 = load_encoder(anima_ckpt, dtype="fp32"), load_encoder(anima_ckpt, dtype="fp32", cpu_code=False)
+    assert all(m.in_cpu_code for m in _stored_linears(coded)) and coded.weights_dtype == "fp8"
+    assert not any(m.in_cpu_code for m in _stored_linears(e4m3))
+    prompts = [list(range(2000, 2060)), list(range(100, 400, 3))]
+    assert all(torch.equal(a, b) for a, b in zip(coded.encode_batch(prompts, use_cache=False),
+                                                 e4m3.encode_batch(prompts, use_cache=False)))
+
+
+def test_fp16_matmuls_keep_e4m3_and_a_cast_sees_the_true_weights():
     w = (torch.randn(32, 16, generator=torch.Generator().manual_seed(0)) * 0.02).to(torch.float8_e4m3fn)
     lin = StoredLinear(w.clone())
-    assert not lin.use_cpu_code()                  # no bf16 matmuls: the code would not be decoded
+    lin.gemm_dtype = torch.float16
+    assert not lin.use_cpu_code()                  # no route decodes the code into fp16
     lin.gemm_dtype = torch.bfloat16
     assert lin.use_cpu_code() and lin.weight.dtype == fp8_recode.DTYPE
     lin.double()

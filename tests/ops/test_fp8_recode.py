@@ -1,5 +1,6 @@
 """The CPU's own weight code (ops/fp8_recode.py): every E4M3 code it takes decodes in three integer passes to exactly
-w / 2^117 as a normal bf16 number, comes back as the same byte, and a linear on it gives the E4M3 route's bits."""
+w / 2^117 as a normal bf16 or fp32 number, comes back as the same byte, and a linear on it gives the E4M3 route's
+bits in both matmul dtypes."""
 
 import pytest
 import torch
@@ -10,22 +11,28 @@ ALL = torch.arange(256, dtype=torch.int16).to(torch.uint8)
 TAKEN = ALL[(ALL & 0x7F) <= fp8_recode.MAX_MAGNITUDE_CODE]       # |w| <= 60: 208 codes, both signs
 BF16_BACKENDS = ["torch", pytest.param("onednn", marks=pytest.mark.skipif(
     cpu_gemm.onednn_problem(torch.bfloat16) is not None, reason="no oneDNN bf16 GEMM here"))]
+FP32_BACKENDS = ["torch", pytest.param("onednn", marks=pytest.mark.skipif(
+    cpu_gemm.onednn_problem(torch.float32) is not None, reason="no oneDNN fp32 GEMM here"))]
+# (matmul dtype, GEMM backend): every route that decodes the code
+GEMMS = ([pytest.param(torch.bfloat16, b, id=f"bf16-{getattr(b, 'values', [b])[0]}") for b in BF16_BACKENDS]
+         + [pytest.param(torch.float32, b, id=f"fp32-{getattr(b, 'values', [b])[0]}") for b in FP32_BACKENDS])
 
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.view(torch.int16), b.view(torch.int16))
 
 
-def test_every_code_taken_decodes_to_w_over_2_117_as_a_normal_bf16_number():
+@pytest.mark.parametrize("gemm_dtype, mantissa_bits", [(torch.bfloat16, 7), (torch.float32, 23)])
+def test_every_code_taken_decodes_to_w_over_2_117_as_a_normal_number(gemm_dtype, mantissa_bits):
     w = TAKEN.clone().view(torch.float8_e4m3fn).view(1, -1)
     value = w.float()
     u = fp8_recode.recode_(w.clone())
-    bits = torch.empty(u.shape, dtype=torch.int16)
-    got = fp8_recode.decode_bf16_into(u, bits)
-    assert got.data_ptr() == bits.data_ptr() and got.dtype == torch.bfloat16
+    bits = torch.empty(u.shape, dtype=fp8_recode.bits_dtype(gemm_dtype))
+    got = fp8_recode.decode_into(u, bits)
+    assert got.data_ptr() == bits.data_ptr() and got.dtype == gemm_dtype
     assert torch.equal(got.float() * 2.0 ** 117, value)                              # exact, the sign of 0 too
     assert torch.equal(torch.signbit(got.float()), torch.signbit(value))
-    exponent_field = (bits >> 7) & 0xFF
+    exponent_field = (bits.long() >> mantissa_bits) & 0xFF
     assert bool((exponent_field[value != 0] >= 1).all())                            # no subnormal left
     assert (value[value != 0].abs().min().item(), value.abs().max().item()) == (2.0 ** -9, 60.0)
 
@@ -95,42 +102,62 @@ def _weight(rows: int, K: int, seed: int) -> torch.Tensor:
     return TAKEN[torch.randint(0, TAKEN.numel(), (rows, K), generator=g)].view(torch.float8_e4m3fn)
 
 
-@pytest.mark.parametrize("backend", BF16_BACKENDS)
+@pytest.mark.parametrize("gemm_dtype, backend", GEMMS)
 @pytest.mark.parametrize("scale", [1.0, 3000.0, 1e6])         # a = 117, 112, 98
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("x_dtype", [torch.float32, torch.bfloat16])
-def test_a_linear_on_the_code_is_the_e4m3_route_bit_for_bit(backend, scale, bias, x_dtype):
+def test_a_linear_on_the_code_is_the_e4m3_route_bit_for_bit(gemm_dtype, backend, scale, bias, x_dtype):
     w = _weight(203, 96, 1)
     g = torch.Generator().manual_seed(2)
     x = (torch.randn(2, 9, 96, generator=g) * scale / 4).to(x_dtype)
     b = torch.randn(203, generator=g) if bias else None
-    e4m3 = cpu_linear.linear(x, w, b, backend=backend, gemm_dtype=torch.bfloat16, block_elements=128 * 96)
-    coded = cpu_linear.linear(x, fp8_recode.recode_(w.clone()), b, backend=backend, gemm_dtype=torch.bfloat16,
+    e4m3 = cpu_linear.linear(x, w, b, backend=backend, gemm_dtype=gemm_dtype, block_elements=128 * 96)
+    coded = cpu_linear.linear(x, fp8_recode.recode_(w.clone()), b, backend=backend, gemm_dtype=gemm_dtype,
                               block_elements=128 * 96)
     assert same_bits(coded, e4m3) if x_dtype == torch.bfloat16 else torch.equal(coded, e4m3)
+    if gemm_dtype == torch.float32 and x_dtype == torch.float32:    # fp32: within rounding of the naive path
+        naive = cpu_linear.linear_reference(x, w, b)
+        assert (coded - naive).abs().max() <= 1e-5 * naive.abs().max()
 
 
-@pytest.mark.parametrize("backend", BF16_BACKENDS)
-def test_the_code_needs_no_subnormals_so_flush_to_zero_changes_nothing(backend):
+@pytest.mark.parametrize("gemm_dtype, backend", GEMMS)
+def test_the_code_needs_no_subnormals_so_flush_to_zero_changes_nothing(gemm_dtype, backend):
     w = _weight(64, 48, 3)
     x = torch.randn(5, 48, generator=torch.Generator().manual_seed(4))
     u = fp8_recode.recode_(w.clone())
-    kept = cpu_linear.linear(x, u, backend=backend, gemm_dtype=torch.bfloat16)
+    kept = cpu_linear.linear(x, u, backend=backend, gemm_dtype=gemm_dtype)
     if not torch.set_flush_denormal(True):       # returns whether the CPU supports it, not the previous mode
         pytest.skip("this CPU has no flush-to-zero mode to turn on")
     try:
-        flushed = cpu_linear.linear(x, u, backend=backend, gemm_dtype=torch.bfloat16)
+        flushed = cpu_linear.linear(x, u, backend=backend, gemm_dtype=gemm_dtype)
     finally:
         torch.set_flush_denormal(False)          # torch's default; leaving it on would change every later test
     assert torch.equal(kept, flushed)
-    assert torch.equal(kept, cpu_linear.linear(x, w, backend=backend, gemm_dtype=torch.bfloat16))
+    assert torch.equal(kept, cpu_linear.linear(x, w, backend=backend, gemm_dtype=gemm_dtype))
 
 
-@pytest.mark.parametrize("gemm_dtype", [torch.float32, torch.float16])
-def test_other_dtypes_on_the_code_take_the_reference_on_the_restored_weight(gemm_dtype):
+def test_e4m3_placed_straight_in_fp32_bits_would_lose_its_subnormals_to_flush_to_zero():
+    """Why fp32 matmuls take the code rather than E4M3's bytes placed in fp32 bits (value / 2^120): the subnormal
+    weights become fp32 subnormals, which flush-to-zero reads as 0."""
+    subnormals = torch.tensor([[0x01, 0x07, 0x81]], dtype=torch.uint8)             # 2^-9, 7 * 2^-9, -2^-9
+    placed = fp8_recode.decode_into(subnormals, torch.empty(1, 3, dtype=torch.int32))
+    assert torch.equal(placed * 2.0 ** 120, subnormals.view(torch.float8_e4m3fn).float())   # exact without FTZ
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU has no flush-to-zero mode to turn on")
+    try:
+        flushed = placed * 2.0 ** 120
+    finally:
+        torch.set_flush_denormal(False)
+    assert bool((flushed == 0).all())
+    coded = fp8_recode.recode_(subnormals.clone().view(torch.float8_e4m3fn))
+    assert bool((fp8_recode.decode_into(coded, torch.empty(1, 3, dtype=torch.int32)).abs()
+                 >= torch.finfo(torch.float32).tiny).all())                         # the code: all normal
+
+
+def test_fp16_on_the_code_takes_the_reference_on_the_restored_weight():
+    gemm_dtype = torch.float16
     w = _weight(40, 32, 5)
-    x = torch.randn(3, 32, generator=torch.Generator().manual_seed(6)).to(
-        gemm_dtype if gemm_dtype == torch.float16 else torch.float32)
+    x = torch.randn(3, 32, generator=torch.Generator().manual_seed(6)).to(gemm_dtype)
     u = fp8_recode.recode_(w.clone())
     coded = u.clone()
     got = cpu_linear.linear(x, u, gemm_dtype=gemm_dtype)
