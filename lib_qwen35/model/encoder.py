@@ -77,7 +77,7 @@ class Encoder(TextEncoder):
                  upcast_cache_bytes: int | None = None, cuda_graphs: bool = True, fp8_matmul: str = "off",
                  cpu_code: bool = True):
         """cpu_code: while on the CPU (bf16 or fp32 matmuls), keep the E4M3 weights in the CPU's own code
-        (ops/fp8_recode.py: a cheaper decode; ~2 s at load and at each return to the CPU). Off for an encoder that
+        (ops/fp8_recode.py: a cheaper decode; 2-5 s at load and at each return to the CPU). Off for an encoder that
         only passes through RAM on its way to a GPU."""
         self.path = str(path)
         t0 = time.perf_counter()
