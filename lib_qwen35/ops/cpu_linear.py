@@ -107,14 +107,13 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     lead = x.shape[:-1]
     x2 = x.reshape(-1, K).contiguous()
     b = None if bias is None else bias.to(x.dtype)
+    mixed = gemm_dtype != x.dtype                        # then the bias is added after the GEMM, in x's dtype
     if weight.dtype == gemm_dtype:                       # nothing to decode (an upcast copy, weights stored so)
-        mixed = gemm_dtype != x.dtype                    # then the bias is added after the GEMM, in x's dtype
         y = cpu_gemm.gemm(x2.to(gemm_dtype), weight, None if mixed else b, backend)
         return _finish(y, x.dtype, 1.0, b if mixed else None).reshape(*lead, N)
     weight = weight.contiguous()
     parts_at = blocks(K, N, block_elements or BLOCK_ELEMENTS)
     decode, xs, y_factor = _decoder(weight, x2, gemm_dtype, max(n for _, n in parts_at) * K)
-    mixed = gemm_dtype != x.dtype                        # then the bias is added after the GEMM, in x's dtype
     gemm_bias = None if mixed or b is None else b / y_factor   # scaled as the product is (a power of two: exact)
     y = None
     for r, n in parts_at:
