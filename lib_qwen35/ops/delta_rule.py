@@ -84,7 +84,8 @@ def _ut_inverse(eye_A):
 def _scan_chunks(q, k, v_beta, k_beta, G, eye_A, attn):
     """Every chunk in turn, carrying the state S [K, V] from one to the next (the general case). The first chunk
     starts from S = 0, so its state reads drop out (v_new = u, out = attn @ u): the same values as reading a zero
-    state. Consumes k_beta (scaled in place)."""
+    state. Each later chunk first brings S up to its start; the last chunk's state is never formed (not returned).
+    Consumes k_beta (scaled in place)."""
     B, H, n, C, K = k.shape
     V = v_beta.shape[-1]
     inverse = _ut_inverse(eye_A)                                        # [B,H,n,C,C]
@@ -97,12 +98,12 @@ def _scan_chunks(q, k, v_beta, k_beta, G, eye_A, attn):
     out = torch.empty(B, H, n, C, V, dtype=q.dtype, device=q.device)
     v_new = u[:, :, 0]
     out[:, :, 0] = attn[:, :, 0] @ v_new
-    S = k_dec_T[:, :, 0] @ v_new
-    for i in range(1, n):
+    S = None
+    for i in range(1, n):                                               # S: the state at chunk i's start
+        written = k_dec_T[:, :, i - 1] @ v_new
+        S = written if S is None else S * chunk_decay[:, :, i - 1] + written
         v_new = u[:, :, i] - w[:, :, i] @ S
         out[:, :, i] = q_dec[:, :, i] @ S + attn[:, :, i] @ v_new
-        if i < n - 1:                                                   # the last state is not returned
-            S = S * chunk_decay[:, :, i] + k_dec_T[:, :, i] @ v_new
     return out
 
 
